@@ -1,0 +1,43 @@
+# Two entry points (see README): `make demo` and `make test`. Both build their own virtualenv.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+SOURCES := setup.py pyproject.toml $(wildcard impl/*.pyx impl/*.pxd impl/csrc/*.h)
+
+.PHONY: demo test test-slow install verify mutants explore bench check clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: $(SOURCES)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip "setuptools>=68" wheel "Cython>=3.0"
+	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
+	touch $@
+
+demo: install
+	$(VENV)/bin/nanvix demo
+
+test: install
+	$(PY) -m pytest -q tests
+
+# The slow tier: long refinement campaigns and the parametric proofs.
+test-slow: install
+	NANVIX_SLOW=1 $(PY) -m pytest -q -m slow tests
+
+verify: install
+	$(VENV)/bin/nanvix verify
+
+mutants: install
+	$(VENV)/bin/nanvix verify --mutants
+
+explore: install
+	$(VENV)/bin/nanvix explore --tenants 2 --user-vms 2 --ring 2
+
+bench: install
+	$(VENV)/bin/nanvix bench
+
+check: install
+	$(VENV)/bin/nanvix check --steps 2000
+
+clean:
+	rm -rf build *.egg-info impl/*.c impl/*.so impl/guest/_build .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""nanvix.impl: the KVM implementation (host VMM, scheduler, system VMs, control plane)."""

@@ -1,0 +1,100 @@
+/* KVM_RUN with a time budget, callable without the GIL.
+ *
+ * A vCPU that computes forever never exits on its own, so the host must kick it out of KVM_RUN.
+ * The kick is the usual pair: a signal interrupts the ioctl (EINTR) and its handler sets
+ * kvm_run->immediate_exit, which closes the race where the signal lands just before the thread
+ * re-enters the guest. Each worker thread owns one POSIX timer aimed at itself (SIGEV_THREAD_ID),
+ * armed for the slice before KVM_RUN and disarmed after, so a budget costs two syscalls per run.
+ */
+#ifndef NX_VCPU_RUN_H
+#define NX_VCPU_RUN_H
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NX_KICK_SIG (SIGRTMIN + 5)
+
+static __thread struct kvm_run *volatile nx_current_run;
+static __thread timer_t nx_timer;
+static __thread int nx_timer_ready;
+
+static void nx_kick_handler(int sig)
+{
+    struct kvm_run *run = nx_current_run;
+    (void)sig;
+    if (run)
+        run->immediate_exit = 1;
+}
+
+/* Installed once per process; no SA_RESTART so KVM_RUN returns EINTR. */
+static int nx_kick_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = nx_kick_handler;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(NX_KICK_SIG, &sa, NULL);
+}
+
+static int nx_kick_signal(void) { return NX_KICK_SIG; }
+
+static int nx_thread_timer(void)
+{
+    struct sigevent sev;
+    if (nx_timer_ready)
+        return 0;
+    nx_current_run = NULL; /* touch the TLS slot outside the handler */
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = NX_KICK_SIG;
+    sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+    if (timer_create(CLOCK_MONOTONIC, &sev, &nx_timer) != 0)
+        return -1;
+    nx_timer_ready = 1;
+    return 0;
+}
+
+static void nx_arm(long long ns)
+{
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    its.it_value.tv_sec = ns / 1000000000LL;
+    its.it_value.tv_nsec = ns % 1000000000LL;
+    timer_settime(nx_timer, 0, &its, NULL);
+}
+
+/* One KVM_RUN. budget_ns > 0 arms the kick timer for that long. Returns 0 or the errno. */
+static int nx_vcpu_run(int fd, struct kvm_run *run, long long budget_ns)
+{
+    int r, err = 0;
+    int timed = budget_ns > 0 && nx_thread_timer() == 0;
+    nx_current_run = run;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (timed)
+        nx_arm(budget_ns);
+    r = ioctl(fd, KVM_RUN, 0);
+    if (r < 0)
+        err = errno;
+    if (timed)
+        nx_arm(0);
+    nx_current_run = NULL;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    run->immediate_exit = 0;
+    return err;
+}
+
+static long long nx_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+#endif

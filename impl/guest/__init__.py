@@ -1,0 +1,1 @@
+"""The guest side: microkernel, SDK and the image builder."""

@@ -1,0 +1,126 @@
+"""Build user-VM images: the microkernel runtime plus one function, linked into a flat binary.
+
+Freestanding gcc, no libc. Builds are cached by the hash of every input (sources, flags, the
+compiler's version), so a function's C source is compiled once. This file imports nothing from
+nanvix: setup.py runs it to pre-build the runtime before the package is installed.
+"""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RUNTIME_SOURCES = ("crt0.S", "kernel.c", "libc.c", "sdk.c")
+HEADERS = ("nanvix.h", "nanvix_abi.h", "link.ld")
+CFLAGS = [
+    "-O2", "-std=gnu11", "-ffreestanding", "-fno-builtin", "-nostdlib", "-fno-pic", "-fno-pie",
+    "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-fno-exceptions",
+    "-mcmodel=small", "-Wall", "-Wno-unused-variable", "-Wno-unused-function",
+]
+CC = os.environ.get("NANVIX_CC", "gcc")
+
+
+class BuildError(Exception):
+    """A function's source did not compile or link; the message carries gcc's output."""
+
+
+def cache_dir():
+    d = os.environ.get("NANVIX_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "nanvix")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def _compiler_id():
+    out = subprocess.run([CC, "--version"], capture_output=True, text=True, check=True).stdout
+    return out.splitlines()[0]
+
+
+def _digest(parts):
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else str(p).encode())
+        h.update(b"\0")
+    return h.hexdigest()[:24]
+
+
+def _runtime_digest():
+    parts = [_compiler_id(), " ".join(CFLAGS)]
+    for name in RUNTIME_SOURCES + HEADERS:
+        with open(os.path.join(HERE, name), "rb") as f:
+            parts += [name, f.read()]
+    return _digest(parts)
+
+
+def _run(cmd, what):
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise BuildError("%s failed:\n%s%s" % (what, p.stdout, p.stderr))
+
+
+def _publish(tmp, final):
+    """Move a finished build into the cache atomically (parallel builders may race)."""
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not os.path.isdir(final):
+            raise
+
+
+def build_runtime():
+    """Compile the microkernel and SDK once; returns the folder holding the objects."""
+    out = os.path.join(cache_dir(), "runtime-" + _runtime_digest())
+    if os.path.isdir(out):
+        return out
+    tmp = tempfile.mkdtemp(dir=cache_dir(), prefix=".rt-")
+    for name in RUNTIME_SOURCES:
+        obj = os.path.join(tmp, name.rsplit(".", 1)[0] + ".o")
+        _run([CC, *CFLAGS, "-I", HERE, "-c", os.path.join(HERE, name), "-o", obj], "compiling " + name)
+    _publish(tmp, out)
+    return out
+
+
+def build_image(source, name=None):
+    """Compile one function (a path to C source, or the source text) and link it with the
+    runtime. Returns {"path": flat image, "mem_size": bytes up to _end, "digest"}."""
+    if os.path.exists(source):
+        with open(source, "rb") as f:
+            text = f.read()
+        name = name or os.path.basename(source)
+    else:
+        text = source.encode() if isinstance(source, str) else source
+        name = name or "function.c"
+    runtime = build_runtime()
+    digest = _digest([os.path.basename(runtime), text])
+    out = os.path.join(cache_dir(), "image-" + digest)
+    if not os.path.isdir(out):
+        tmp = tempfile.mkdtemp(dir=cache_dir(), prefix=".img-")
+        src = os.path.join(tmp, "function.c")
+        with open(src, "wb") as f:
+            f.write(text)
+        objs = [os.path.join(runtime, n.rsplit(".", 1)[0] + ".o") for n in RUNTIME_SOURCES]
+        elf = os.path.join(tmp, "image.elf")
+        _run([CC, *CFLAGS, "-I", HERE, "-c", src, "-o", os.path.join(tmp, "function.o")],
+             "compiling " + name)
+        _run([CC, *CFLAGS, "-static", "-Wl,--build-id=none", "-Wl,-T," + os.path.join(HERE, "link.ld"),
+              "-o", elf, *objs, os.path.join(tmp, "function.o"), "-lgcc"], "linking " + name)
+        _run(["objcopy", "-O", "binary", elf, os.path.join(tmp, "image.bin")], "objcopy " + name)
+        syms = subprocess.run(["nm", elf], capture_output=True, text=True, check=True).stdout
+        end = next(int(line.split()[0], 16) for line in syms.splitlines() if line.endswith(" _end"))
+        with open(os.path.join(tmp, "meta.json"), "w") as f:
+            json.dump({"name": name, "end": end}, f)
+        _publish(tmp, out)
+    with open(os.path.join(out, "meta.json")) as f:
+        meta = json.load(f)
+    return {"path": os.path.join(out, "image.bin"), "end": meta["end"], "name": meta["name"],
+            "digest": digest}
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(build_runtime())
+    for s in sys.argv[1:]:
+        print(build_image(s))

@@ -1,0 +1,433 @@
+/* The nanvix user-VM microkernel: threads and memory, and nothing else.
+ *
+ * It runs at CPL3 in long mode on page tables the host laid out (this machine's nested KVM runs
+ * only CPL3 code natively). There are no interrupts and no drivers: every I/O call becomes a
+ * request on the channel to the tenant's system VM. A fault has no handler, so it triple-faults
+ * and the host sees a crashed guest. Every loop on the fast path is short: count instructions.
+ */
+#include "nanvix.h"
+
+#define INFO ((struct nx_info *)NX_GPA_INFO)
+#define RING ((struct nx_ring_hdr *)NX_GPA_CHANNEL)
+#define SQ ((struct nx_sqe *)(NX_GPA_CHANNEL + NX_SQ_OFF))
+#define CQ ((struct nx_cqe *)(NX_GPA_CHANNEL + NX_CQ_OFF))
+#define DATA ((uint8_t *)(NX_GPA_CHANNEL + NX_DATA_OFF))
+#define MASK (NX_RING_ENTRIES - 1)
+
+#define barrier() __asm__ volatile("" ::: "memory")
+#define fence() __atomic_thread_fence(__ATOMIC_SEQ_CST) /* mfence: store -> load order */
+
+extern char _end[];
+void nx_switch(uint64_t *save_rsp, uint64_t new_rsp);
+void nx_thread_trampoline(void);
+
+uint64_t nx_hypercall(uint32_t nr, uint64_t a0, uint64_t a1)
+{
+    uint32_t ret;
+    __asm__ volatile("inl %1, %%eax"
+                     : "=a"(ret)
+                     : "i"(NX_PORT_HYPERCALL), "a"(nr), "D"(a0), "S"(a1)
+                     : "memory");
+    return ret;
+}
+
+uint64_t nx_cycles(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+/* ==== memory: a frame allocator over regions of 4 KiB frames ================================= */
+
+#define MAX_REGIONS (1 + NX_HOTADD_MAX)
+struct region {
+    uint64_t base;      /* first frame's address */
+    uint32_t frames;    /* frames in the region */
+    uint32_t free;
+    uint64_t *bits;     /* 1 = used; kept in the region's own first frames */
+};
+static struct region regions[MAX_REGIONS];
+static int nregions;
+static uint64_t brk_cur, brk_lo; /* the brk heap grows up from the first region's start */
+
+static int bit(struct region *r, uint32_t i) { return (r->bits[i / 64] >> (i % 64)) & 1; }
+static void setbits(struct region *r, uint32_t i, uint32_t n, int v)
+{
+    for (uint32_t k = i; k < i + n; k++) {
+        if (v)
+            r->bits[k / 64] |= 1ull << (k % 64);
+        else
+            r->bits[k / 64] &= ~(1ull << (k % 64));
+    }
+    r->free = v ? r->free - n : r->free + n;
+}
+
+static void region_add(uint64_t base, uint64_t size)
+{
+    struct region *r = &regions[nregions++];
+    uint32_t frames = (uint32_t)(size / NX_PAGE_4K);
+    uint32_t meta = (frames / 8 + NX_PAGE_4K - 1) / NX_PAGE_4K;
+    r->base = base;
+    r->frames = frames;
+    r->free = frames;
+    r->bits = (uint64_t *)base;
+    memset(r->bits, 0, meta * NX_PAGE_4K);
+    setbits(r, 0, meta, 1);
+}
+
+/* n contiguous frames, searched from the top of each region down (brk grows from below). */
+static void *frames_alloc(uint32_t n)
+{
+    for (int tries = 0; tries < 2; tries++) {
+        for (int ri = nregions - 1; ri >= 0; ri--) {
+            struct region *r = &regions[ri];
+            uint32_t run = 0, floor = 0;
+            if (r->free < n)
+                continue;
+            if (ri == 0)
+                floor = (uint32_t)((brk_cur - r->base + NX_PAGE_4K - 1) / NX_PAGE_4K);
+            for (uint32_t i = r->frames; i-- > floor;) {
+                run = bit(r, i) ? 0 : run + 1;
+                if (run == n) {
+                    setbits(r, i, n, 1);
+                    void *p = (void *)(r->base + (uint64_t)i * NX_PAGE_4K);
+                    memset(p, 0, (size_t)n * NX_PAGE_4K);
+                    return p;
+                }
+            }
+        }
+        /* Out of frames: ask the host for another 2 MiB page (it may refuse: quota). */
+        uint32_t pages = (uint32_t)(((uint64_t)n * NX_PAGE_4K + NX_PAGE_2M - 1) / NX_PAGE_2M);
+        if (nregions + (int)pages > MAX_REGIONS)
+            return 0;
+        uint64_t gpa = nx_hypercall(NX_HC_GROW, pages, 0);
+        if (!gpa)
+            return 0;
+        for (uint32_t k = 0; k < pages; k++)
+            region_add(gpa + k * NX_PAGE_2M, NX_PAGE_2M);
+        /* A run spanning several added pages is contiguous in guest memory but lives in
+         * several regions; only single-page requests benefit from this retry then. */
+    }
+    return 0;
+}
+
+static void frames_free(void *p, uint32_t n)
+{
+    uint64_t a = (uint64_t)p;
+    for (int ri = 0; ri < nregions; ri++) {
+        struct region *r = &regions[ri];
+        if (a >= r->base && a < r->base + (uint64_t)r->frames * NX_PAGE_4K) {
+            setbits(r, (uint32_t)((a - r->base) / NX_PAGE_4K), n, 0);
+            return;
+        }
+    }
+}
+
+void *nx_mmap(size_t len)
+{
+    return len ? frames_alloc((uint32_t)((len + NX_PAGE_4K - 1) / NX_PAGE_4K)) : 0;
+}
+
+void nx_munmap(void *p, size_t len)
+{
+    if (p && len)
+        frames_free(p, (uint32_t)((len + NX_PAGE_4K - 1) / NX_PAGE_4K));
+}
+
+void *nx_sbrk(long delta)
+{
+    struct region *r = &regions[0];
+    uint64_t old = brk_cur, nu = brk_cur + delta;
+    if (nu < brk_lo)
+        return (void *)-1;
+    /* every frame the new break covers must be free (frames are taken from the top) */
+    uint32_t from = (uint32_t)((old - r->base + NX_PAGE_4K - 1) / NX_PAGE_4K);
+    uint32_t to = (uint32_t)((nu - r->base + NX_PAGE_4K - 1) / NX_PAGE_4K);
+    if (to > r->frames)
+        return (void *)-1;
+    for (uint32_t i = from; i < to; i++)
+        if (bit(r, i))
+            return (void *)-1;
+    if (to > from)
+        setbits(r, from, to - from, 1);
+    else if (from > to)
+        setbits(r, to, from - to, 0);
+    brk_cur = nu;
+    return (void *)old;
+}
+
+size_t nx_mem_free(void)
+{
+    size_t f = 0;
+    for (int i = 0; i < nregions; i++)
+        f += regions[i].free;
+    return f * NX_PAGE_4K;
+}
+
+/* ==== threads ================================================================================ */
+
+#define MAX_THREADS 32
+#define STACK_FRAMES 8 /* 32 KiB */
+enum { T_FREE, T_RUNNABLE, T_IO, T_JOIN, T_DONE };
+struct thread {
+    uint64_t rsp;
+    int state;
+    int joiner;         /* thread waiting in join, or -1 */
+    int waits_for;      /* T_JOIN: the thread joined */
+    void *(*fn)(void *);
+    void *arg, *ret;
+    void *stack;
+};
+static struct thread threads[MAX_THREADS];
+static int current;
+
+int nx_thread_self(void) { return current; }
+
+static void idle_wait(void);
+static void reap(void);
+
+/* Pick the next runnable thread after the current one and switch to it. With nothing runnable,
+ * wait for a completion (which may make an I/O-blocked thread runnable). */
+static void schedule(void)
+{
+    for (;;) {
+        reap();
+        for (int k = 1; k <= MAX_THREADS; k++) {
+            int t = (current + k) % MAX_THREADS;
+            if (threads[t].state == T_RUNNABLE) {
+                if (t != current) {
+                    int prev = current;
+                    current = t;
+                    nx_switch(&threads[prev].rsp, threads[t].rsp);
+                }
+                return;
+            }
+        }
+        idle_wait();
+    }
+}
+
+void nx_yield(void) { schedule(); }
+
+void nx_thread_start(struct thread *t)
+{
+    t->ret = t->fn(t->arg);
+    t->state = T_DONE;
+    if (t->joiner >= 0 && threads[t->joiner].state == T_JOIN)
+        threads[t->joiner].state = T_RUNNABLE;
+    schedule();
+}
+
+int nx_thread_create(nx_thread_t *out, void *(*fn)(void *), void *arg)
+{
+    int id = -1;
+    for (int i = 1; i < MAX_THREADS; i++)
+        if (threads[i].state == T_FREE) {
+            id = i;
+            break;
+        }
+    if (id < 0)
+        return -NX_ENOSPC;
+    struct thread *t = &threads[id];
+    t->stack = frames_alloc(STACK_FRAMES);
+    if (!t->stack)
+        return -NX_ENOSPC;
+    uint64_t *sp = (uint64_t *)((uint8_t *)t->stack + STACK_FRAMES * NX_PAGE_4K);
+    *--sp = 0;                                  /* keeps rsp 16-byte aligned at the call */
+    *--sp = (uint64_t)nx_thread_trampoline;     /* nx_switch returns here */
+    *--sp = 0;                                  /* rbp */
+    *--sp = 0;                                  /* rbx */
+    *--sp = (uint64_t)t;                        /* r12 */
+    *--sp = 0;                                  /* r13 */
+    *--sp = 0;                                  /* r14 */
+    *--sp = 0;                                  /* r15 */
+    t->rsp = (uint64_t)sp;
+    t->fn = fn;
+    t->arg = arg;
+    t->ret = 0;
+    t->joiner = -1;
+    t->state = T_RUNNABLE;
+    *out = id;
+    return 0;
+}
+
+int nx_thread_join(nx_thread_t id, void **ret)
+{
+    if (id <= 0 || id >= MAX_THREADS || id == current || threads[id].state == T_FREE)
+        return -NX_EINVAL;
+    struct thread *t = &threads[id];
+    if (t->joiner >= 0 && t->joiner != current)
+        return -NX_EINVAL;
+    while (t->state != T_DONE) {
+        t->joiner = current;
+        threads[current].state = T_JOIN;
+        threads[current].waits_for = id;
+        schedule();
+    }
+    if (ret)
+        *ret = t->ret;
+    frames_free(t->stack, STACK_FRAMES);
+    t->state = T_FREE;
+    return 0;
+}
+
+/* ==== the channel: requests and completions =================================================== */
+
+/* One request slot per ring entry: in flight <= NX_RING_ENTRIES, so neither ring can overflow. */
+struct req {
+    int busy, done, thread;
+    uint32_t gen, out_len;
+    int64_t result;
+};
+static struct req reqs[NX_RING_ENTRIES];
+static uint32_t gen_counter;
+static uint32_t sq_tail, cq_head; /* private copies of the indices this side writes */
+
+/* Take every posted completion. The guest validates what the host wrote, too. */
+static void reap(void)
+{
+    uint32_t tail = RING->cq_tail;
+    barrier();
+    while (cq_head != tail) {
+        struct nx_cqe *c = &CQ[cq_head & MASK];
+        uint32_t slot = (uint32_t)(c->user_data & 0xff), gen = (uint32_t)(c->user_data >> 8);
+        if (slot < NX_RING_ENTRIES && reqs[slot].busy && !reqs[slot].done && reqs[slot].gen == gen) {
+            struct req *r = &reqs[slot];
+            r->result = c->result;
+            r->out_len = c->out_len <= NX_DATA_SLOT ? c->out_len : 0;
+            r->done = 1;
+            if (threads[r->thread].state == T_IO)
+                threads[r->thread].state = T_RUNNABLE;
+        }
+        cq_head++;
+        barrier();
+        RING->cq_head = cq_head;
+    }
+}
+
+/* Nothing to run: spin on the completion ring for a moment, then arm NOTIFY_ME, re-check (so a
+ * completion posted in between is not missed), and park the vCPU in the host. */
+static void idle_wait(void)
+{
+    int blocked_io = 0;
+    for (int i = 0; i < MAX_THREADS; i++)
+        blocked_io |= threads[i].state == T_IO;
+    if (!blocked_io)
+        nx_exit(-NX_EINVAL); /* every thread waits in join: a deadlock */
+    for (int spin = 0; spin < 20000; spin++) {
+        if (RING->cq_tail != cq_head)
+            return;
+        __asm__ volatile("pause");
+    }
+    RING->cq_flags = NX_CQ_NOTIFY_ME;
+    fence();
+    if (RING->cq_tail == cq_head)
+        nx_hypercall(NX_HC_WAIT, 0, 0);
+    RING->cq_flags = 0;
+}
+
+long nx_request(uint32_t opcode, uint32_t flags, const void *name, uint32_t name_len,
+                const void *val, uint32_t val_len, void *out, uint32_t out_cap, uint64_t arg,
+                uint32_t *out_len)
+{
+    if ((uint64_t)name_len + val_len > NX_DATA_SLOT || out_cap > NX_DATA_SLOT)
+        return -NX_E2BIG;
+    int slot;
+    for (;;) {
+        slot = -1;
+        for (int i = 0; i < (int)NX_RING_ENTRIES; i++)
+            if (!reqs[i].busy) {
+                slot = i;
+                break;
+            }
+        if (slot >= 0)
+            break;
+        schedule(); /* all slots in flight: let completions come in */
+    }
+    struct req *r = &reqs[slot];
+    r->busy = 1;
+    r->done = 0;
+    r->thread = current;
+    r->gen = ++gen_counter & 0xffffff;
+    uint32_t off = (uint32_t)slot * NX_DATA_SLOT;
+    if (name_len)
+        memcpy(DATA + off, name, name_len);
+    if (val_len)
+        memcpy(DATA + off + name_len, val, val_len);
+
+    struct nx_sqe *e = &SQ[sq_tail & MASK];
+    e->opcode = opcode;
+    e->flags = flags;
+    e->user_data = (uint64_t)slot | ((uint64_t)r->gen << 8);
+    e->in_off = off;
+    e->in_len = name_len + val_len;
+    e->out_off = off;
+    e->out_cap = out_cap;
+    e->name_len = name_len;
+    e->arg = arg;
+    barrier();
+    RING->sq_tail = ++sq_tail;
+    fence();
+    if (RING->sq_flags & NX_SQ_NEED_WAKEUP)
+        __asm__ volatile("outb %%al, %0" ::"i"(NX_PORT_DOORBELL), "a"(0));
+
+    while (!r->done) {
+        threads[current].state = T_IO;
+        schedule();
+        reap();
+    }
+    threads[current].state = T_RUNNABLE;
+    uint32_t n = r->out_len < out_cap ? r->out_len : out_cap;
+    if (out && n)
+        memcpy(out, DATA + off, n);
+    if (out_len)
+        *out_len = n;
+    long res = (long)r->result;
+    r->busy = 0;
+    return res;
+}
+
+/* ==== boot ===================================================================================== */
+
+void nx_result(const void *data, size_t len)
+{
+    if (len > NX_RESULT_MAX)
+        len = NX_RESULT_MAX;
+    memcpy(INFO->result, data, len);
+    INFO->result_len = (uint32_t)len;
+}
+
+void nx_exit(int status)
+{
+    INFO->exit_status = status;
+    for (;;)
+        nx_hypercall(NX_HC_EXIT, (uint64_t)(int64_t)status, 0);
+}
+
+static uint64_t boot_tsc;
+
+uint64_t nx_uptime_ns(void)
+{
+    uint64_t khz = INFO->tsc_khz ? INFO->tsc_khz : 1000000;
+    return (nx_cycles() - boot_tsc) * 1000000ull / khz;
+}
+
+void nx_kernel_main(void)
+{
+    uint64_t first = ((uint64_t)_end + NX_PAGE_4K - 1) & ~(NX_PAGE_4K - 1);
+    region_add(first, INFO->ram_base + INFO->ram_size - first);
+    brk_lo = brk_cur = first + ((regions[0].frames / 8 + NX_PAGE_4K - 1) & ~(NX_PAGE_4K - 1));
+    threads[0].state = T_RUNNABLE;
+    threads[0].joiner = -1;
+
+    /* The host snapshots the VM here; every invocation resumes from this point. */
+    nx_hypercall(NX_HC_READY, 0, 0);
+    boot_tsc = nx_cycles();
+    sq_tail = RING->sq_tail;
+    cq_head = RING->cq_head;
+
+    uint32_t n = INFO->input_len <= NX_INPUT_MAX ? INFO->input_len : NX_INPUT_MAX;
+    int status = nx_main((const char *)INFO->input, n);
+    nx_exit(status);
+}

@@ -1,0 +1,315 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""The host side of a channel: SPSC submission and completion rings in one shared page.
+
+The layout comes from guest/nanvix_abi.h, the one header the guest microkernel also compiles.
+The system VM is the consumer of the submission queue (SQ) and the producer of the completion
+queue (CQ). The guest is untrusted: every value it writes (its indices, every entry field) is read
+once into private memory, validated, and only then used; a bad entry is answered with an error
+completion. The system VM keeps private copies of the indices it owns (sq_head, cq_tail) and only
+publishes them, so a guest scribbling over the shared copies cannot steer it. A guest index that
+no honest guest could produce marks the channel broken: it is no longer served.
+"""
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
+from libc.string cimport memcpy, memset
+
+from nanvix.impl.kvm cimport Memory
+
+cdef extern from "guest/nanvix_abi.h":
+    struct nx_ring_hdr:
+        uint32_t magic, version, entries, data_off, data_size, slot_size
+        uint32_t sq_tail, sq_head, cq_tail, cq_head, sq_flags, cq_flags
+
+    struct nx_sqe:
+        uint32_t opcode, flags
+        uint64_t user_data
+        uint32_t in_off, in_len, out_off, out_cap, name_len
+        uint64_t arg
+
+    struct nx_cqe:
+        uint64_t user_data
+        int64_t result
+        uint32_t out_len, flags
+
+    enum:
+        NX_ABI_VERSION, NX_RING_MAGIC, NX_RING_ENTRIES, NX_SQ_OFF, NX_CQ_OFF, NX_DATA_OFF
+        NX_DATA_SLOT, NX_SQ_NEED_WAKEUP, NX_CQ_NOTIFY_ME
+        NX_OP_COUNT, NX_NAME_MAX
+        NX_EINVAL, NX_ENOENT, NX_EACCES, NX_EIO, NX_E2BIG, NX_ENOSPC, NX_ENOSYS
+
+    # everything else Python needs from the ABI (re-exported below, not duplicated);
+    # the 64-bit constants are declared as such so nothing truncates them
+    const unsigned long long NX_PAGE_4K, NX_PAGE_2M, NX_GPA_PML4, NX_GPA_PDPT, NX_GPA_PD0
+    const unsigned long long NX_GPA_PD1, NX_GPA_PT0, NX_GPA_GDT, NX_GPA_TSS, NX_GPA_INFO
+    const unsigned long long NX_INFO_SIZE, NX_LOW_SIZE, NX_GPA_CHANNEL, NX_GPA_RAM, NX_RAM_MAX
+    const unsigned long long NX_GPA_HOTADD, NX_INFO_MAGIC, NX_CHANNEL_SIZE, NX_DATA_SIZE
+    enum:
+        NX_HOTADD_MAX, NX_SEL_DATA, NX_SEL_CODE, NX_SEL_TSS
+        NX_PORT_DOORBELL, NX_PORT_HYPERCALL
+        NX_HC_EXIT, NX_HC_WAIT, NX_HC_GROW, NX_HC_READY, NX_HC_COMMAND
+        NX_INPUT_MAX, NX_RESULT_MAX
+        NX_OP_NOP, NX_OP_LOG, NX_OP_FILE_READ, NX_OP_FILE_WRITE, NX_OP_FILE_SIZE
+        NX_OP_FILE_DELETE, NX_OP_KV_GET, NX_OP_KV_PUT, NX_OP_KV_DELETE, NX_OP_CLOCK, NX_OP_KV_ADD
+        NX_WRITE_TRUNC, NX_WRITE_APPEND
+
+    struct nx_info:
+        uint64_t magic
+        uint32_t abi_version, input_len
+        uint64_t ram_base, ram_size, tsc_khz
+        uint32_t result_len
+        int exit_status
+        uint64_t command_arg[4]
+        uint8_t input[1]
+        uint8_t result[1]
+
+cdef extern from *:
+    """
+    static inline void nx_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+    """
+    void nx_fence() nogil
+
+# Field offsets, taken from the C structs (never written down twice).
+cdef nx_info _info
+cdef nx_ring_hdr _hdr
+cdef size_t _io(void *field):
+    return <char *>field - <char *>&_info
+cdef size_t _ho(void *field):
+    return <char *>field - <char *>&_hdr
+
+ABI = {name: value for name, value in dict(
+    ABI_VERSION=NX_ABI_VERSION, RING_MAGIC=NX_RING_MAGIC, RING_ENTRIES=NX_RING_ENTRIES,
+    SQ_OFF=NX_SQ_OFF, CQ_OFF=NX_CQ_OFF, DATA_OFF=NX_DATA_OFF, DATA_SIZE=NX_DATA_SIZE,
+    DATA_SLOT=NX_DATA_SLOT, CHANNEL_SIZE=NX_CHANNEL_SIZE, NAME_MAX=NX_NAME_MAX, OP_COUNT=NX_OP_COUNT,
+    PAGE_4K=NX_PAGE_4K, PAGE_2M=NX_PAGE_2M, GPA_PML4=NX_GPA_PML4, GPA_PDPT=NX_GPA_PDPT,
+    GPA_PD0=NX_GPA_PD0, GPA_PD1=NX_GPA_PD1, GPA_PT0=NX_GPA_PT0, GPA_GDT=NX_GPA_GDT,
+    GPA_TSS=NX_GPA_TSS, GPA_INFO=NX_GPA_INFO, INFO_SIZE=NX_INFO_SIZE, LOW_SIZE=NX_LOW_SIZE,
+    GPA_CHANNEL=NX_GPA_CHANNEL, GPA_RAM=NX_GPA_RAM, RAM_MAX=NX_RAM_MAX, GPA_HOTADD=NX_GPA_HOTADD,
+    HOTADD_MAX=NX_HOTADD_MAX, SEL_DATA=NX_SEL_DATA, SEL_CODE=NX_SEL_CODE, SEL_TSS=NX_SEL_TSS,
+    PORT_DOORBELL=NX_PORT_DOORBELL, PORT_HYPERCALL=NX_PORT_HYPERCALL, HC_EXIT=NX_HC_EXIT,
+    HC_WAIT=NX_HC_WAIT, HC_GROW=NX_HC_GROW, HC_READY=NX_HC_READY, HC_COMMAND=NX_HC_COMMAND,
+    INFO_MAGIC=NX_INFO_MAGIC, INPUT_MAX=NX_INPUT_MAX, RESULT_MAX=NX_RESULT_MAX,
+    INFO_INPUT_LEN=_io(&_info.input_len), INFO_RAM_BASE=_io(&_info.ram_base),
+    INFO_RAM_SIZE=_io(&_info.ram_size), INFO_TSC_KHZ=_io(&_info.tsc_khz),
+    INFO_RESULT_LEN=_io(&_info.result_len), INFO_EXIT_STATUS=_io(&_info.exit_status),
+    INFO_COMMAND_ARG=_io(&_info.command_arg), INFO_INPUT=_io(&_info.input),
+    INFO_RESULT=_io(&_info.result), INFO_ABI_VERSION=_io(&_info.abi_version),
+    SQ_NEED_WAKEUP=NX_SQ_NEED_WAKEUP, CQ_NOTIFY_ME=NX_CQ_NOTIFY_ME,
+    HDR_SQ_TAIL=_ho(&_hdr.sq_tail), HDR_SQ_HEAD=_ho(&_hdr.sq_head),
+    HDR_CQ_TAIL=_ho(&_hdr.cq_tail), HDR_CQ_HEAD=_ho(&_hdr.cq_head),
+    HDR_SQ_FLAGS=_ho(&_hdr.sq_flags), HDR_CQ_FLAGS=_ho(&_hdr.cq_flags),
+).items()}
+
+OPS = {NX_OP_NOP: "nop", NX_OP_LOG: "log", NX_OP_FILE_READ: "file_read",
+       NX_OP_FILE_WRITE: "file_write", NX_OP_FILE_SIZE: "file_size",
+       NX_OP_FILE_DELETE: "file_delete", NX_OP_KV_GET: "kv_get", NX_OP_KV_PUT: "kv_put",
+       NX_OP_KV_DELETE: "kv_delete", NX_OP_CLOCK: "clock", NX_OP_KV_ADD: "kv_add"}
+OP_CODES = {v: k for k, v in OPS.items()}
+WRITE_TRUNC = NX_WRITE_TRUNC
+WRITE_APPEND = NX_WRITE_APPEND
+EINVAL, ENOENT, EACCES, EIO, E2BIG, ENOSPC, ENOSYS = (
+    NX_EINVAL, NX_ENOENT, NX_EACCES, NX_EIO, NX_E2BIG, NX_ENOSPC, NX_ENOSYS)
+ENTRIES = NX_RING_ENTRIES
+
+
+class RingBroken(Exception):
+    """The guest wrote an index no honest guest can produce; the channel is not served again."""
+
+
+cdef class Request:
+    """One validated request, copied out of shared memory. error != 0 means it was malformed:
+    answer it with an error completion and do nothing else."""
+    cdef readonly uint64_t user_data
+    cdef readonly uint32_t opcode, flags, out_off, out_cap
+    cdef readonly uint64_t arg
+    cdef readonly bytes name, value
+    cdef readonly int error
+    cdef readonly str why
+
+    @property
+    def op(self):
+        return OPS.get(self.opcode, "op_%d" % self.opcode)
+
+    def __repr__(self):
+        if self.error:
+            return "Request(bad: %s, user_data=%#x)" % (self.why, self.user_data)
+        return "Request(%s %r, %d value bytes, arg=%d)" % (self.op, self.name, len(self.value), self.arg)
+
+
+def init_channel(Memory mem):
+    """Lay out a fresh channel page (host side, before any guest sees it)."""
+    if mem.size < NX_CHANNEL_SIZE:
+        raise ValueError("a channel needs %d bytes" % NX_CHANNEL_SIZE)
+    cdef nx_ring_hdr *h = <nx_ring_hdr *>mem.base
+    memset(mem.base, 0, NX_DATA_OFF)
+    h.magic = NX_RING_MAGIC
+    h.version = NX_ABI_VERSION
+    h.entries = NX_RING_ENTRIES
+    h.data_off = NX_DATA_OFF
+    h.data_size = NX_DATA_SIZE
+    h.slot_size = NX_DATA_SLOT
+    h.sq_flags = NX_SQ_NEED_WAKEUP
+
+
+cdef class Ring:
+    """The system VM's end of one channel."""
+    cdef Memory mem
+    cdef nx_ring_hdr *hdr
+    cdef nx_sqe *sq
+    cdef nx_cqe *cq
+    cdef char *data
+    cdef readonly uint32_t sq_head, cq_tail   # private, authoritative
+    cdef readonly bint broken
+    cdef readonly str broken_reason
+    cdef readonly uint64_t taken, completed, rejected
+
+    def __cinit__(self, Memory mem, bint adopt=True):
+        if mem.size < NX_CHANNEL_SIZE:
+            raise ValueError("a channel needs %d bytes" % NX_CHANNEL_SIZE)
+        self.mem = mem
+        self.hdr = <nx_ring_hdr *>mem.base
+        self.sq = <nx_sqe *>(mem.base + NX_SQ_OFF)
+        self.cq = <nx_cqe *>(mem.base + NX_CQ_OFF)
+        self.data = mem.base + NX_DATA_OFF
+        self.broken = False
+        self.broken_reason = ""
+        # A system VM restarted mid-stream adopts the published indices, after checking them.
+        self.sq_head = self.hdr.sq_head if adopt else 0
+        self.cq_tail = self.hdr.cq_tail if adopt else 0
+        if adopt and <uint32_t>(self.sq_head - self.cq_tail) > NX_RING_ENTRIES:
+            self._break("published indices are inconsistent (sq_head %d, cq_tail %d)"
+                        % (self.sq_head, self.cq_tail))
+
+    cdef _break(self, str why):
+        self.broken = True
+        self.broken_reason = why
+
+    cpdef uint32_t pending(self) except? 0xffffffff:
+        """Requests waiting in the SQ (validated against the guest's tail)."""
+        cdef uint32_t tail = self.hdr.sq_tail
+        cdef uint32_t n = tail - self.sq_head
+        if n > NX_RING_ENTRIES:
+            self._break("sq_tail %d is %d ahead of sq_head %d" % (tail, n, self.sq_head))
+            return 0
+        return n
+
+    cpdef uint32_t cq_free(self) except? 0xffffffff:
+        """Free CQ slots, counting requests taken but not yet completed as reserved."""
+        cdef uint32_t head = self.hdr.cq_head
+        cdef uint32_t used = self.cq_tail - head
+        if used > NX_RING_ENTRIES:
+            self._break("cq_head %d is outside [cq_tail - %d, cq_tail %d]" % (head, NX_RING_ENTRIES, self.cq_tail))
+            return 0
+        cdef uint32_t reserved = self.sq_head - self.cq_tail  # taken, not completed
+        if used + reserved >= NX_RING_ENTRIES:
+            return 0
+        return NX_RING_ENTRIES - used - reserved
+
+    def take(self):
+        """The next request, or None when the SQ is empty, the CQ has no room for its answer,
+        or the channel is broken. The entry is copied, then validated field by field."""
+        cdef nx_sqe e
+        cdef Request r
+        if self.broken or self.cq_free() == 0 or self.pending() == 0:
+            return None
+        memcpy(&e, &self.sq[self.sq_head & (NX_RING_ENTRIES - 1)], sizeof(nx_sqe))
+        self.sq_head += 1
+        self.hdr.sq_head = self.sq_head
+        self.taken += 1
+        r = Request.__new__(Request)
+        r.user_data = e.user_data
+        r.opcode = e.opcode
+        r.flags = e.flags
+        r.arg = e.arg
+        r.name = b""
+        r.value = b""
+        r.error = 0
+        r.why = ""
+        if e.opcode >= NX_OP_COUNT:
+            r.error, r.why = NX_ENOSYS, "opcode %d" % e.opcode
+        elif <uint64_t>e.in_off + e.in_len > NX_DATA_SIZE:
+            r.error, r.why = NX_EINVAL, "input [%d, +%d) outside the data area" % (e.in_off, e.in_len)
+        elif <uint64_t>e.out_off + e.out_cap > NX_DATA_SIZE:
+            r.error, r.why = NX_EINVAL, "output [%d, +%d) outside the data area" % (e.out_off, e.out_cap)
+        elif e.name_len > e.in_len:
+            r.error, r.why = NX_EINVAL, "name_len %d > in_len %d" % (e.name_len, e.in_len)
+        elif e.name_len > NX_NAME_MAX:
+            r.error, r.why = NX_E2BIG, "name of %d bytes" % e.name_len
+        else:
+            r.out_off = e.out_off
+            r.out_cap = e.out_cap
+            r.name = self.data[e.in_off:e.in_off + e.name_len]
+            r.value = self.data[e.in_off + e.name_len:e.in_off + e.in_len]
+        if r.error:
+            self.rejected += 1
+        return r
+
+    def complete(self, Request r, int64_t result, bytes out=b""):
+        """Post the answer to r. Returns True when the guest asked to be notified (NOTIFY_ME).
+        Space was reserved when r was taken, so this cannot overflow the CQ."""
+        cdef uint32_t n = len(out)
+        cdef nx_cqe *c
+        if self.broken:
+            return False
+        if n > r.out_cap:
+            n = r.out_cap
+        if n:
+            memcpy(self.data + r.out_off, <char *>out, n)
+        c = &self.cq[self.cq_tail & (NX_RING_ENTRIES - 1)]
+        c.user_data = r.user_data
+        c.result = result
+        c.out_len = n
+        c.flags = 0
+        self.cq_tail += 1
+        nx_fence()  # the entry is visible before the tail
+        self.hdr.cq_tail = self.cq_tail
+        self.completed += 1
+        nx_fence()  # publish the tail before reading the guest's flag (pairs with its re-check)
+        return bool(self.hdr.cq_flags & NX_CQ_NOTIFY_ME)
+
+    def recover(self):
+        """After a restart: fail, with EIO, every request the dead system VM had taken but not
+        answered (their entries are still in the SQ: an honest guest cannot have reused them).
+        Retrying instead could apply a non-idempotent request (kv_add) twice. Returns how many."""
+        cdef uint32_t k, start = self.cq_tail, n = self.sq_head - self.cq_tail
+        cdef Request r
+        if self.broken:
+            return 0
+        for k in range(n):
+            r = Request.__new__(Request)
+            r.user_data = self.sq[(start + k) & (NX_RING_ENTRIES - 1)].user_data
+            r.name = r.value = b""
+            r.why = "system VM restarted"
+            r.error = NX_EIO
+            self.complete(r, -NX_EIO)
+        return n
+
+    def set_need_wakeup(self, bint on):
+        """Ask the guest to ring the doorbell (we are about to sleep), or let it skip the exit.
+        After arming, the caller must re-check pending() so no submission is missed."""
+        if on:
+            self.hdr.sq_flags = self.hdr.sq_flags | NX_SQ_NEED_WAKEUP
+            nx_fence()
+        else:
+            self.hdr.sq_flags = self.hdr.sq_flags & ~NX_SQ_NEED_WAKEUP
+
+    def mark_broken(self, str why):
+        self._break(why)
+
+
+def ring_state(Memory mem):
+    """The channel's shared indices and flags as they are in the page (for state reports)."""
+    cdef nx_ring_hdr *h = <nx_ring_hdr *>mem.base
+    return {"sq_tail": h.sq_tail, "sq_head": h.sq_head, "cq_tail": h.cq_tail,
+            "cq_head": h.cq_head, "sq_flags": h.sq_flags, "cq_flags": h.cq_flags}
+
+
+def ring_entries(Memory mem, str which, uint32_t start, uint32_t count):
+    """The user_data of `count` entries of the SQ or CQ from index `start` (wrapping)."""
+    cdef uint32_t i
+    out = []
+    count = min(count, NX_RING_ENTRIES)
+    for i in range(count):
+        if which == "sq":
+            out.append((<nx_sqe *>(mem.base + NX_SQ_OFF))[(start + i) & (NX_RING_ENTRIES - 1)].user_data)
+        else:
+            out.append((<nx_cqe *>(mem.base + NX_CQ_OFF))[(start + i) & (NX_RING_ENTRIES - 1)].user_data)
+    return out

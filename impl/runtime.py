@@ -1,0 +1,433 @@
+"""The control plane: tenants, their system VMs, user VMs, channels, the page pool, invocations.
+
+An invocation: pick (or start) the tenant's system VM, create a user VM for the function from its
+snapshot template (into a VM created ahead of time by the pool), open a channel between the two,
+run the vCPU on the scheduler, return the function's result; then detach the channel, destroy the
+VM and scrub its pages. `state()` reports all of it in the spec's vocabulary.
+"""
+import itertools
+import json
+import os
+import re
+import select
+import threading
+import time
+
+from nanvix.impl import sched as S
+from nanvix.impl.guest.build import build_image
+from nanvix.impl.kvm import Kvm, KvmError
+from nanvix.impl.pages import OutOfPages, PagePool
+from nanvix.impl.ring import ABI, ENTRIES, init_channel, ring_entries, ring_state
+from nanvix.impl.sysvm import SystemVM, SystemVMDown
+from nanvix.impl.uvm import DEFAULT_RAM, SLOT_HOTADD, Template, VmPool
+
+TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+STATUS = {S.LEFT_EXIT: None, S.LEFT_CRASH: "crashed", S.LEFT_TIMEOUT: "timeout"}
+
+
+class QuotaExceeded(Exception):
+    """The tenant has as many user VMs (or pages) as its quota allows."""
+
+
+def default_home():
+    return os.environ.get("NANVIX_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share", "nanvix")
+
+
+class Tenant:
+    def __init__(self, name, tid, root, quota_uvms, quota_pages):
+        self.name, self.id, self.root = name, tid, root
+        self.quota_uvms, self.quota_pages = quota_uvms, quota_pages
+        self.sysvm = SystemVM(name, root)
+        self.uvms = {}
+        self.templates = {}
+        self.lock = threading.Lock()
+
+
+class Channel:
+    def __init__(self, cid, uvm, page, doorbell_fd, notify_fd):
+        self.id, self.uvm, self.page = cid, uvm, page
+        self.tenant = uvm.tenant
+        self.doorbell_fd, self.notify_fd = doorbell_fd, notify_fd
+        self.state = "open"
+        self.report = None  # the system VM's account at detach: served, log
+
+
+class UserVM:
+    """One invocation's VM. The scheduler reads and writes state, core, exits, wake_pending."""
+
+    def __init__(self, uid, tenant, image, timeout_ms):
+        self.id, self.tenant, self.image = uid, tenant, image
+        self.timeout_ms = timeout_ms
+        self.state = S.CREATED
+        self.core = None
+        self.exits = 0
+        self.exit_status = None
+        self.wake_pending = False
+        self.status = None
+        self.detail = ""
+        self.pages = []          # pages added on NX_HC_GROW
+        self.vm = self.vcpu = self.mem = self.channel = None
+        self.notify_fd = -1
+        self.done = threading.Event()
+        self.t_create = time.perf_counter_ns()
+        self.t_ready = self.t_end = None
+        self.deadline_ns = 0
+        self.commands = None     # test harness: queue of NX_HC_COMMAND answers
+
+    def completions_ready(self):
+        ch = self.channel
+        if ch is None:
+            return False
+        m = ch.page.mem
+        return m.u32(ABI["HDR_CQ_TAIL"]) != m.u32(ABI["HDR_CQ_HEAD"])
+
+    def result_bytes(self):
+        info = ABI["GPA_INFO"]
+        n = min(self.mem.u32(info + ABI["INFO_RESULT_LEN"]), ABI["RESULT_MAX"])
+        return self.mem.read(info + ABI["INFO_RESULT"], n)
+
+
+class Runtime:
+    def __init__(self, home=None, cores=0, max_pages=4096, pool_size=4, slice_ms=10,
+                 manual=False, quota_uvms=64, quota_pages=256, ram_size=DEFAULT_RAM,
+                 restart_system_vms=True):
+        self.home = home or default_home()
+        os.makedirs(os.path.join(self.home, "tenants"), mode=0o700, exist_ok=True)
+        self.kvm = Kvm()
+        self.pages = PagePool(max_pages)
+        self.vm_pool = VmPool(self.kvm, 0 if manual else pool_size)
+        self.sched = S.Scheduler(self, cores, slice_ms * 1_000_000, manual)
+        self.manual = manual
+        self.ram_size = ram_size
+        self.quota_uvms, self.quota_pages = quota_uvms, quota_pages
+        self.restart_system_vms = restart_system_vms
+        self.tenants = {}
+        self.uvms = {}
+        self.channels = {}
+        self.ids = itertools.count(1)
+        self.lock = threading.RLock()
+        self.closing = False
+        self.images = {}
+        self.monitor_epoll = select.epoll()
+        self.monitored = {}
+        self.sysvm_events = []   # (tenant, what) history: crashes, restarts
+        self.monitor = None
+        if not manual:
+            self.monitor = threading.Thread(target=self._monitor, name="nanvix-sysvm-monitor", daemon=True)
+            self.monitor.start()
+
+    # -- tenants and system VMs ----------------------------------------------------------------
+    def tenant(self, name, create=True):
+        with self.lock:
+            t = self.tenants.get(name)
+            if t is None:
+                if not create:
+                    raise KeyError("no tenant %r" % name)
+                if not TENANT_NAME.match(name):
+                    raise ValueError("tenant names are 1-32 of [a-z0-9_-], got %r" % name)
+                t = Tenant(name, len(self.tenants), os.path.join(self.home, "tenants", name),
+                           self.quota_uvms, self.quota_pages)
+                self.tenants[name] = t
+            return t
+
+    def system_vm(self, tenant):
+        """The tenant's system VM, started on first use (and after a crash)."""
+        t = self.tenant(tenant)
+        with t.lock:
+            if not t.sysvm.alive:
+                self._start_sysvm(t)
+            return t.sysvm
+
+    def _start_sysvm(self, t):
+        restarted = t.sysvm.epoch > 0
+        t.sysvm.stop()
+        t.sysvm.start()
+        if self.manual:
+            t.sysvm.call("auto", on=False)
+        with self.lock:
+            pidfd = os.pidfd_open(t.sysvm.pid)
+            self.monitored[pidfd] = (t, t.sysvm.epoch)
+            self.monitor_epoll.register(pidfd, select.EPOLLIN)
+        if restarted:
+            self.sysvm_events.append((t.name, "restarted", t.sysvm.epoch))
+            for ch in [c for c in self.channels.values() if c.tenant == t.name and c.state == "open"]:
+                self._attach(t.sysvm, ch)
+                os.eventfd_write(ch.notify_fd, 1)  # a blocked guest re-checks its ring
+
+    def _monitor(self):
+        """Restart a system VM that died (kill -9, crash); its channels are re-attached."""
+        while not self.closing:
+            for fd, _ in self.monitor_epoll.poll(0.5):
+                with self.lock:
+                    t, epoch = self.monitored.pop(fd, (None, None))
+                    self.monitor_epoll.unregister(fd)
+                os.close(fd)
+                if t is None or self.closing:
+                    continue
+                with t.lock:
+                    if t.sysvm.epoch != epoch or t.sysvm.alive:
+                        continue
+                    self.sysvm_events.append((t.name, "died", epoch))
+                    if self.restart_system_vms:
+                        try:
+                            self._start_sysvm(t)
+                        except (SystemVMDown, OSError) as e:
+                            self.sysvm_events.append((t.name, "restart failed: %s" % e, epoch))
+
+    def kill_system_vm(self, tenant, wait_restart=True, timeout=10.0):
+        """SIGKILL the tenant's system VM (for demos and tests); the monitor restarts it."""
+        t = self.tenant(tenant)
+        old = t.sysvm.epoch
+        t.sysvm.kill()
+        if self.manual:
+            self.restart_system_vm(tenant)
+        elif wait_restart:
+            end = time.monotonic() + timeout
+            while not (t.sysvm.epoch > old and t.sysvm.alive):
+                if time.monotonic() > end:
+                    raise SystemVMDown("system VM of %s did not come back" % tenant)
+                time.sleep(0.005)
+        return t.sysvm
+
+    def restart_system_vm(self, tenant):
+        t = self.tenant(tenant)
+        with t.lock:
+            self._start_sysvm(t)
+        return t.sysvm
+
+    # -- images ----------------------------------------------------------------------------------
+    def load(self, path):
+        """A function: C source (built with the SDK, cached) or a built image folder/binary."""
+        key = os.path.abspath(path)
+        if key not in self.images:
+            if path.endswith(".c"):
+                self.images[key] = build_image(path)
+            else:
+                d = path if os.path.isdir(path) else os.path.dirname(path)
+                with open(os.path.join(d, "meta.json")) as f:
+                    meta = json.load(f)
+                self.images[key] = {"path": os.path.join(d, "image.bin"), "end": meta["end"],
+                                    "name": meta["name"], "digest": os.path.basename(d)}
+        return self.images[key]
+
+    def template(self, t, image):
+        with t.lock:
+            tpl = t.templates.get(image["digest"])
+            if tpl is None:
+                tpl = t.templates[image["digest"]] = Template(self.kvm, image, self.ram_size)
+            return tpl
+
+    # -- user VMs and channels -------------------------------------------------------------------
+    def create_user_vm(self, tenant, image, input_bytes=b"", timeout_ms=10_000):
+        """A user VM of the tenant, ready to run (not yet runnable). Starts the system VM."""
+        t = self.tenant(tenant)
+        sysvm = self.system_vm(tenant)
+        tpl = self.template(t, image)
+        with self.lock:
+            if len(t.uvms) >= t.quota_uvms:
+                raise QuotaExceeded("tenant %s already runs %d user VMs" % (tenant, len(t.uvms)))
+            uvm = UserVM(next(self.ids), tenant, image["name"], timeout_ms)
+            uvm.t_create = time.perf_counter_ns()
+            t.uvms[uvm.id] = uvm
+            self.uvms[uvm.id] = uvm
+        try:
+            page = self._alloc_page(t, ("channel", uvm.id))
+            init_channel(page.mem)
+            doorbell = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            notify = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            ch = Channel(uvm.id, uvm, page, doorbell, notify)
+            uvm.channel, uvm.notify_fd = ch, notify
+            self.channels[ch.id] = ch
+            uvm.vm = self.vm_pool.take()
+            uvm.mem, uvm.vcpu = tpl.instantiate(uvm.vm, page.mem, input_bytes, doorbell)
+            self.pages.map(page, ("uvm", uvm.id))
+            self._attach(sysvm, ch)
+            self.sched.attach(uvm)
+        except BaseException:
+            self.destroy(uvm)
+            raise
+        uvm.t_ready = time.perf_counter_ns()
+        return uvm
+
+    def _alloc_page(self, t, owner):
+        with self.lock:
+            if self.pages.in_use(t.name) >= t.quota_pages:
+                raise QuotaExceeded("tenant %s holds its %d pages" % (t.name, t.quota_pages))
+            return self.pages.alloc(owner, t.name)
+
+    def _attach(self, sysvm, ch):
+        sysvm.call("attach", fds=[ch.page.fd, ch.doorbell_fd, ch.notify_fd], chan=ch.id, uvm=ch.uvm.id)
+        ch.page.shared_out = True
+        self.pages.map(ch.page, ("sysvm", ch.tenant))
+
+    def start(self, uvm):
+        uvm.deadline_ns = S.now_ns() + uvm.timeout_ms * 1_000_000
+        self.sched.submit(uvm)
+
+    def wait(self, uvm, timeout=None):
+        if not uvm.done.wait(timeout):
+            raise TimeoutError("user VM %d did not finish" % uvm.id)
+        return self.report(uvm)
+
+    def report(self, uvm):
+        ch = uvm.channel
+        rep = ch.report if ch is not None and ch.report else {}
+        result = uvm.result_bytes() if uvm.mem is not None and uvm.status in ("ok", "error") else b""
+        return {
+            "tenant": uvm.tenant, "function": uvm.image, "user_vm": uvm.id, "status": uvm.status,
+            "exit_status": uvm.exit_status, "result": result.decode("utf-8", "replace"),
+            "log": rep.get("log", []), "start_us": round((uvm.t_ready - uvm.t_create) / 1000, 1),
+            "run_us": round((uvm.t_end - uvm.t_ready) / 1000, 1) if uvm.t_end else None,
+            "io_requests": rep.get("served", 0), "exits": uvm.exits, "pages_added": len(uvm.pages),
+            "detail": uvm.detail,
+        }
+
+    def destroy(self, uvm):
+        """Tear the user VM down: off the scheduler, channel detached, VM closed, pages scrubbed."""
+        self.sched.remove(uvm)
+        if uvm.notify_fd >= 0:
+            self.sched.detach(uvm)
+        ch = uvm.channel
+        if ch is not None and ch.state == "open":
+            ch.state = "closed"
+            t = self.tenants[uvm.tenant]
+            if ("sysvm", ch.tenant) in ch.page.mapped_by:
+                try:
+                    ch.report = t.sysvm.call("detach", chan=ch.id)
+                except (SystemVMDown, RuntimeError) as e:
+                    ch.report = {"served": 0, "log": [], "error": str(e)}
+                self.pages.unmap(ch.page, ("sysvm", ch.tenant))  # detached, or its process died
+        if uvm.vm is not None:
+            uvm.vm.close()
+        for page in ([ch.page] if ch is not None else []) + uvm.pages:
+            self.pages.unmap(page, ("uvm", uvm.id))
+            if page.owner is not None:
+                self.pages.release(page)
+        uvm.pages = []
+        if ch is not None:
+            for fd in (ch.doorbell_fd, ch.notify_fd):
+                os.close(fd)
+            ch.doorbell_fd = ch.notify_fd = -1
+            self.channels.pop(ch.id, None)
+        uvm.notify_fd = -1
+        if uvm.state not in (S.EXITED, S.CRASHED):
+            uvm.state = S.CRASHED
+            uvm.status = uvm.status or "crashed"
+            uvm.detail = uvm.detail or "destroyed by the host"
+        with self.lock:
+            self.tenants[uvm.tenant].uvms.pop(uvm.id, None)
+            self.uvms.pop(uvm.id, None)
+
+    def release_memory(self, uvm):
+        if uvm.mem is not None:
+            uvm.mem.close()
+            uvm.mem = None
+
+    def invoke(self, tenant, path, input_bytes=b"", timeout_ms=10_000):
+        """Run one function to completion; returns its report (see report())."""
+        image = self.load(path) if isinstance(path, str) else path
+        uvm = self.create_user_vm(tenant, image, input_bytes, timeout_ms)
+        try:
+            self.start(uvm)
+            uvm.done.wait()
+        finally:
+            self.destroy(uvm)
+        rep = self.report(uvm)
+        self.release_memory(uvm)
+        return rep
+
+    # -- scheduler callbacks (on a core's thread) ------------------------------------------------
+    def grow(self, uvm, n):
+        """NX_HC_GROW: hand the guest n more host pages, mapped at the hot-add window."""
+        t = self.tenants[uvm.tenant]
+        if not 1 <= n <= ABI["HOTADD_MAX"] - len(uvm.pages):
+            return 0
+        first = None
+        for _ in range(n):
+            try:
+                page = self._alloc_page(t, ("uvm", uvm.id))
+            except (QuotaExceeded, OutOfPages):
+                return first or 0
+            idx = len(uvm.pages)
+            gpa = ABI["GPA_HOTADD"] + idx * ABI["PAGE_2M"]
+            uvm.vm.set_memory(SLOT_HOTADD + idx, gpa, page.mem)
+            self.pages.map(page, ("uvm", uvm.id))
+            uvm.pages.append(page)
+            first = first or gpa
+        return first
+
+    def command(self, uvm):
+        """NX_HC_COMMAND (test guests): the next scripted command, 0 when there is none."""
+        if uvm.commands:
+            op, args = uvm.commands.pop(0)
+            for i, a in enumerate(args[:4]):
+                uvm.mem.set_u64(ABI["GPA_INFO"] + ABI["INFO_COMMAND_ARG"] + 8 * i, a)
+            return op
+        return 0
+
+    def finished(self, uvm, how, detail):
+        uvm.t_end = time.perf_counter_ns()
+        if how == S.LEFT_EXIT:
+            uvm.status = "ok" if uvm.exit_status == 0 else "error"
+            uvm.state = S.EXITED
+        else:
+            uvm.status = STATUS[how]
+            uvm.state = S.CRASHED
+        uvm.detail = detail
+        uvm.done.set()
+
+    # -- the state report ---------------------------------------------------------------------------
+    def state(self):
+        """Everything in the spec's vocabulary, as plain data. Ring indices and entries are read
+        from the shared channel pages, as the guest and the system VM see them."""
+        with self.lock:
+            tenants, uvms, channels = dict(self.tenants), dict(self.uvms), dict(self.channels)
+        out = {"tenants": {}, "system_vms": {}, "user_vms": {}, "channels": {}}
+        for name, t in tenants.items():
+            out["tenants"][name] = {"id": t.id, "quota_uvms": t.quota_uvms, "quota_pages": t.quota_pages,
+                                    "user_vms": sorted(t.uvms)}
+            out["system_vms"][name] = {"tenant": name, "alive": t.sysvm.alive, "epoch": t.sysvm.epoch,
+                                       "pid": t.sysvm.pid,
+                                       "channels": sorted(c.id for c in channels.values() if c.tenant == name)}
+        for u in uvms.values():
+            out["user_vms"][u.id] = {"tenant": u.tenant, "state": u.state, "core": u.core,
+                                     "status": u.status, "system_vm": u.tenant,
+                                     "channel": u.channel.id if u.channel else None,
+                                     "pages": [p.index for p in u.pages]}
+        for c in channels.values():
+            ring = ring_state(c.page.mem)
+            out["channels"][c.id] = {
+                "user_vm": c.uvm.id, "system_vm": c.tenant, "page": c.page.index, "state": c.state,
+                "ring": ring,
+                "sq": ring_entries(c.page.mem, "sq", ring["sq_head"], min(ring["sq_tail"] - ring["sq_head"] & 0xFFFFFFFF, ENTRIES)),
+                "cq": ring_entries(c.page.mem, "cq", ring["cq_head"], min(ring["cq_tail"] - ring["cq_head"] & 0xFFFFFFFF, ENTRIES)),
+            }
+        out["pages"] = self.pages.state()
+        out["scheduler"] = self.sched.queue_state()
+        out["scheduler"]["ncores"] = self.sched.ncores
+        return out
+
+    def close(self):
+        self.closing = True
+        for uvm in list(self.uvms.values()):
+            self.destroy(uvm)
+            self.release_memory(uvm)
+        self.sched.stop()
+        for t in self.tenants.values():
+            t.sysvm.stop()
+            for tpl in t.templates.values():
+                tpl.close()
+        if self.monitor:
+            self.monitor.join(2)
+        for fd in list(self.monitored):
+            os.close(fd)
+        self.monitored = {}
+        self.monitor_epoll.close()
+        self.vm_pool.close()
+        self.pages.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

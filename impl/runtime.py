@@ -165,7 +165,9 @@ class Runtime:
                 if t is None or self.closing:
                     continue
                 with t.lock:
-                    if t.sysvm.epoch != epoch or t.sysvm.alive:
+                    # The pidfd fired: that process is gone. (Popen.poll() is no witness here:
+                    # it answers None while another thread sits in Popen.wait().)
+                    if t.sysvm.epoch != epoch:
                         continue
                     self.sysvm_events.append((t.name, "died", epoch))
                     if self.restart_system_vms:

@@ -11,7 +11,10 @@ from libc.errno cimport errno
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 from posix.fcntl cimport O_RDWR, O_CLOEXEC, open as c_open
-from posix.unistd cimport close as c_close
+from posix.unistd cimport close as c_close_
+
+cdef inline int c_close(int fd) noexcept nogil:
+    return c_close_(fd)
 
 cdef extern from "<sys/ioctl.h>" nogil:
     int ioctl(int fd, unsigned long request, ...)
@@ -119,9 +122,11 @@ cdef class Memory:
             self.base = NULL
 
     def close(self):
-        if self.base != NULL:
-            munmap(self.base, self.size)
-            self.base = NULL
+        cdef char *base = self.base
+        self.base = NULL
+        if base != NULL:
+            with nogil:
+                munmap(base, self.size)
 
     @property
     def closed(self):
@@ -235,12 +240,15 @@ cdef class Vm:
             c_close(self.fd)
 
     def close(self):
+        """Destroying a VM can take milliseconds in the kernel: done without the GIL."""
+        cdef int fd = self.fd
         for v in self.vcpus:
             v.close()
         self.vcpus = []
-        if self.fd >= 0:
-            c_close(self.fd)
-            self.fd = -1
+        self.fd = -1
+        if fd >= 0:
+            with nogil:
+                c_close(fd)
         self.slots = {}
 
     @property
@@ -321,12 +329,14 @@ cdef class Vcpu:
         self.close()
 
     def close(self):
+        cdef int fd = self.fd
         if self.run != NULL:
             munmap(self.run, self.run_size)
             self.run = NULL
-        if self.fd >= 0:
-            c_close(self.fd)
-            self.fd = -1
+        self.fd = -1
+        if fd >= 0:
+            with nogil:
+                c_close(fd)
 
     def _live(self):
         if self.fd < 0 or self.run == NULL:

@@ -73,7 +73,9 @@ class UserVM:
         self.t_create = time.perf_counter_ns()
         self.t_ready = self.t_end = None
         self.deadline_ns = 0
-        self.commands = None     # test harness: queue of NX_HC_COMMAND answers
+        self.commands = None     # stepped guests: queue of (command, args) for NX_HC_COMMAND
+        self.awaiting_command = False
+        self.answers = None      # the command_arg[] words after the last stepped command
 
     def completions_ready(self):
         ch = self.channel
@@ -135,12 +137,25 @@ class Runtime:
             return t
 
     def system_vm(self, tenant):
-        """The tenant's system VM, started on first use (and after a crash)."""
+        """The tenant's system VM, started on first use (and after a crash). Stepped runtimes
+        start system VMs only when told to (start_system_vm), as the spec does."""
         t = self.tenant(tenant)
         with t.lock:
             if not t.sysvm.alive:
+                if self.manual and t.sysvm.epoch == 0:
+                    raise SystemVMDown("system VM of %s was never started" % tenant)
+                if self.manual:
+                    raise SystemVMDown("system VM of %s is down" % tenant)
                 self._start_sysvm(t)
             return t.sysvm
+
+    def start_system_vm(self, tenant):
+        t = self.tenant(tenant)
+        with t.lock:
+            if t.sysvm.alive:
+                raise ValueError("system VM of %s is already running" % tenant)
+            self._start_sysvm(t)
+        return t.sysvm
 
     def _start_sysvm(self, t):
         restarted = t.sysvm.epoch > 0
@@ -186,8 +201,8 @@ class Runtime:
         old = t.sysvm.epoch
         t.sysvm.kill()
         if self.manual:
-            self.restart_system_vm(tenant)
-        elif wait_restart:
+            return t.sysvm  # stepped: the caller restarts it (restart_system_vm)
+        if wait_restart:
             end = time.monotonic() + timeout
             while not (t.sysvm.epoch > old and t.sysvm.alive):
                 if time.monotonic() > end:
@@ -387,13 +402,16 @@ class Runtime:
         return first
 
     def command(self, uvm):
-        """NX_HC_COMMAND (test guests): the next scripted command, 0 when there is none."""
+        """NX_HC_COMMAND (stepped guests): record what the last command left in command_arg[],
+        then hand out the next scripted command, or None (the vCPU yields its core)."""
+        base = ABI["GPA_INFO"] + ABI["INFO_COMMAND_ARG"]
+        uvm.answers = [uvm.mem.u64(base + 8 * i) for i in range(4)]
         if uvm.commands:
             op, args = uvm.commands.pop(0)
-            for i, a in enumerate(args[:4]):
-                uvm.mem.set_u64(ABI["GPA_INFO"] + ABI["INFO_COMMAND_ARG"] + 8 * i, a)
+            for i, a in enumerate(list(args)[:4]):
+                uvm.mem.set_u64(base + 8 * i, a & 0xFFFFFFFFFFFFFFFF)
             return op
-        return 0
+        return None
 
     def finished(self, uvm, how, detail):
         uvm.t_end = time.perf_counter_ns()

@@ -36,6 +36,9 @@ CREATED, RUNNABLE, RUNNING, BLOCKED, EXITED, CRASHED = (
     "created", "runnable", "running", "blocked", "exited", "crashed")
 # how a run on a core ended
 LEFT_EXIT, LEFT_CRASH, LEFT_BLOCK, LEFT_PREEMPT, LEFT_TIMEOUT = "exit", "crash", "block", "preempt", "timeout"
+# a stepped guest asked for a command the host has not scripted yet: it stays on its core and the
+# pending NX_HC_COMMAND is answered on the next run (lock-step driving only)
+LEFT_YIELD = "yield"
 
 
 def now_ns():
@@ -184,6 +187,12 @@ cdef class Scheduler:
         cdef int err
         cdef uint32_t nr, reason
         cdef uint64_t arg0
+        if uvm.awaiting_command:
+            value = self.host.command(uvm)
+            if value is None:
+                return LEFT_YIELD
+            uvm.awaiting_command = False
+            self._answer(run, value)
         while True:
             now = nx_now_ns()
             if now >= deadline:
@@ -214,7 +223,11 @@ cdef class Scheduler:
                 elif nr == HC_GROW:
                     self._answer(run, self.host.grow(uvm, arg0))
                 elif nr == HC_COMMAND:
-                    self._answer(run, self.host.command(uvm))
+                    value = self.host.command(uvm)
+                    if value is None:
+                        uvm.awaiting_command = True
+                        return LEFT_YIELD
+                    self._answer(run, value)
                 else:
                     return self._leave(core, uvm, LEFT_CRASH, "unknown hypercall %d" % nr)
             elif reason == KVM_EXIT_SHUTDOWN:

@@ -11,6 +11,7 @@ Channels are served round-robin, a few requests each per round, so a busy user V
 the others. A malformed request gets an error completion; nothing a guest writes can stop the loop.
 """
 import argparse
+import collections
 import json
 import os
 import resource
@@ -35,7 +36,7 @@ OP = OP_CODES
 
 
 class Channel:
-    __slots__ = ("id", "uvm", "mem", "ring", "doorbell", "notify", "log", "served")
+    __slots__ = ("id", "uvm", "mem", "ring", "doorbell", "notify", "log", "served", "in_service")
 
     def __init__(self, cid, uvm, memfd, doorbell, notify):
         self.id, self.uvm = cid, uvm
@@ -45,6 +46,7 @@ class Channel:
         self.doorbell, self.notify = doorbell, notify
         self.log = []
         self.served = 0
+        self.in_service = collections.deque()  # taken, not yet answered (manual stepping only)
 
     def close(self):
         self.mem.close()
@@ -101,6 +103,22 @@ class Server:
             return self.kv.add(r.name, delta), b""
         raise StoreError(ENOSYS, "opcode %d" % op)
 
+    def answer(self, ch, r):
+        """Handle one taken request and post its completion. Returns True if the guest asked
+        to be notified."""
+        if r.error:
+            res, out = -r.error, b""
+        else:
+            try:
+                res, out = self.handle(ch, r)
+            except StoreError as e:
+                res, out = -e.code, b""
+            except Exception as e:  # never let one request take the system VM down
+                self.log.write("sysvm", ("internal error: %r" % e).encode())
+                res, out = -EIO, b""
+        ch.served += 1
+        return ch.ring.complete(r, res, out)
+
     def serve(self, ch, budget):
         """Serve up to budget requests of one channel. Returns how many."""
         n = 0
@@ -110,18 +128,7 @@ class Server:
             if r is None:
                 break
             n += 1
-            if r.error:
-                res, out = -r.error, b""
-            else:
-                try:
-                    res, out = self.handle(ch, r)
-                except StoreError as e:
-                    res, out = -e.code, b""
-                except Exception as e:  # never let one request take the system VM down
-                    self.log.write("sysvm", ("internal error: %r" % e).encode())
-                    res, out = -EIO, b""
-            notify |= ch.ring.complete(r, res, out)
-        ch.served += n
+            notify |= self.answer(ch, r)
         if notify:
             os.eventfd_write(ch.notify, 1)
         return n
@@ -175,6 +182,23 @@ class Server:
             if ch is None:
                 return {"ok": False, "error": "no channel %r" % req["chan"]}
             return {"ok": True, "served": self.serve(ch, int(req.get("max", 1)))}
+        if op in ("take", "complete"):  # manual stepping: the two halves of serve, apart
+            ch = self.channels.get(req["chan"])
+            if ch is None:
+                return {"ok": False, "error": "no channel %r" % req["chan"]}
+            if op == "take":
+                r = ch.ring.take()
+                if r is not None:
+                    ch.in_service.append(r)
+                return {"ok": True, "taken": r is not None, "broken": ch.ring.broken,
+                        "user_data": r.user_data if r is not None else None,
+                        "error": r.error if r is not None else 0}
+            if not ch.in_service:
+                return {"ok": True, "completed": False}
+            r = ch.in_service.popleft()
+            if self.answer(ch, r):
+                os.eventfd_write(ch.notify, 1)
+            return {"ok": True, "completed": True, "user_data": r.user_data}
         if op == "auto":
             self.auto = bool(req["on"])
             return {"ok": True}
@@ -191,6 +215,7 @@ class Server:
     def _channel_state(ch):
         r = ch.ring
         return {"uvm": ch.uvm, "served": ch.served, "taken": r.taken, "completed": r.completed,
+                "in_service": len(ch.in_service),
                 "rejected": r.rejected, "sq_head": r.sq_head, "cq_tail": r.cq_tail,
                 "broken": r.broken, "broken_reason": r.broken_reason}
 

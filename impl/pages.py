@@ -38,13 +38,15 @@ class Page:
         self.shared_out = False    # its fd went to another process
 
     def state(self):
+        """As observed: `scrubbed` reads the page itself (all zero), not a flag we set."""
         return {"index": self.index, "owner": self.owner, "tenant": self.tenant,
-                "mapped_by": sorted(self.mapped_by), "scrubbed": self.scrubbed}
+                "mapped_by": sorted(self.mapped_by), "scrubbed": self.mem.is_zero()}
 
 
 class PagePool:
-    def __init__(self, max_pages):
+    def __init__(self, max_pages, plant_no_scrub=False):
         self.max_pages = max_pages
+        self.plant_no_scrub = plant_no_scrub  # planted bug (NANVIX_PLANT=no_scrub), tests only
         self.pages = []
         self.free = []
         self.lock = threading.Lock()
@@ -58,8 +60,6 @@ class PagePool:
                 self.pages.append(page)
             else:
                 raise OutOfPages("all %d host pages are in use" % self.max_pages)
-            if not page.scrubbed:  # never: free() scrubs; kept as the invariant's guard
-                raise PageError("page %d handed out unscrubbed" % page.index)
             page.owner = owner
             page.tenant = tenant
             page.scrubbed = False
@@ -78,8 +78,9 @@ class PagePool:
                 raise PageError("page %d is still mapped by %s" % (page.index, sorted(page.mapped_by)))
             if page.owner is None:
                 raise PageError("page %d is already free" % page.index)
-            page.mem.scrub()
-            if page.shared_out:  # another process held its fd: never hand that file out again
+            if not self.plant_no_scrub:
+                page.mem.scrub()
+            if page.shared_out and not self.plant_no_scrub:  # another process held its fd: never hand that file out again
                 page.mem.close()
                 os.close(page.fd)
                 page.fd = memfd("nanvix-page-%d" % page.index, PAGE_SIZE)

@@ -160,6 +160,7 @@ cdef class Ring:
     cdef readonly bint broken
     cdef readonly str broken_reason
     cdef readonly uint64_t taken, completed, rejected
+    cdef public bint plant_drop_when_full   # planted bug (NANVIX_PLANT=drop_when_full), tests only
 
     def __cinit__(self, Memory mem, bint adopt=True):
         if mem.size < NX_CHANNEL_SIZE:
@@ -171,6 +172,7 @@ cdef class Ring:
         self.data = mem.base + NX_DATA_OFF
         self.broken = False
         self.broken_reason = ""
+        self.plant_drop_when_full = False
         # A system VM restarted mid-stream adopts the published indices, after checking them.
         self.sq_head = self.hdr.sq_head if adopt else 0
         self.cq_tail = self.hdr.cq_tail if adopt else 0
@@ -208,7 +210,12 @@ cdef class Ring:
         or the channel is broken. The entry is copied, then validated field by field."""
         cdef nx_sqe e
         cdef Request r
-        if self.broken or self.cq_free() == 0 or self.pending() == 0:
+        if self.broken or self.pending() == 0:
+            return None
+        if self.cq_free() == 0:
+            if self.plant_drop_when_full and not self.broken:
+                self.sq_head += 1  # planted bug: no room for the answer, so drop the request
+                self.hdr.sq_head = self.sq_head
             return None
         memcpy(&e, &self.sq[self.sq_head & (NX_RING_ENTRIES - 1)], sizeof(nx_sqe))
         self.sq_head += 1

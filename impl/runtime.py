@@ -48,6 +48,7 @@ class Channel:
     def __init__(self, cid, uvm, page, doorbell_fd, notify_fd):
         self.id, self.uvm, self.page = cid, uvm, page
         self.tenant = uvm.tenant
+        self.sysvm = uvm.tenant  # the tenant whose system VM serves it (set at attach)
         self.doorbell_fd, self.notify_fd = doorbell_fd, notify_fd
         self.state = "open"
         self.report = None  # the system VM's account at detach: served, log
@@ -97,7 +98,9 @@ class Runtime:
         self.home = home or default_home()
         os.makedirs(os.path.join(self.home, "tenants"), mode=0o700, exist_ok=True)
         self.kvm = Kvm()
-        self.pages = PagePool(max_pages)
+        # Planted bugs (tests only): NANVIX_PLANT names one; the refinement harness must catch it.
+        self.plant = os.environ.get("NANVIX_PLANT", "")
+        self.pages = PagePool(max_pages, plant_no_scrub=self.plant == "no_scrub")
         self.vm_pool = VmPool(self.kvm, 0 if manual else pool_size)
         self.sched = S.Scheduler(self, cores, slice_ms * 1_000_000, manual)
         self.manual = manual
@@ -169,7 +172,7 @@ class Runtime:
             self.monitor_epoll.register(pidfd, select.EPOLLIN)
         if restarted:
             self.sysvm_events.append((t.name, "restarted", t.sysvm.epoch))
-            for ch in [c for c in self.channels.values() if c.tenant == t.name and c.state == "open"]:
+            for ch in [c for c in self.channels.values() if c.sysvm == t.name and c.state == "open"]:
                 self._attach(t.sysvm, ch)
                 os.eventfd_write(ch.notify_fd, 1)  # a blocked guest re-checks its ring
 
@@ -243,6 +246,9 @@ class Runtime:
         """A user VM of the tenant, ready to run (not yet runnable). Starts the system VM."""
         t = self.tenant(tenant)
         sysvm = self.system_vm(tenant)
+        if self.plant == "foreign_sysvm":  # planted bug: join the channel to another tenant's
+            others = [o.sysvm for o in self.tenants.values() if o is not t and o.sysvm.alive]
+            sysvm = others[0] if others else sysvm
         tpl = self.template(t, image)
         with self.lock:
             if len(t.uvms) >= t.quota_uvms:
@@ -279,7 +285,8 @@ class Runtime:
     def _attach(self, sysvm, ch):
         sysvm.call("attach", fds=[ch.page.fd, ch.doorbell_fd, ch.notify_fd], chan=ch.id, uvm=ch.uvm.id)
         ch.page.shared_out = True
-        self.pages.map(ch.page, ("sysvm", ch.tenant))
+        ch.sysvm = sysvm.tenant
+        self.pages.map(ch.page, ("sysvm", sysvm.tenant))
 
     def start(self, uvm):
         uvm.deadline_ns = S.now_ns() + uvm.timeout_ms * 1_000_000
@@ -322,13 +329,13 @@ class Runtime:
         ch = uvm.channel
         if ch is not None and ch.state == "open":
             ch.state = "closed"
-            t = self.tenants[uvm.tenant]
-            if ("sysvm", ch.tenant) in ch.page.mapped_by:
+            t = self.tenants[ch.sysvm]
+            if ("sysvm", ch.sysvm) in ch.page.mapped_by:
                 try:
                     ch.report = t.sysvm.call("detach", chan=ch.id)
                 except (SystemVMDown, RuntimeError) as e:
                     ch.report = {"served": 0, "log": [], "error": str(e)}
-                self.pages.unmap(ch.page, ("sysvm", ch.tenant))  # detached, or its process died
+                self.pages.unmap(ch.page, ("sysvm", ch.sysvm))  # detached, or its process died
         if uvm.state not in (S.EXITED, S.CRASHED):
             uvm.state = S.CRASHED
             uvm.status = uvm.status or "crashed"
@@ -436,7 +443,7 @@ class Runtime:
                                     "user_vms": sorted(t.uvms)}
             out["system_vms"][name] = {"tenant": name, "alive": t.sysvm.alive, "epoch": t.sysvm.epoch,
                                        "pid": t.sysvm.pid,
-                                       "channels": sorted(c.id for c in channels.values() if c.tenant == name)}
+                                       "channels": sorted(c.id for c in channels.values() if c.sysvm == name)}
         for u in uvms.values():
             out["user_vms"][u.id] = {"tenant": u.tenant, "state": u.state, "core": u.core,
                                      "status": u.status, "system_vm": u.tenant,
@@ -445,7 +452,7 @@ class Runtime:
         for c in channels.values():
             ring = ring_state(c.page.mem)
             out["channels"][c.id] = {
-                "user_vm": c.uvm.id, "system_vm": c.tenant, "page": c.page.index, "state": c.state,
+                "user_vm": c.uvm.id, "system_vm": c.sysvm, "page": c.page.index, "state": c.state,
                 "ring": ring,
                 "sq": ring_entries(c.page.mem, "sq", ring["sq_head"], min(ring["sq_tail"] - ring["sq_head"] & 0xFFFFFFFF, ENTRIES)),
                 "cq": ring_entries(c.page.mem, "cq", ring["cq_head"], min(ring["cq_tail"] - ring["cq_head"] & 0xFFFFFFFF, ENTRIES)),

@@ -33,6 +33,7 @@ LOG_KEEP = 256          # log lines kept per channel for the invocation's report
 MSG_MAX = 1 << 20
 
 OP = OP_CODES
+PLANT = os.environ.get("NANVIX_PLANT", "")  # planted bugs for the refinement tests only
 
 
 class Channel:
@@ -43,6 +44,7 @@ class Channel:
         self.mem = Memory(ABI["CHANNEL_SIZE"], memfd, True)
         os.close(memfd)  # the mapping keeps the pages; no descriptor lingers
         self.ring = Ring(self.mem, True)
+        self.ring.plant_drop_when_full = PLANT == "drop_when_full"
         self.doorbell, self.notify = doorbell, notify
         self.log = []
         self.served = 0

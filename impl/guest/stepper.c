@@ -24,7 +24,11 @@ int nx_main(const char *input, size_t len)
         uint32_t cmd = (uint32_t)nx_hypercall(NX_HC_COMMAND, 0, 0);
         volatile uint64_t *arg = INFO->command_arg;
         switch (cmd) {
-        case CMD_SUBMIT: { /* arg0 = user_data; a no-op request */
+        case CMD_SUBMIT: { /* arg0 = user_data; a no-op request -> arg0 = 1 (posted) or 0 (full) */
+            if (sq_tail - cq_head >= NX_RING_ENTRIES) { /* as the microkernel: <= 64 outstanding */
+                arg[0] = 0;
+                break;
+            }
             struct nx_sqe *e = &SQ[sq_tail & MASK];
             memset(e, 0, sizeof *e);
             e->opcode = NX_OP_NOP;
@@ -34,7 +38,8 @@ int nx_main(const char *input, size_t len)
             fence();
             if (RING->sq_flags & NX_SQ_NEED_WAKEUP)
                 __asm__ volatile("outb %%al, %0" ::"i"(NX_PORT_DOORBELL), "a"(0));
-            arg[0] = sq_tail;
+            arg[0] = 1;
+            arg[1] = sq_tail;
             break;
         }
         case CMD_DELIVER: { /* -> arg0 = 1 and the entry, or arg0 = 0 when the CQ is empty */

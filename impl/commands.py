@@ -29,6 +29,11 @@ def register(sub):
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("build", help="build a function's C source into an image (cached)")
+    p.add_argument("path")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_build)
+
     p = sub.add_parser("demo", help="the embedded default job: two tenants, several functions")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_demo)
@@ -65,6 +70,19 @@ def cmd_run(args):
         return 2
     emit(r, args.json, render_run)
     return 0 if r["status"] == "ok" else 1
+
+
+def cmd_build(args):
+    from nanvix.impl.guest.build import BuildError, build_image
+    try:
+        img = build_image(args.path)
+    except (BuildError, OSError) as e:
+        print("nanvix build: %s" % e, file=sys.stderr)
+        return 2
+    img["image"] = os.path.dirname(img["path"])
+    emit(img, args.json, lambda i: "%s: image %s (%d bytes of guest memory up to _end); run it with "
+         "`nanvix run %s`" % (i["name"], i["image"], i["end"] - 0x400000, i["image"]))
+    return 0
 
 
 # ---- demo ----------------------------------------------------------------------------------------

@@ -97,25 +97,34 @@ def build_image(source, name=None):
     out = os.path.join(cache_dir(), "image-" + digest)
     if not os.path.isdir(out):
         tmp = tempfile.mkdtemp(dir=cache_dir(), prefix=".img-")
-        src = os.path.join(tmp, "function.c")
-        with open(src, "wb") as f:
-            f.write(text)
-        objs = [os.path.join(runtime, n.rsplit(".", 1)[0] + ".o") for n in RUNTIME_SOURCES]
-        elf = os.path.join(tmp, "image.elf")
-        _run([CC, *CFLAGS, "-I", HERE, "-c", src, "-o", os.path.join(tmp, "function.o")],
-             "compiling " + name)
-        _run([CC, *CFLAGS, "-static", "-Wl,--build-id=none", "-Wl,-T," + os.path.join(HERE, "link.ld"),
-              "-o", elf, *objs, os.path.join(tmp, "function.o"), "-lgcc"], "linking " + name)
-        _run(["objcopy", "-O", "binary", elf, os.path.join(tmp, "image.bin")], "objcopy " + name)
-        syms = subprocess.run(["nm", elf], capture_output=True, text=True, check=True).stdout
-        end = next(int(line.split()[0], 16) for line in syms.splitlines() if line.endswith(" _end"))
-        with open(os.path.join(tmp, "meta.json"), "w") as f:
-            json.dump({"name": name, "end": end}, f)
+        try:
+            _link(tmp, text, name, runtime)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         _publish(tmp, out)
     with open(os.path.join(out, "meta.json")) as f:
         meta = json.load(f)
     return {"path": os.path.join(out, "image.bin"), "end": meta["end"], "name": meta["name"],
             "digest": digest}
+
+
+def _link(tmp, text, name, runtime):
+    """Compile the function and link it with the runtime objects into tmp/."""
+    src = os.path.join(tmp, "function.c")
+    with open(src, "wb") as f:
+        f.write(text)
+    objs = [os.path.join(runtime, n.rsplit(".", 1)[0] + ".o") for n in RUNTIME_SOURCES]
+    elf = os.path.join(tmp, "image.elf")
+    _run([CC, *CFLAGS, "-I", HERE, "-c", src, "-o", os.path.join(tmp, "function.o")],
+         "compiling " + name)
+    _run([CC, *CFLAGS, "-static", "-Wl,--build-id=none", "-Wl,-T," + os.path.join(HERE, "link.ld"),
+          "-o", elf, *objs, os.path.join(tmp, "function.o"), "-lgcc"], "linking " + name)
+    _run(["objcopy", "-O", "binary", elf, os.path.join(tmp, "image.bin")], "objcopy " + name)
+    syms = subprocess.run(["nm", elf], capture_output=True, text=True, check=True).stdout
+    end = next(int(line.split()[0], 16) for line in syms.splitlines() if line.endswith(" _end"))
+    with open(os.path.join(tmp, "meta.json"), "w") as f:
+        json.dump({"name": name, "end": end}, f)
 
 
 if __name__ == "__main__":

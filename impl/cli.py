@@ -9,7 +9,8 @@ import importlib
 import json
 import sys
 
-SUBCOMMAND_MODULES = ("nanvix.impl.commands", "nanvix.proofs.cli", "nanvix.model.cli", "nanvix.impl.check")
+SUBCOMMAND_MODULES = ("nanvix.impl.commands", "nanvix.proofs.cli", "nanvix.model.cli", "nanvix.model.density",
+                      "nanvix.impl.check")
 
 
 def build_parser():

@@ -394,12 +394,16 @@ class Runtime:
         t = self.tenants[uvm.tenant]
         if not 1 <= n <= ABI["HOTADD_MAX"] - len(uvm.pages):
             return 0
-        first = None
-        for _ in range(n):
+        got = []
+        for _ in range(n):  # all or nothing: the guest takes a non-zero answer as n pages
             try:
-                page = self._alloc_page(t, ("uvm", uvm.id))
+                got.append(self._alloc_page(t, ("uvm", uvm.id)))
             except (QuotaExceeded, OutOfPages):
-                return first or 0
+                for page in got:
+                    self.pages.release(page)
+                return 0
+        first = None
+        for page in got:
             idx = len(uvm.pages)
             gpa = ABI["GPA_HOTADD"] + idx * ABI["PAGE_2M"]
             uvm.vm.set_memory(SLOT_HOTADD + idx, gpa, page.mem)
@@ -457,7 +461,8 @@ class Runtime:
                 "sq": ring_entries(c.page.mem, "sq", ring["sq_head"], min(ring["sq_tail"] - ring["sq_head"] & 0xFFFFFFFF, ENTRIES)),
                 "cq": ring_entries(c.page.mem, "cq", ring["cq_head"], min(ring["cq_tail"] - ring["cq_head"] & 0xFFFFFFFF, ENTRIES)),
             }
-        out["pages"] = self.pages.state()
+        with self.pages.lock:  # not while the reaper swaps a released page's memory
+            out["pages"] = self.pages.state()
         out["scheduler"] = self.sched.queue_state()
         out["scheduler"]["ncores"] = self.sched.ncores
         return out

@@ -208,7 +208,7 @@ class Server:
             return {"ok": True, "pid": os.getpid(), "tenant": self.tenant, "auto": self.auto,
                     "channels": {str(c): self._channel_state(ch) for c, ch in self.channels.items()}}
         if op == "kv_items":
-            return {"ok": True, "items": {k.hex(): v.hex() for k, v in self.kv.items()}}
+            return {"ok": True, "items": {k.hex(): v.hex() for k, v in self.kv.items().items()}}
         if op == "ping":
             return {"ok": True, "pid": os.getpid()}
         raise ValueError("unknown op %r" % op)

@@ -104,10 +104,9 @@ static void *frames_alloc(uint32_t n)
         uint64_t gpa = nx_hypercall(NX_HC_GROW, pages, 0);
         if (!gpa)
             return 0;
-        for (uint32_t k = 0; k < pages; k++)
-            region_add(gpa + k * NX_PAGE_2M, NX_PAGE_2M);
-        /* A run spanning several added pages is contiguous in guest memory but lives in
-         * several regions; only single-page requests benefit from this retry then. */
+        /* The host maps the pages it grants at consecutive addresses: one region, so a run
+         * that spans several of them can be found by the retry. */
+        region_add(gpa, (uint64_t)pages * NX_PAGE_2M);
     }
     return 0;
 }

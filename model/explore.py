@@ -1,0 +1,260 @@
+"""Explicit-state exploration of the concrete interpretation of nanvix.spec.model.
+
+Breadth-first over every state reachable from the initial state with a finite action alphabet;
+every invariant is checked on every state (violations come with a shortest trace), deadlocks
+(states without a successor) are counted, and liveness is checked on the state graph (networkx):
+
+  every request an honest guest submits is eventually answered (the system VM's private cq_tail
+  passes it) or fails (its channel leaves OPEN: closed after the user VM ended, or BROKEN),
+  under strong fairness of the system's actions FAIR_OPS: no strongly connected set of states
+  (with stuttering: one state counts), fair for those actions, in which a request stays pending.
+
+The guest's own choices (submit, block, exit, crash), the adversary's (crash_sysvm, scribbles)
+and the lifecycle (create/destroy, map/unmap) are not assumed fair.
+"""
+import sys
+import time
+from collections import deque
+
+import networkx as nx
+
+from nanvix.spec import model as M
+from nanvix.spec.backend import Concrete
+
+FAIR_OPS = ("take", "complete", "deliver", "schedule", "wake", "restart_sysvm", "close_channel", "start_sysvm")
+
+
+def config(tenants=2, user_vms=2, pages=None, ring=2, cores=1, hyp=1):
+    W = ring.bit_length()          # R < 2**W
+    if pages is None:
+        pages = hyp + user_vms       # one channel page per user VM; pass more to explore map_page
+    # EW=0: the system VMs' epoch counters are abstracted away here (no guard reads them; the
+    # proofs keep them), otherwise every crash/restart doubles the state space.
+    return M.Config(T=tenants, U=user_vms, C=user_vms, P=pages, K=cores, R=ring, W=W, V=1, EW=0,
+                    hyp=hyp, quota_uvms=user_vms, quota_pages=pages)
+
+
+def alphabet(cfg, s0, payloads=1, hostile=False):
+    """The finite action alphabet: (op name, args). Ids are only paired with their own tenant's
+    ids (other pairings are refused by the spec and add no transition)."""
+    T, U, C, P, K = cfg.T, cfg.U, cfg.C, cfg.P, cfg.K
+    ut, pt = s0["u_tenant"], s0["p_tenant"]
+    acts = []
+    for t in range(T):
+        acts += [("create_tenant", (t,)), ("start_sysvm", (t,)), ("crash_sysvm", (t,)), ("restart_sysvm", (t,))]
+    for u in range(U):
+        acts += [("create_uvm", (u, ut[u])), ("start_uvm", (u,)), ("exit_uvm", (u,)), ("crash_uvm", (u,)),
+                 ("destroy_uvm", (u,)), ("wake", (u,))]
+        for p in range(cfg.hyp, P):
+            if pt[p] == ut[u]:
+                acts += [("open_channel", (u, u, p)), ("map_page", (p, u)), ("unmap_page", (p, u))]
+        for k in range(K):
+            acts.append(("schedule", (k, u)))
+    for c in range(C):
+        acts += [("submit", (c, v)) for v in range(payloads)]
+        acts += [("take", (c,)), ("complete", (c, True)), ("complete", (c, False)), ("deliver", (c,)),
+                 ("close_channel", (c,))]
+        if hostile:
+            acts += [("scribble_sq_tail", (c, (1 << cfg.W) - 1)), ("scribble_cq_head", (c, 1)),
+                     ("scribble_entry", (c, 0, 1)), ("scribble_pub", (c, 0, (1 << cfg.W) - 1))]
+    for k in range(K):
+        acts += [("preempt", (k,)), ("block", (k,))]
+    return acts
+
+
+def make_canon(cfg, FIELDS):
+    """A sound state reduction for honest channels (a bisimulation quotient): every operation and
+    invariant reads a channel's ring only through index differences and slot(index) within the
+    live windows [cq_head, sq_tail) (SQ, history), [cq_head, cq_tail) (CQ), [cq_tail, sq_head)
+    (in-service copies). So rotating an honest channel's indices to cq_head = 0 (and its arrays
+    with them) and zeroing data outside the windows changes no behaviour. A scribbled (dishonest)
+    channel is left exactly as it is."""
+    fi = {f: k for k, f in enumerate(FIELDS)}
+    R, M_ = cfg.R, (1 << cfg.W) - 1
+    H = 1 << cfg.W
+    idx = [fi[f] for f in ("c_sqt", "c_cqh", "c_sqh", "c_cqt", "c_psqh", "c_pcqt")]
+    ist, ihon = fi["c_state"], fi["c_honest"]
+    isq, isvc, icqv, icqr, ihist = fi["c_sq"], fi["c_svc"], fi["c_cqv"], fi["c_cqr"], fi["c_hist"]
+
+    def canon(tup):
+        lst = None
+        for c in range(cfg.C):
+            if tup[ist][c] != M.C_OPEN or not tup[ihon][c]:
+                continue
+            sqt, cqh, sqh, cqt = (tup[k][c] for k in idx[:4])
+            n_sq, n_cq, n_sh = (sqt - cqh) & M_, (cqt - cqh) & M_, (sqh - cqh) & M_
+            sq, svc, cqv, cqr, hist = (tup[k][c] for k in (isq, isvc, icqv, icqr, ihist))
+            nsq, nsvc, ncqv, ncqr, nhist = [0] * R, [0] * R, [0] * R, [False] * R, [0] * H
+            for j in range(min(n_sq, R)):
+                i = (cqh + j) & M_
+                nsq[j % R] = sq[i % R]
+                nhist[j] = hist[i]
+                if j < n_cq:
+                    ncqv[j % R], ncqr[j % R] = cqv[i % R], cqr[i % R]
+                if n_cq <= j < n_sh:
+                    nsvc[j % R] = svc[i % R]
+            if lst is None:
+                lst = list(tup)
+            for k in idx:
+                col = list(lst[k])
+                col[c] = (col[c] - cqh) & M_
+                lst[k] = tuple(col)
+            for k, v in ((isq, nsq), (isvc, nsvc), (icqv, ncqv), (icqr, ncqr), (ihist, nhist)):
+                col = list(lst[k])
+                col[c] = tuple(v)
+                lst[k] = tuple(col)
+        return tup if lst is None else tuple(lst)
+    return canon
+
+
+class Result(dict):
+    pass
+
+
+def explore(cfg, payloads=1, hostile=False, spec=None, max_states=2_000_000, progress=True, liveness=True,
+            reduce=True):
+    """Returns a dict: states, transitions, violations (each with a shortest trace), deadlocks,
+    liveness_violations, seconds."""
+    t0 = time.time()
+    ops = (spec.ops if spec is not None else M.OPS)
+    invs = (spec.invariants if spec is not None else M.INVARIANTS)
+    b = Concrete(cfg)
+    s0 = M.init(b, cfg)
+    FIELDS = tuple(s0)
+    canon = make_canon(cfg, FIELDS) if reduce else (lambda t: t)
+    freeze = lambda s: canon(tuple(s[f] for f in FIELDS))
+    thaw = lambda tup: dict(zip(FIELDS, tup))
+    acts = alphabet(cfg, s0, payloads, hostile)
+    fns = [(name, args, ops[name][0]) for name, args in acts]
+    ids = {freeze(s0): 0}
+    states = [freeze(s0)]
+    parent = [None]
+    edges = []               # (src, dst, action index)
+    violations = []
+    seen_viol = set()
+    deadlocks = []
+    q = deque([0])
+    last = time.time()
+    while q:
+        i = q.popleft()
+        s = thaw(states[i])
+        for name, f in invs.items():
+            if name not in seen_viol and not f(b, cfg, s):
+                seen_viol.add(name)
+                violations.append({"invariant": name, "state": i, "trace": _trace(parent, acts, i)})
+        nsucc = 0
+        for ai, (name, args, fn) in enumerate(fns):
+            err, _, s2 = fn(b, cfg, s, *args)
+            if err != 0:
+                continue
+            key = freeze(s2)
+            if key == states[i]:
+                continue
+            j = ids.get(key)
+            if j is None:
+                j = len(states)
+                ids[key] = j
+                states.append(key)
+                parent.append((i, ai))
+                q.append(j)
+            edges.append((i, j, ai))
+            nsucc += 1
+        if nsucc == 0:
+            deadlocks.append(i)
+        if progress and time.time() - last > 2:
+            last = time.time()
+            print("explore: %d states, %d transitions, %d queued, %.0fs" % (len(states), len(edges), len(q),
+                                                                            last - t0), file=sys.stderr, flush=True)
+        if len(states) > max_states:
+            raise RuntimeError("state space exceeds %d states" % max_states)
+    live = []
+    if liveness:
+        if progress:
+            print("explore: checking liveness over %d states" % len(states), file=sys.stderr, flush=True)
+        live = _liveness(cfg, states, FIELDS, edges, acts, parent)
+    return {"states": len(states), "transitions": len(edges), "violations": violations,
+            "deadlocks": len(deadlocks), "deadlock_traces": [_trace(parent, acts, d) for d in deadlocks[:3]],
+            "liveness_violations": live, "seconds": round(time.time() - t0, 3),
+            "config": {k: getattr(cfg, k) for k in ("T", "U", "C", "P", "K", "R", "W", "V", "EW", "hyp")},
+            "actions": len(acts), "payloads": payloads, "hostile": hostile}
+
+
+def _trace(parent, acts, i):
+    out = []
+    while parent[i] is not None:
+        i, ai = parent[i]
+        name, args = acts[ai]
+        out.append("%s(%s)" % (name, ", ".join(str(a) for a in args)))
+    return out[::-1]
+
+
+def _liveness(cfg, states, FIELDS, edges, acts, parent):
+    fi = {f: k for k, f in enumerate(FIELDS)}
+    ist, ihon, isqt, icqt = fi["c_state"], fi["c_honest"], fi["c_sqt"], fi["c_cqt"]
+    fair = [acts[a][0] in FAIR_OPS for a in range(len(acts))]
+    out_labels = [set() for _ in states]
+    for i, j, a in edges:
+        if fair[a]:
+            out_labels[i].add(a)
+    found = []
+    for c in range(cfg.C):
+        def pending(tup):
+            return tup[ist][c] == M.C_OPEN and tup[ihon][c] and tup[isqt][c] != tup[icqt][c]
+        pend = {i for i, tup in enumerate(states) if pending(tup)}
+        if not pend:
+            continue
+        g = nx.DiGraph()
+        g.add_nodes_from(pend)
+        for i, j, a in edges:
+            if i in pend and j in pend and states[i][icqt][c] == states[j][icqt][c]:
+                lab = g.get_edge_data(i, j)
+                if lab is None:
+                    g.add_edge(i, j, acts=[a])
+                else:
+                    lab["acts"].append(a)
+        stack = [set(pend)]
+        while stack and len(found) < 3:
+            X = stack.pop()
+            sub = g.subgraph(X)
+            # every state may stutter (the environment does nothing), so a single state is a
+            # cycle too: a state where a request is pending and no fair action is enabled is stuck
+            for scc in nx.strongly_connected_components(sub):
+                taken = set()
+                for i in scc:
+                    for j in sub.successors(i):
+                        if j in scc:
+                            taken.update(sub[i][j]["acts"])
+                enabled = set()
+                for i in scc:
+                    enabled |= out_labels[i]
+                bad = enabled - taken
+                if not bad:
+                    rep = min(scc)
+                    found.append({"channel": c, "scc_size": len(scc), "state": rep,
+                                  "trace": _trace(parent, acts, rep),
+                                  "cycle_actions": sorted({"%s%s" % acts[a] for a in taken})[:12]})
+                    break
+                Y = {i for i in scc if not (out_labels[i] & bad)}
+                if Y:
+                    stack.append(Y)
+    return found
+
+
+def render(r):
+    lines = ["explored %d states, %d transitions in %.1fs (config %s, %d actions, payloads %d%s)"
+             % (r["states"], r["transitions"], r["seconds"], r["config"], r["actions"], r["payloads"],
+                ", hostile guests" if r["hostile"] else "")]
+    lines.append("invariant violations: %d" % len(r["violations"]))
+    for v in r["violations"]:
+        lines.append("  %s violated; shortest trace (%d steps):" % (v["invariant"], len(v["trace"])))
+        lines += ["    %s" % s for s in v["trace"]]
+    lines.append("deadlocks: %d" % r["deadlocks"])
+    for t in r["deadlock_traces"]:
+        lines.append("  deadlock after: %s" % " ; ".join(t))
+    lines.append("liveness violations: %d" % len(r["liveness_violations"]))
+    for v in r["liveness_violations"]:
+        lines.append("  channel %d: a request stays pending forever in a fair cycle of %d states, reached by:"
+                     % (v["channel"], v["scc_size"]))
+        lines += ["    %s" % s for s in v["trace"]]
+        lines.append("    cycle uses: %s" % ", ".join(v["cycle_actions"]))
+    return "\n".join(lines)

@@ -1,0 +1,43 @@
+"""`nanvix explore`: exhaustive exploration of small instances of the concrete model."""
+import json
+import os
+import subprocess
+import sys
+
+from nanvix.model import explore as E
+
+NANVIX = os.path.join(os.path.dirname(sys.executable), "nanvix")
+
+
+def test_small_instance_has_no_violation():
+    r = E.explore(E.config(1, 1, None, 2, 1), progress=False)
+    assert r["states"] > 100 and r["transitions"] > r["states"]
+    assert r["violations"] == [] and r["deadlocks"] == 0 and r["liveness_violations"] == []
+
+
+def test_hostile_guest_breaks_only_its_channel():
+    r = E.explore(E.config(1, 1, None, 1, 1), hostile=True, progress=False)
+    assert r["violations"] == [] and r["liveness_violations"] == []
+
+
+def test_cli_json_two_tenants():
+    p = subprocess.run([NANVIX, "explore", "--tenants", "2", "--user-vms", "2", "--ring", "1", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    d = json.loads(p.stdout)
+    assert set(d) >= {"states", "transitions", "violations", "deadlocks", "liveness_violations", "seconds"}
+    assert d["violations"] == [] and d["liveness_violations"] == [] and d["deadlocks"] == 0
+
+
+def test_invariant_violation_comes_with_a_shortest_trace():
+    from nanvix.proofs.runner import load_spec
+    r = E.explore(E.config(1, 1, None, 1, 1), spec=load_spec("no_scrub_on_close"), progress=False, liveness=False)
+    v = [x for x in r["violations"] if x["invariant"] == "free_pages_scrubbed"]
+    assert v and v[0]["trace"][-1].startswith("close_channel")
+    assert v[0]["trace"][0] == "create_tenant(0)"
+
+
+def test_liveness_violation_is_found():
+    from nanvix.proofs.runner import load_spec
+    r = E.explore(E.config(1, 1, None, 1, 1), spec=load_spec("take_only_running"), progress=False)
+    assert r["liveness_violations"] and "block(0)" in r["liveness_violations"][0]["trace"]

@@ -95,7 +95,8 @@ class PagePool:
         return sum(1 for p in self.pages if p.owner is not None and (tenant is None or p.tenant == tenant))
 
     def state(self):
-        return [p.state() for p in self.pages]
+        with self.lock:  # release() may be swapping a page's memory on the reaper thread
+            return [p.state() for p in self.pages]
 
     def close(self):
         for p in self.pages:

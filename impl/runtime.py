@@ -461,8 +461,7 @@ class Runtime:
                 "sq": ring_entries(c.page.mem, "sq", ring["sq_head"], min(ring["sq_tail"] - ring["sq_head"] & 0xFFFFFFFF, ENTRIES)),
                 "cq": ring_entries(c.page.mem, "cq", ring["cq_head"], min(ring["cq_tail"] - ring["cq_head"] & 0xFFFFFFFF, ENTRIES)),
             }
-        with self.pages.lock:  # not while the reaper swaps a released page's memory
-            out["pages"] = self.pages.state()
+        out["pages"] = self.pages.state()
         out["scheduler"] = self.sched.queue_state()
         out["scheduler"]["ncores"] = self.sched.ncores
         return out

@@ -210,9 +210,16 @@ cdef class Ring:
         or the channel is broken. The entry is copied, then validated field by field."""
         cdef nx_sqe e
         cdef Request r
-        if self.broken or self.pending() == 0:
+        cdef uint32_t n, free
+        if self.broken:
             return None
-        if self.cq_free() == 0:
+        # Both guest-written indices are checked before anything is decided, so an impossible
+        # cq_head breaks the channel even when the SQ is empty (as the spec's take does).
+        n = self.pending()
+        free = self.cq_free()
+        if self.broken or n == 0:
+            return None
+        if free == 0:
             if self.plant_drop_when_full and not self.broken:
                 self.sq_head += 1  # planted bug: no room for the answer, so drop the request
                 self.hdr.sq_head = self.sq_head
@@ -320,3 +327,14 @@ def ring_entries(Memory mem, str which, uint32_t start, uint32_t count):
         else:
             out.append((<nx_cqe *>(mem.base + NX_CQ_OFF))[(start + i) & (NX_RING_ENTRIES - 1)].user_data)
     return out
+
+
+def ring_slots(Memory mem):
+    """Every slot of both rings, as the page holds it: {"sq": [user_data] * ENTRIES,
+    "cq": [(user_data, result)] * ENTRIES}. Stale slots included: they are what a lying sq_tail
+    would make the system VM read next."""
+    cdef uint32_t i
+    cdef nx_sqe *sq = <nx_sqe *>(mem.base + NX_SQ_OFF)
+    cdef nx_cqe *cq = <nx_cqe *>(mem.base + NX_CQ_OFF)
+    return {"sq": [sq[i].user_data for i in range(NX_RING_ENTRIES)],
+            "cq": [(cq[i].user_data, cq[i].result) for i in range(NX_RING_ENTRIES)]}

@@ -18,8 +18,8 @@ from nanvix.impl import sched as S
 from nanvix.impl.guest.build import build_image
 from nanvix.impl.kvm import Kvm, KvmError
 from nanvix.impl.pages import OutOfPages, PagePool
-from nanvix.impl.ring import ABI, ENTRIES, init_channel, ring_entries, ring_state
-from nanvix.impl.sysvm import SystemVM, SystemVMDown
+from nanvix.impl.ring import ABI, ENTRIES, init_channel, ring_entries, ring_slots, ring_state
+from nanvix.impl.sysvm import SystemVM, SystemVMDown, broken_dir
 from nanvix.impl.uvm import DEFAULT_RAM, SLOT_HOTADD, Template, VmPool
 
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -55,7 +55,7 @@ class Channel:
 
 
 class UserVM:
-    """One invocation's VM. The scheduler reads and writes state, core, exits, wake_pending."""
+    """One invocation's VM. The scheduler reads and writes state, core and exits."""
 
     def __init__(self, uid, tenant, image, timeout_ms):
         self.id, self.tenant, self.image = uid, tenant, image
@@ -64,7 +64,6 @@ class UserVM:
         self.core = None
         self.exits = 0
         self.exit_status = None
-        self.wake_pending = False
         self.status = None
         self.detail = ""
         self.pages = []          # pages added on NX_HC_GROW
@@ -336,6 +335,10 @@ class Runtime:
                 except (SystemVMDown, RuntimeError) as e:
                     ch.report = {"served": 0, "log": [], "error": str(e)}
                 self.pages.unmap(ch.page, ("sysvm", ch.sysvm))  # detached, or its process died
+            try:  # the channel id is done with: so is any verdict about it
+                os.unlink(os.path.join(broken_dir(t.sysvm.root), str(ch.id)))
+            except FileNotFoundError:
+                pass
         if uvm.state not in (S.EXITED, S.CRASHED):
             uvm.state = S.CRASHED
             uvm.status = uvm.status or "crashed"
@@ -445,8 +448,14 @@ class Runtime:
         for name, t in tenants.items():
             out["tenants"][name] = {"id": t.id, "quota_uvms": t.quota_uvms, "quota_pages": t.quota_pages,
                                     "user_vms": sorted(t.uvms)}
+            served = None  # the system VM's own account of its channels (private indices)
+            if t.sysvm.alive:
+                try:
+                    served = {int(c): v for c, v in t.sysvm.call("state")["channels"].items()}
+                except (SystemVMDown, RuntimeError):
+                    served = None
             out["system_vms"][name] = {"tenant": name, "alive": t.sysvm.alive, "epoch": t.sysvm.epoch,
-                                       "pid": t.sysvm.pid,
+                                       "pid": t.sysvm.pid, "served": served,
                                        "channels": sorted(c.id for c in channels.values() if c.sysvm == name)}
         for u in uvms.values():
             out["user_vms"][u.id] = {"tenant": u.tenant, "state": u.state, "core": u.core,
@@ -457,14 +466,23 @@ class Runtime:
             ring = ring_state(c.page.mem)
             out["channels"][c.id] = {
                 "user_vm": c.uvm.id, "system_vm": c.sysvm, "page": c.page.index, "state": c.state,
-                "ring": ring,
+                "broken": self.channel_broken(c), "ring": ring,
                 "sq": ring_entries(c.page.mem, "sq", ring["sq_head"], min(ring["sq_tail"] - ring["sq_head"] & 0xFFFFFFFF, ENTRIES)),
                 "cq": ring_entries(c.page.mem, "cq", ring["cq_head"], min(ring["cq_tail"] - ring["cq_head"] & 0xFFFFFFFF, ENTRIES)),
+                "slots": ring_slots(c.page.mem),
             }
         out["pages"] = self.pages.state()
         out["scheduler"] = self.sched.queue_state()
         out["scheduler"]["ncores"] = self.sched.ncores
         return out
+
+    def channel_broken(self, ch):
+        """The serving system VM found the channel's guest-written indices impossible (its
+        recorded verdict, which outlives the process)."""
+        if ch.sysvm is None or ch.state != "open":
+            return False
+        root = self.tenants[ch.sysvm].sysvm.root
+        return os.path.exists(os.path.join(broken_dir(root), str(ch.id)))
 
     def close(self):
         self.closing = True

@@ -243,11 +243,11 @@ cdef class Scheduler:
         (<uint32_t *>((<char *>run) + run.io.data_offset))[0] = <uint32_t>value
 
     cdef bint _park(self, int core, uvm) except -1:
-        """The guest has nothing to run until a completion. Park it unless one is already there
-        (or the waker saw a signal while it was still running): no wake-up is lost."""
+        """The guest has nothing to run until a completion. Park it unless one is already there:
+        the ring, not a signal, decides (a completion is published before its signal, so a
+        signal consumed while the guest still ran cannot be lost)."""
         with self.lock:
-            if uvm.wake_pending or uvm.completions_ready():
-                uvm.wake_pending = False
+            if uvm.completions_ready():
                 return False
             uvm.state = BLOCKED
             uvm.core = None
@@ -284,11 +284,11 @@ cdef class Scheduler:
                     os.eventfd_read(fd)
                 except BlockingIOError:
                     continue
-                if uvm.state == BLOCKED:
+                # Only a completion the guest can read wakes it: a stray signal (a restarted
+                # system VM pokes every channel) must not make it runnable for nothing.
+                if uvm.state == BLOCKED and uvm.completions_ready():
                     self._enqueue(uvm)
                     woken.append(uvm)
-                elif uvm.state in (RUNNING, RUNNABLE):
-                    uvm.wake_pending = True
             now = nx_now_ns()
             for uvm in self.blocked.values():
                 if uvm.state == BLOCKED and now >= uvm.deadline_ns:

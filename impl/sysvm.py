@@ -16,6 +16,7 @@ import json
 import os
 import resource
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,7 +38,8 @@ PLANT = os.environ.get("NANVIX_PLANT", "")  # planted bugs for the refinement te
 
 
 class Channel:
-    __slots__ = ("id", "uvm", "mem", "ring", "doorbell", "notify", "log", "served", "in_service")
+    __slots__ = ("id", "uvm", "mem", "ring", "doorbell", "notify", "log", "served", "in_service",
+                 "last_result")
 
     def __init__(self, cid, uvm, memfd, doorbell, notify):
         self.id, self.uvm = cid, uvm
@@ -48,6 +50,7 @@ class Channel:
         self.doorbell, self.notify = doorbell, notify
         self.log = []
         self.served = 0
+        self.last_result = 0
         self.in_service = collections.deque()  # taken, not yet answered (manual stepping only)
 
     def close(self):
@@ -65,6 +68,10 @@ class Server:
         self.log = Log(os.path.join(root, "log"))
         self.channels = {}
         self.by_fd = {}
+        # A channel whose guest wrote impossible indices stays broken across restarts: the
+        # verdict is recorded here, outside the guest's reach, before anyone is told of it.
+        self.broken_dir = broken_dir(root)
+        os.makedirs(self.broken_dir, mode=0o700, exist_ok=True)
         self.auto = True
         self.epoll = select.epoll()
         self.epoll.register(sock.fileno(), select.EPOLLIN)
@@ -119,14 +126,29 @@ class Server:
                 self.log.write("sysvm", ("internal error: %r" % e).encode())
                 res, out = -EIO, b""
         ch.served += 1
+        ch.last_result = res
         return ch.ring.complete(r, res, out)
+
+    def take(self, ch):
+        """The next request of the channel (None: empty, no room, or broken)."""
+        r = ch.ring.take()
+        if ch.ring.broken:
+            self.record_broken(ch)
+        return r
+
+    def record_broken(self, ch):
+        path = os.path.join(self.broken_dir, str(ch.id))
+        if not os.path.exists(path):
+            with open(path, "w") as f:
+                f.write(ch.ring.broken_reason + "\n")
+            self.log.write("sysvm", ("channel %s broken: %s" % (ch.id, ch.ring.broken_reason)).encode())
 
     def serve(self, ch, budget):
         """Serve up to budget requests of one channel. Returns how many."""
         n = 0
         notify = False
         while n < budget:
-            r = ch.ring.take()
+            r = self.take(ch)
             if r is None:
                 break
             n += 1
@@ -162,6 +184,10 @@ class Server:
             if cid in self.channels or len(fds) != 3:
                 raise ValueError("bad attach of channel %r" % cid)
             ch = Channel(cid, req["uvm"], *fds)
+            if os.path.exists(os.path.join(self.broken_dir, str(cid))):
+                ch.ring.mark_broken("broken before this system VM started")
+            elif ch.ring.broken:  # the published indices it adopted are impossible
+                self.record_broken(ch)
             self.channels[cid] = ch
             self.by_fd[ch.doorbell] = ch
             self.epoll.register(ch.doorbell, select.EPOLLIN)
@@ -175,6 +201,10 @@ class Server:
                 return {"ok": False, "error": "no channel %r" % req["chan"]}
             self.epoll.unregister(ch.doorbell)
             del self.by_fd[ch.doorbell]
+            try:
+                os.unlink(os.path.join(self.broken_dir, str(ch.id)))
+            except FileNotFoundError:
+                pass
             info = self._channel_state(ch)
             info.update(ok=True, log=ch.log)
             ch.close()
@@ -188,19 +218,22 @@ class Server:
             ch = self.channels.get(req["chan"])
             if ch is None:
                 return {"ok": False, "error": "no channel %r" % req["chan"]}
+            was_broken = ch.ring.broken
             if op == "take":
-                r = ch.ring.take()
+                r = self.take(ch)
                 if r is not None:
                     ch.in_service.append(r)
                 return {"ok": True, "taken": r is not None, "broken": ch.ring.broken,
+                        "broke": ch.ring.broken and not was_broken,
+                        "pending": 0 if ch.ring.broken else ch.ring.pending(),
                         "user_data": r.user_data if r is not None else None,
                         "error": r.error if r is not None else 0}
-            if not ch.in_service:
-                return {"ok": True, "completed": False}
+            if was_broken or not ch.in_service:
+                return {"ok": True, "completed": False, "broken": was_broken}
             r = ch.in_service.popleft()
             if self.answer(ch, r):
                 os.eventfd_write(ch.notify, 1)
-            return {"ok": True, "completed": True, "user_data": r.user_data}
+            return {"ok": True, "completed": True, "user_data": r.user_data, "result": ch.last_result}
         if op == "auto":
             self.auto = bool(req["on"])
             return {"ok": True}
@@ -218,6 +251,7 @@ class Server:
         r = ch.ring
         return {"uvm": ch.uvm, "served": ch.served, "taken": r.taken, "completed": r.completed,
                 "in_service": len(ch.in_service),
+                "in_service_user_data": [r.user_data for r in ch.in_service],
                 "rejected": r.rejected, "sq_head": r.sq_head, "cq_tail": r.cq_tail,
                 "broken": r.broken, "broken_reason": r.broken_reason}
 
@@ -286,6 +320,11 @@ class SystemVMDown(Exception):
     """The system VM process died or stopped answering."""
 
 
+def broken_dir(root):
+    """Where a tenant's system VM records the channels it found broken (one file per channel)."""
+    return os.path.join(root, "broken")
+
+
 class SystemVM:
     def __init__(self, tenant, root):
         self.tenant = tenant
@@ -305,6 +344,8 @@ class SystemVM:
 
     def start(self):
         os.makedirs(self.root, mode=0o700, exist_ok=True)
+        if self.epoch == 0:  # verdicts of an earlier runtime name channel ids it no longer has
+            shutil.rmtree(broken_dir(self.root), ignore_errors=True)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         self.proc = subprocess.Popen(

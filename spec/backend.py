@@ -14,6 +14,52 @@ fixed-width bit-vectors (ring indices wrap modulo 2**W).
 """
 
 
+class Sparse:
+    """An immutable array of n cells, most holding `default`: the concrete history array when the
+    ring index is as wide as the implementation's (W = 32, so H = 2**32 cells). Equal and hashed
+    by content, so states holding one compare like states holding tuples."""
+    __slots__ = ("n", "default", "cells", "_hash")
+
+    def __init__(self, n, default, cells=None):
+        self.n, self.default = n, default
+        self.cells = cells or {}
+        self._hash = None
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return self.cells.get(i, self.default)
+
+    def set(self, i, v):
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        cells = dict(self.cells)
+        if v == self.default:
+            cells.pop(i, None)
+        else:
+            cells[i] = v
+        return Sparse(self.n, self.default, cells)
+
+    def __eq__(self, other):
+        if isinstance(other, Sparse):
+            return (self.n, self.default, self.cells) == (other.n, other.default, other.cells)
+        return NotImplemented
+
+    def __hash__(self):
+        if self._hash is None:
+            self._hash = hash((self.n, self.default, frozenset(self.cells.items())))
+        return self._hash
+
+    def __repr__(self):
+        return "Sparse(%d, %r, %r)" % (self.n, self.default, dict(sorted(self.cells.items())))
+
+
+SPARSE_FROM = 1 << 16   # arrays over sorts at least this large are Sparse
+
+
 class Concrete:
     symbolic = False
 
@@ -84,6 +130,8 @@ class Concrete:
 
     @staticmethod
     def upd(arr, i, v):
+        if isinstance(arr, Sparse):
+            return arr.set(i, v)
         return arr[:i] + (v,) + arr[i + 1:]
 
     def tab(self, sort, fn):
@@ -110,10 +158,11 @@ class Concrete:
 
     def fill(self, sort, v, width=None):
         """The array over `sort` holding v everywhere."""
-        return (v,) * self.size[sort]
+        n = self.size[sort]
+        return Sparse(n, v) if n >= SPARSE_FROM else (v,) * n
 
     def fill2(self, s1, s2, v, width=None):
-        return ((v,) * self.size[s2],) * self.size[s1]
+        return (self.fill(s2, v),) * self.size[s1]
 
     def fill_id(self, sort, of):
         """The array over `sort` holding a fixed id of sort `of` (0)."""

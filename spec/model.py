@@ -138,7 +138,7 @@ def init(b, cfg, statics=None):
         "c_page": I("C", "P"), "c_sqt": F("C", 0, W), "c_cqh": F("C", 0, W), "c_sqh": F("C", 0, W),
         "c_cqt": F("C", 0, W), "c_psqh": F("C", 0, W), "c_pcqt": F("C", 0, W),
         "c_sq": b.fill2("C", "R", 0, V), "c_svc": b.fill2("C", "R", 0, V),
-        "c_cqv": b.fill2("C", "R", 0, V), "c_cqr": b.fill2("C", "R", False),
+        "c_cqv": b.fill2("C", "R", 0, V), "c_cqr": b.fill2("C", "R", True),
         "c_hist": b.fill2("C", "H", 0, V), "c_honest": F("C", True),
         "p_kind": b.tab("P", lambda p: b.ite(b.sel(st["p_hyp"], p), P_HYP, P_FREE)),
         "p_owner": I("P", "U"), "p_tenant": st["p_tenant"], "p_hyp": st["p_hyp"],
@@ -270,7 +270,7 @@ def open_channel(b, cfg, s, c, u, p):
                c_page=z("c_page", p), c_sqt=z("c_sqt", 0), c_cqh=z("c_cqh", 0), c_sqh=z("c_sqh", 0),
                c_cqt=z("c_cqt", 0), c_psqh=z("c_psqh", 0), c_pcqt=z("c_pcqt", 0),
                c_sq=z("c_sq", b.fill("R", 0, cfg.V)), c_svc=z("c_svc", b.fill("R", 0, cfg.V)),
-               c_cqv=z("c_cqv", b.fill("R", 0, cfg.V)), c_cqr=z("c_cqr", b.fill("R", False)),
+               c_cqv=z("c_cqv", b.fill("R", 0, cfg.V)), c_cqr=z("c_cqr", b.fill("R", True)),
                c_hist=z("c_hist", b.fill("H", 0, cfg.V)), c_honest=z("c_honest", True),
                p_kind=b.upd(s["p_kind"], p, P_CHAN), p_owner=b.upd(s["p_owner"], p, c),
                p_mu=b.upd(s["p_mu"], p, b.upd(b.sel(s["p_mu"], p), u, True)),
@@ -280,11 +280,13 @@ def open_channel(b, cfg, s, c, u, p):
 
 
 def submit(b, cfg, s, c, v):
+    """The guest posts a request. Guest-side operations need only a channel, OPEN or BROKEN: the
+    page stays the guest's to write even after its system VM has given up on it."""
     u = b.sel(s["c_uvm"], c)
     sqt, cqh, _, _ = _ring(b, cfg, s, c)
     W = cfg.W
     err = b.first([
-        (b.eq(b.sel(s["c_state"], c), C_OPEN), EINVAL),
+        (b.ne(b.sel(s["c_state"], c), C_FREE), EINVAL),
         (b.eq(b.sel(s["u_state"], u), U_RUNNING), EINVAL),
         (b.ult(b.sub(sqt, cqh, W), cfg.R), EFULL),
     ])
@@ -349,7 +351,7 @@ def deliver(b, cfg, s, c):
     u = b.sel(s["c_uvm"], c)
     cqh = b.sel(s["c_cqh"], c)
     err = b.first([
-        (b.eq(b.sel(s["c_state"], c), C_OPEN), EINVAL),
+        (b.ne(b.sel(s["c_state"], c), C_FREE), EINVAL),
         (b.eq(b.sel(s["u_state"], u), U_RUNNING), EINVAL),
         (_cq_nonempty(b, s, c), EEMPTY),
     ])
@@ -399,7 +401,7 @@ def close_channel(b, cfg, s, c):
                c_page=z("c_page", 0), c_sqt=z("c_sqt", 0), c_cqh=z("c_cqh", 0), c_sqh=z("c_sqh", 0),
                c_cqt=z("c_cqt", 0), c_psqh=z("c_psqh", 0), c_pcqt=z("c_pcqt", 0),
                c_sq=z("c_sq", b.fill("R", 0, cfg.V)), c_svc=z("c_svc", b.fill("R", 0, cfg.V)),
-               c_cqv=z("c_cqv", b.fill("R", 0, cfg.V)), c_cqr=z("c_cqr", b.fill("R", False)),
+               c_cqv=z("c_cqv", b.fill("R", 0, cfg.V)), c_cqr=z("c_cqr", b.fill("R", True)),
                c_hist=z("c_hist", b.fill("H", 0, cfg.V)),
                c_honest=z("c_honest", True), **_free_page(b, s, p))
     return _result(b, err, NO_OUT, new, s)
@@ -538,7 +540,7 @@ def wake(b, cfg, s, u):
 
 def _scribble(b, cfg, s, c, **upd):
     u = b.sel(s["c_uvm"], c)
-    err = b.first([(b.eq(b.sel(s["c_state"], c), C_OPEN), EINVAL),
+    err = b.first([(b.ne(b.sel(s["c_state"], c), C_FREE), EINVAL),
                    (b.eq(b.sel(s["u_state"], u), U_RUNNING), EINVAL)])
     new = _set(b, s, c_honest=b.upd(s["c_honest"], c, False), **upd)
     return _result(b, err, NO_OUT, new, s)

@@ -24,7 +24,8 @@ int nx_main(const char *input, size_t len)
         uint32_t cmd = (uint32_t)nx_hypercall(NX_HC_COMMAND, 0, 0);
         volatile uint64_t *arg = INFO->command_arg;
         switch (cmd) {
-        case CMD_SUBMIT: { /* arg0 = user_data; a no-op request -> arg0 = 1 (posted) or 0 (full) */
+        case CMD_SUBMIT: { /* arg0 = user_data, arg1 = kind (0 no-op, 1 kv_add "n" += 1,
+                            * 2 append "x" to file "f") -> arg0 = 1 (posted) or 0 (full) */
             if (sq_tail - cq_head >= NX_RING_ENTRIES) { /* as the microkernel: <= 64 outstanding */
                 arg[0] = 0;
                 break;
@@ -33,6 +34,18 @@ int nx_main(const char *input, size_t len)
             memset(e, 0, sizeof *e);
             e->opcode = NX_OP_NOP;
             e->user_data = arg[0];
+            if (arg[1] == 1 || arg[1] == 2) {
+                uint32_t off = (sq_tail & MASK) * NX_DATA_SLOT;
+                char *d = (char *)(NX_GPA_CHANNEL + NX_DATA_OFF + off);
+                d[0] = arg[1] == 1 ? 'n' : 'f';
+                d[1] = 'x';
+                e->opcode = arg[1] == 1 ? NX_OP_KV_ADD : NX_OP_FILE_WRITE;
+                e->flags = arg[1] == 1 ? 0 : NX_WRITE_APPEND;
+                e->in_off = off;
+                e->in_len = arg[1] == 1 ? 1 : 2;
+                e->name_len = 1;
+                e->arg = 1;
+            }
             fence();
             RING->sq_tail = ++sq_tail;
             fence();
@@ -56,9 +69,12 @@ int nx_main(const char *input, size_t len)
             arg[0] = 1;
             break;
         }
-        case CMD_SCRIBBLE: { /* arg0 = offset in the channel page, arg1 = a 32-bit value */
-            uint64_t off = arg[0] & ~3ull;
-            if (off < NX_CHANNEL_SIZE)
+        case CMD_SCRIBBLE: { /* arg0 = offset in the channel page, arg1 = the value,
+                              * arg2 = its width: 8 bytes, else 4 */
+            uint64_t off = arg[0] & (arg[2] == 8 ? ~7ull : ~3ull);
+            if (off < NX_CHANNEL_SIZE && arg[2] == 8)
+                *(volatile uint64_t *)(NX_GPA_CHANNEL + off) = arg[1];
+            else if (off < NX_CHANNEL_SIZE)
                 *(volatile uint32_t *)(NX_GPA_CHANNEL + off) = (uint32_t)arg[1];
             /* a hostile guest rewrites its own copies too: it means what it wrote */
             sq_tail = RING->sq_tail;

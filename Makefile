@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 SOURCES := setup.py pyproject.toml $(wildcard impl/*.pyx impl/*.pxd impl/csrc/*.h)
 
-.PHONY: demo test test-slow install verify mutants explore bench check clean
+.PHONY: demo test test-slow install verify mutants explore bench check campaign clean
 
 install: $(VENV)/.installed
 
@@ -37,7 +37,13 @@ bench: install
 	$(VENV)/bin/nanvix bench
 
 check: install
-	$(VENV)/bin/nanvix check --steps 2000
+	$(VENV)/bin/nanvix check --steps 2000 --require-coverage
+
+# A long lock-step campaign on KVM (10^5 steps, a few minutes): `make campaign SEED=7`.
+SEED ?= 1
+STEPS ?= 100000
+campaign: install
+	$(VENV)/bin/nanvix check --steps $(STEPS) --seed $(SEED) --require-coverage
 
 clean:
 	rm -rf build *.egg-info impl/*.c impl/*.so impl/guest/_build .pytest_cache .hypothesis

@@ -259,7 +259,9 @@ class Lockstep:
         if self.strict:
             raise Divergence("%s\nafter:\n%s" % (what, prog))
 
-    def _sync(self):
+    def sync(self):
+        """Compare the abstracted implementation state with the spec state, and check every
+        invariant on it."""
         a, problems = self.abstraction()
         if problems:
             self._diverge("abstraction: " + "; ".join(problems))
@@ -276,12 +278,11 @@ class Lockstep:
         self.steps += 1
         self.program.append(call)
 
-    def script(self, last=40):
-        lines = self.program[-last:]
-        head = ["from nanvix.impl.refine import Lockstep", "h = Lockstep()"]
-        if len(self.program) > last:
-            head.append("# ... %d earlier operations omitted" % (len(self.program) - last))
-        return "\n".join(head + ["h." + x for x in lines])
+    def script(self):
+        """The operations so far, as a program that replays them (and raises the same
+        Divergence). A campaign's programs are at most one episode long."""
+        return "\n".join(["from nanvix.impl.refine import Lockstep", "h = Lockstep()"] +
+                         ["h." + x for x in self.program])
 
     def _spec(self, steps):
         """Run spec operations in sequence; stop at the first error. (err name, outs, state)."""
@@ -310,7 +311,7 @@ class Lockstep:
             self.ops[name] += 1
             for op, *_ in steps:
                 self.spec_ops[op] += 1
-        self._sync()
+        self.sync()
         return impl
 
     def _call(self, fmt, *args):
@@ -340,20 +341,19 @@ class Lockstep:
 
     # -- user VMs ---------------------------------------------------------------------------------
     def _page_for(self, t, impl_page=None):
-        """The spec page standing for the implementation page just handed to tenant t (None:
-        the implementation refused; then any free page of t's share, so the spec decides)."""
+        """The spec page standing for the implementation page just handed to tenant t: always
+        the lowest free page of t's share, so which spec page a tenant gets depends on that
+        tenant alone (the host page index is the pool's business, invisible to the guest). The
+        implementation page takes that spec page's place; the free page that stood there takes
+        the old one's (the spec cannot tell free pages apart). impl_page None: refused."""
         share = [p for p in range(CFG.P) if self.s["p_tenant"][p] == t]
         free = [p for p in share if self.s["p_kind"][p] == M.P_FREE]
-        if impl_page is None:
-            return free[0] if free else share[0]
-        p = self.page_slot[impl_page]
-        if p in share and self.s["p_kind"][p] == M.P_FREE:
-            return p
         if not free:
-            return p  # the spec will refuse: the implementation gave more than t's share
+            return share[0]  # the spec will refuse: the implementation gave more than t's share
         q = free[0]
-        j = self.page_slot.index(q)
-        self.page_slot[impl_page], self.page_slot[j] = q, p  # two free pages trade places
+        if impl_page is not None:
+            p, j = self.page_slot[impl_page], self.page_slot.index(q)
+            self.page_slot[impl_page], self.page_slot[j] = q, p
         return q
 
     def create_uvm(self, u, t):
@@ -375,7 +375,7 @@ class Lockstep:
         self._outcome(impl)
         if impl.err != err:
             self._diverge("%s: implementation %s, expected %s (not on a core)" % (name, impl.err, err))
-        self._sync()
+        self.sync()
         return impl
 
     def exit_uvm(self, u):
@@ -460,7 +460,7 @@ class Lockstep:
             self._diverge("spurious_doorbell: implementation %s, channel %s" % (impl.err, "open" if exists else "free"))
         elif impl.ok:
             self.ops["spurious_doorbell"] += 1
-        self._sync()
+        self.sync()
         return impl
 
     # -- the channel: system VM side --------------------------------------------------------------
@@ -492,7 +492,7 @@ class Lockstep:
         want = "EBUSY" if self.s["k_busy"][k] and "OK" not in errs and "EBUSY" in errs else "EINVAL"
         if "OK" in errs or impl.err != want:
             self._diverge("schedule(%d): implementation %s, spec allows %s" % (k, impl.err, sorted(errs)))
-        self._sync()
+        self.sync()
         return impl
 
     def preempt(self, k):
@@ -531,14 +531,17 @@ class Lockstep:
             if u not in impl["us"] and self.s["u_state"][u] == M.U_BLOCKED and \
                     self.m.step(self.s, "wake", u)[0] == 0:
                 self._diverge("wake: user VM %d has a completion but was not woken" % u)
-        self._sync()
+        self.sync()
         return impl
 
     # -- tenants' view (noninterference) --------------------------------------------------------
-    def observe(self, t):
+    def observe(self, t, cores=True):
         """What tenant t can see: the spec's observation of the abstracted state, plus its keys
-        and files as its system VM holds them."""
+        and files as its system VM holds them. cores=False leaves out which core runs its user
+        VMs: where the scheduler puts a vCPU is the declared timing channel (proofs/LEAKS.md)."""
         a, _ = self.abstraction()
+        if not cores:
+            a = dict(a, u_core=(0,) * CFG.U)
         return {"spec": self.m.observe(a, t), "data": self.d.tenant_data(t)}
 
 
@@ -574,7 +577,7 @@ class Campaign:
         self.outcomes = collections.Counter()
         self.divergences = []
         self.in_episode = 0
-        self.burst = None  # (operation, arguments): repeated while it succeeds
+        self.burst = None  # (operation, arguments, steps left): repeated while it succeeds
 
     def _fresh(self):
         self._retire()
@@ -672,7 +675,8 @@ class Campaign:
         h, rng = self.h, self.rng
         self.in_episode += 1
         if self.burst:
-            op, args = self.burst
+            op, args, left = self.burst
+            self.burst = (op, args, left - 1) if left > 1 else None
             if op == "submit":
                 args = (args[0], rng.getrandbits(64), args[2])
         else:
@@ -682,7 +686,7 @@ class Campaign:
                 if not guided or self._enabled(op, args):
                     break
             if rng.random() < self.BURSTS.get(op, 0):
-                self.burst = (op, args)
+                self.burst = (op, args, rng.randint(2, 80))
         out = getattr(h, op)(*args)
         if not out.ok:
             self.burst = None

@@ -21,13 +21,15 @@ def register(sub):
                    help="operations before the system is torn down and built afresh (default 250)")
     p.add_argument("--plant", choices=("foreign_sysvm", "drop_when_full", "no_scrub"), default=None,
                    help="run with a deliberate implementation bug, to see the check catch it")
+    p.add_argument("--shrink-seconds", type=float, default=60.0,
+                   help="time to spend shortening the first divergence's program (default 60)")
     p.add_argument("--require-coverage", action="store_true",
                    help="also fail when some operation never succeeded")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=main)
 
 
-def run(steps, seed=0, episode=250, progress=None):
+def run(steps, seed=0, episode=250, progress=None, shrink_seconds=60.0):
     from nanvix.impl import refine as R
     c = R.Campaign(seed=seed, episode=episode)
     t0 = time.perf_counter()
@@ -36,6 +38,14 @@ def run(steps, seed=0, episode=250, progress=None):
     finally:
         c.close()
     dt = time.perf_counter() - t0
+    firsts = []
+    for i, d in enumerate(c.divergences[:5]):
+        calls = d.pop("calls")
+        d["calls"] = len(calls)
+        if i == 0 and shrink_seconds > 0:  # the first one, as a short program
+            short = R.shrink(calls, shrink_seconds)
+            d["shrunk"] = {"calls": len(short), "program": R.script(short)}
+        firsts.append(d)
     operations = {op: c.spec_ops[op] for op in R.SPEC_OPS}
     operations.update({op: c.ops[op] for op in R.FAULT_OPS})
     outcomes = {}
@@ -47,7 +57,7 @@ def run(steps, seed=0, episode=250, progress=None):
         "operations": operations, "uncovered": c.uncovered(),
         "seed": seed, "seconds": round(dt, 2), "outcomes": outcomes,
         "unsupported": [op for op in R.api.OPS if op not in R.SPEC_OPS],
-        "first_divergences": c.divergences[:5],
+        "first_divergences": firsts,
     }
 
 
@@ -65,7 +75,11 @@ def render(r):
     for d in r["first_divergences"]:
         lines.append("")
         lines.append("step %d: %s" % (d["step"], d["what"]))
-        lines.append(d["program"])
+        if "shrunk" in d:
+            lines.append("shrunk from %d calls to %d; replay with python3:" % (d["calls"], d["shrunk"]["calls"]))
+            lines.append(d["shrunk"]["program"])
+        else:
+            lines.append("(%d calls; the program is in --json)" % d["calls"])
     return "\n".join(lines)
 
 
@@ -75,7 +89,7 @@ def main(args):
     progress = None
     if not args.json and sys.stderr.isatty():
         progress = lambda n: print("  %d steps ..." % n, file=sys.stderr, flush=True)
-    r = run(args.steps, args.seed, args.episode, progress)
+    r = run(args.steps, args.seed, args.episode, progress, args.shrink_seconds)
     emit(r, args.json, render)
     if r["divergences"]:
         return 1

@@ -30,6 +30,7 @@ needed, which the spec cannot tell apart).
 """
 import collections
 import random
+import time
 
 from nanvix.impl import sched as S
 from nanvix.impl.driver import Driver, Outcome, no
@@ -84,7 +85,6 @@ def abstract(rep, index, page_slot, hidden):
     s = {f: v for f, v in hidden.items()}
     problems = []
     tix = {"t%d" % t: t for t in range(T)}
-    up = lambda arr, i, v: arr[:i] + (v,) + arr[i + 1:]
     L = lambda f: list(s[f])
 
     # tenants and system VMs
@@ -132,14 +132,13 @@ def abstract(rep, index, page_slot, hidden):
              k_busy=tuple(k_busy), k_cur=tuple(k_cur))
 
     # channels: what the page holds, what the serving system VM holds
-    zero = ZERO
     chan = {f: L(f) for f in ("c_state", "c_tenant", "c_uvm", "c_sysvm", "c_page") + RING_FIELDS}
+    filled = {index.get(ch["user_vm"]) for ch in rep["channels"].values() if ch["state"] == "open"}
     for c in range(CFG.C):  # a channel slot no open channel fills reads as the spec's FREE one
-        if all(ch["user_vm"] not in index or index[ch["user_vm"]] != c for ch in rep["channels"].values()
-               if ch["state"] == "open"):
+        if c not in filled:
             for f in chan:
                 if f != "c_tenant":
-                    chan[f][c] = zero[f][c]
+                    chan[f][c] = ZERO[f][c]
     for cid, ch in rep["channels"].items():
         if ch["state"] != "open":
             continue
@@ -255,7 +254,8 @@ class Lockstep:
 
     def _diverge(self, what):
         prog = self.script()
-        self.divergences.append({"step": self.steps, "what": what, "program": prog})
+        self.divergences.append({"step": self.steps, "what": what, "program": prog,
+                                 "calls": list(self.program)})
         if self.strict:
             raise Divergence("%s\nafter:\n%s" % (what, prog))
 
@@ -274,15 +274,10 @@ class Lockstep:
         if d or bad or problems:
             self.s = a  # go on from where the implementation is
 
-    def _record(self, call):
-        self.steps += 1
-        self.program.append(call)
-
-    def script(self):
+    def script(self, program=None):
         """The operations so far, as a program that replays them (and raises the same
-        Divergence). A campaign's programs are at most one episode long."""
-        return "\n".join(["from nanvix.impl.refine import Lockstep", "h = Lockstep()"] +
-                         ["h." + x for x in self.program])
+        Divergence)."""
+        return script(self.program if program is None else program)
 
     def _spec(self, steps):
         """Run spec operations in sequence; stop at the first error. (err name, outs, state)."""
@@ -314,29 +309,30 @@ class Lockstep:
         self.sync()
         return impl
 
-    def _call(self, fmt, *args):
-        self._record(fmt % args)
-        self.current = fmt.split("(")[0]
+    def _call(self, name, *args):
+        self.steps += 1
+        self.program.append((name, args))
+        self.current = name
 
     def _outcome(self, impl):
         self.outcomes[(self.current, impl.err)] += 1
 
     # -- tenants and system VMs -----------------------------------------------------------------
     def create_tenant(self, t):
-        self._call("create_tenant(%d)", t)
+        self._call("create_tenant", t)
         return self._check("create_tenant", self.d.create_tenant(t), [("create_tenant", t)])
 
     def start_sysvm(self, t):
-        self._call("start_sysvm(%d)", t)
+        self._call("start_sysvm", t)
         return self._check("start_sysvm", self.d.start_sysvm(t), [("start_sysvm", t)])
 
     def crash_sysvm(self, t):
         """SIGKILL the tenant's system VM."""
-        self._call("crash_sysvm(%d)", t)
+        self._call("crash_sysvm", t)
         return self._check("crash_sysvm", self.d.crash_sysvm(t), [("crash_sysvm", t)])
 
     def restart_sysvm(self, t):
-        self._call("restart_sysvm(%d)", t)
+        self._call("restart_sysvm", t)
         return self._check("restart_sysvm", self.d.restart_sysvm(t), [("restart_sysvm", t)])
 
     # -- user VMs ---------------------------------------------------------------------------------
@@ -358,13 +354,13 @@ class Lockstep:
 
     def create_uvm(self, u, t):
         """A user VM of tenant t in slot u, with its channel c = u, started (runnable)."""
-        self._call("create_uvm(%d, %d)", u, t)
+        self._call("create_uvm", u, t)
         impl = self.d.create_uvm(u, t)
         p = self._page_for(t, impl.get("page"))
         return self._check("create_uvm", impl, [("create_uvm", u, t), ("open_channel", u, u, p), ("start_uvm", u)])
 
     def destroy_uvm(self, u):
-        self._call("destroy_uvm(%d)", u)
+        self._call("destroy_uvm", u)
         return self._check("destroy_uvm", self.d.destroy_uvm(u), [("close_channel", u), ("destroy_uvm", u)])
 
     def _on_core(self, u):
@@ -379,41 +375,41 @@ class Lockstep:
         return impl
 
     def exit_uvm(self, u):
-        self._call("exit_uvm(%d)", u)
+        self._call("exit_uvm", u)
         return self._check("exit_uvm", self.d.exit_uvm(u), [("exit_uvm", u)])
 
     def crash_uvm(self, u):
-        """The guest triple-faults (a null dereference with no IDT). It must be on a core: the
-        spec's crash_uvm also covers the host killing a user VM that is not running."""
-        self._call("crash_uvm(%d)", u)
-        impl = self.d.crash_uvm(u)
-        if not self._on_core(u):
-            return self._refused("crash_uvm", impl, "EINVAL")
-        return self._check("crash_uvm", impl, [("crash_uvm", u)],
-                           same=lambda _: None if impl["status"] == "crashed" else "status %r" % impl["status"])
+        """The guest triple-faults (a null dereference with no IDT)."""
+        self._call("crash_uvm", u)
+        return self._guest_ended("crash_uvm", u, self.d.crash_uvm(u), "crashed")
 
     def loop_past_budget(self, u):
-        """The guest spins until its budget runs out; the host ends it: crash_uvm for the spec."""
-        self._call("loop_past_budget(%d)", u)
-        impl = self.d.loop_past_budget(u)
+        """The guest spins until its budget runs out and the host ends it."""
+        self._call("loop_past_budget", u)
+        return self._guest_ended("loop_past_budget", u, self.d.loop_past_budget(u), "timeout")
+
+    def _guest_ended(self, name, u, impl, status):
+        """A guest that crashed or was stopped: crash_uvm for the spec, with the invocation's
+        status as the implementation reports it. The guest must have been on a core (the spec's
+        crash_uvm also covers the host killing a user VM that is not running)."""
         if not self._on_core(u):
-            return self._refused("loop_past_budget", impl, "EINVAL")
-        return self._check("loop_past_budget", impl, [("crash_uvm", u)],
-                           same=lambda _: None if impl["status"] == "timeout" else "status %r" % impl["status"])
+            return self._refused(name, impl, "EINVAL")
+        return self._check(name, impl, [("crash_uvm", u)],
+                           same=lambda _: None if impl["status"] == status else "status %r" % impl["status"])
 
     def map_page(self, u):
-        self._call("map_page(%d)", u)
+        self._call("map_page", u)
         impl = self.d.map_page(u)
         p = self._page_for(tenant_of(u), impl.get("page"))
         return self._check("map_page", impl, [("map_page", p, u)])
 
     # -- the channel: guest side ----------------------------------------------------------------
     def submit(self, u, v, kind=0):
-        self._call("submit(%d, %d, %d)", u, v, kind)
+        self._call("submit", u, v, kind)
         return self._check("submit", self.d.submit(u, v, kind), [("submit", u, v)])
 
     def deliver(self, u):
-        self._call("deliver(%d)", u)
+        self._call("deliver", u)
         impl = self.d.deliver(u)
 
         def same(outs):
@@ -423,36 +419,36 @@ class Lockstep:
         return self._check("deliver", impl, [("deliver", u)], same=same)
 
     def scribble_sq_tail(self, u, v):
-        self._call("scribble_sq_tail(%d, %d)", u, v)
+        self._call("scribble_sq_tail", u, v)
         return self._check("scribble_sq_tail", self.d.scribble(u, "sq_tail", v),
                            [("scribble_sq_tail", u, v & MASK32)])
 
     def scribble_cq_head(self, u, v):
-        self._call("scribble_cq_head(%d, %d)", u, v)
+        self._call("scribble_cq_head", u, v)
         return self._check("scribble_cq_head", self.d.scribble(u, "cq_head", v),
                            [("scribble_cq_head", u, v & MASK32)])
 
     def scribble_pub(self, u, which, v):
         """which 0: the published sq_head, 1: the published cq_tail (the system VM's to write)."""
-        self._call("scribble_pub(%d, %d, %d)", u, which, v)
+        self._call("scribble_pub", u, which, v)
         impl = self.d.scribble(u, "sq_head" if which == 0 else "cq_tail", v)
         return self._check("scribble_pub", impl, [("scribble_pub", u, which, v & MASK32)])
 
     def scribble_entry(self, u, slot, v):
-        self._call("scribble_entry(%d, %d, %d)", u, slot, v)
+        self._call("scribble_entry", u, slot, v)
         return self._check("scribble_entry", self.d.scribble_entry(u, slot, v),
                            [("scribble_entry", u, slot, v)])
 
     def scribble_field(self, u, slot, field, v):
         """Arbitrary bytes in a field the spec does not model (opcode, data offsets, lengths):
         for the spec the entry's payload is unchanged but the guest is no longer honest."""
-        self._call("scribble_field(%d, %d, %r, %d)", u, slot, field, v)
+        self._call("scribble_field", u, slot, field, v)
         impl = self.d.scribble_entry(u, slot, v & MASK32, offset=ENTRY_FIELDS[field], width=4)
         return self._check("scribble_field", impl, [("scribble_entry", u, slot, self.s["c_sq"][u][slot])])
 
     def spurious_doorbell(self, u):
         """The doorbell rung with nothing posted: no spec operation, nothing may change."""
-        self._call("spurious_doorbell(%d)", u)
+        self._call("spurious_doorbell", u)
         impl = self.d.spurious_doorbell(u)
         self._outcome(impl)
         exists = self.s["c_state"][u] != M.C_FREE
@@ -465,7 +461,7 @@ class Lockstep:
 
     # -- the channel: system VM side --------------------------------------------------------------
     def take(self, u):
-        self._call("take(%d)", u)
+        self._call("take", u)
         impl = self.d.take(u)
 
         def same(outs):
@@ -475,7 +471,7 @@ class Lockstep:
         return self._check("take", impl, [("take", u)], same=same)
 
     def complete(self, u):
-        self._call("complete(%d)", u)
+        self._call("complete", u)
         impl = self.d.complete(u)
         ok = impl.ok and impl["result"] >= 0  # the answer's success is the system VM's to decide
         return self._check("complete", impl, [("complete", u, ok)])
@@ -483,7 +479,7 @@ class Lockstep:
     # -- the scheduler ----------------------------------------------------------------------------
     def schedule(self, k):
         """Core k takes the user VM the implementation picks; the spec checks it was allowed."""
-        self._call("schedule(%d)", k)
+        self._call("schedule", k)
         impl = self.d.schedule(k)
         if impl.ok:
             return self._check("schedule", impl, [("schedule", k, impl["u"])])
@@ -496,14 +492,14 @@ class Lockstep:
         return impl
 
     def preempt(self, k):
-        self._call("preempt(%d)", k)
+        self._call("preempt", k)
         impl = self.d.preempt(k)
         return self._check("preempt", impl, [("preempt", k)],
                            same=lambda _: None if impl["u"] == self.s["k_cur"][k] else "took %d off" % impl["u"])
 
     def block(self, k):
         """The vCPU on core k waits for a completion."""
-        self._call("block(%d)", k)
+        self._call("block", k)
         u = self.d.running_on(k)
         impl = self.d.block(u) if u is not None else self._idle()
         return self._check("block", impl, [("block", k)])
@@ -515,7 +511,7 @@ class Lockstep:
     def wake(self):
         """Deliver completion signals. Each user VM woken must be one the spec may wake; and
         every blocked user VM with a completion waiting must be woken (no lost wake-up)."""
-        self._call("wake()")
+        self._call("wake")
         impl = self.d.wake()
         self._outcome(Outcome(ok=bool(impl["us"]), err="EEMPTY"))
         for u in impl["us"]:
@@ -543,6 +539,46 @@ class Lockstep:
         if not cores:
             a = dict(a, u_core=(0,) * CFG.U)
         return {"spec": self.m.observe(a, t), "data": self.d.tenant_data(t)}
+
+
+def script(program):
+    """[(operation, args)] as a Python program over Lockstep."""
+    return "\n".join(["from nanvix.impl.refine import Lockstep", "h = Lockstep()"] +
+                     ["h.%s(%s)" % (op, ", ".join(map(repr, args))) for op, args in program])
+
+
+def replay(program):
+    """Run [(operation, args)] on a fresh system; the Divergence it raises, or None."""
+    with Lockstep(strict=True) as h:
+        try:
+            for op, args in program:
+                getattr(h, op)(*args)
+        except Divergence as e:
+            return e
+    return None
+
+
+def shrink(program, seconds=60.0):
+    """A shorter program that still diverges: drop chunks of calls (halves, then quarters, down
+    to single calls) while the replay still raises a Divergence, within a time budget."""
+    end = time.monotonic() + seconds
+    if replay(program) is None:
+        return program  # does not reproduce on its own (it depended on earlier episodes)
+    n = 2
+    while len(program) > 1 and time.monotonic() < end:
+        size = -(-len(program) // n)
+        for i in range(0, len(program), size):
+            cand = program[:i] + program[i + size:]
+            if time.monotonic() >= end:
+                break
+            if replay(cand) is not None:
+                program, n = cand, max(n - 1, 2)
+                break
+        else:
+            if n >= len(program):
+                break
+            n = min(len(program), 2 * n)
+    return program
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import time
 
 from nanvix.impl import sched as S
 from nanvix.impl.guest.build import build_image
-from nanvix.impl.kvm import Kvm, KvmError
+from nanvix.impl.kvm import Kvm
 from nanvix.impl.pages import OutOfPages, PagePool
 from nanvix.impl.ring import ABI, ENTRIES, init_channel, ring_entries, ring_slots, ring_state
 from nanvix.impl.sysvm import SystemVM, SystemVMDown, broken_dir

@@ -7,7 +7,7 @@ program so far) on the first difference.
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, multiple, precondition, rule
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, multiple, rule
 
 from nanvix.impl import refine as R
 from nanvix.impl.ring import ABI

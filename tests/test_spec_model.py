@@ -179,3 +179,31 @@ def test_symbolic_and_concrete_interpretations_agree(seed, op, reachable):
     for name, f in M.INVARIANTS.items():
         assert concrete_of(f(zb, CFG, zs)) == f(m.b, CFG, s), name
     assert concrete_of(M.observe(zb, CFG, zs, 1)) == m.observe(s, 1)
+
+
+def test_spec_runs_at_the_implementations_widths():
+    """32-bit ring indices (a 2**32-cell history, held sparsely) and 64-bit payloads: the widths
+    the refinement harness uses. Indices wrap at 2**32 exactly as the implementation's do."""
+    from nanvix.spec.backend import Sparse
+    cfg = api.Config(T=1, U=1, C=1, P=2, K=1, R=64, W=32, V=64, EW=32, hyp=0, quota_uvms=1, quota_pages=1)
+    m = api.Model(cfg)
+    s = m.initial()
+    for op, *a in [("create_tenant", 0), ("start_sysvm", 0), ("create_uvm", 0, 0), ("open_channel", 0, 0, 0),
+                   ("start_uvm", 0), ("schedule", 0, 0)]:
+        err, _, s = m.step(s, op, *a)
+        assert err == 0, op
+    assert isinstance(s["c_hist"][0], Sparse) and len(s["c_hist"][0]) == 2 ** 32
+    # a hostile guest moves every index to just below the wrap; an honest run then crosses it
+    for op, v in [("scribble_sq_tail", 2 ** 32 - 2), ("scribble_cq_head", 2 ** 32 - 2)]:
+        err, _, s = m.step(s, op, 0, v)
+        assert err == 0
+    err, _, s = m.step(s, "restart_sysvm", 0)   # not down: refused
+    assert err != 0
+    err, _, s = m.step(s, "submit", 0, 2 ** 64 - 1)
+    assert err == 0 and s["c_sqt"][0] == 2 ** 32 - 1 and s["c_hist"][0][2 ** 32 - 2] == 2 ** 64 - 1
+    err, _, s = m.step(s, "submit", 0, 5)
+    assert err == 0 and s["c_sqt"][0] == 0 and s["c_hist"][0][2 ** 32 - 1] == 5
+    err, out, _ = m.step(s, "take", 0)   # sq_head 0, sq_tail 0 now: the guest's lie left it empty
+    assert (err, out) == (M.EEMPTY, (0, 0))
+    a, b = Sparse(4, 0).set(1, 7), Sparse(4, 0).set(1, 7).set(2, 0)
+    assert a == b and hash(a) == hash(b) and a[1] == 7 and a[3] == 0

@@ -188,14 +188,19 @@ def abstract(rep, index, page_slot, hidden):
             p_kind[p] = M.P_CHAN if kind == "channel" else M.P_UVM
             p_owner[p] = index.get(uid, 0)
             p_tenant[p] = tix[pg["tenant"]]
-        for who, x in pg["mapped_by"]:
-            if who == "uvm":
-                if x in index:
-                    p_mu[p][index[x]] = True
-                else:
-                    problems.append("page %d is mapped by user VM %d, which has no slot" % (pg["index"], x))
-            else:
+        for who, x in pg["mapped_by"]:  # the control plane's record, for dead system VMs only
+            if who == "sysvm" and s_state[tix[x]] != M.S_UP:
                 p_ms[p][tix[x]] = True
+    # which user VM maps a page: its KVM memory slots; which system VM: the channels it serves
+    for uid, info in rep["user_vms"].items():
+        for idx in info["pages_in_slots"]:
+            if uid in index:
+                p_mu[page_slot[idx]][index[uid]] = True
+            else:
+                problems.append("page %d is mapped by user VM %d, which has no slot" % (idx, uid))
+    for cid, (t, _) in served.items():
+        if cid in rep["channels"]:
+            p_ms[page_slot[rep["channels"][cid]["page"]]][t] = True
     s.update(p_kind=tuple(p_kind), p_owner=tuple(p_owner), p_tenant=tuple(p_tenant),
              p_mu=tuple(map(tuple, p_mu)), p_ms=tuple(map(tuple, p_ms)), p_scrub=tuple(p_scrub))
     return s, problems

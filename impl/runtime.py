@@ -457,11 +457,16 @@ class Runtime:
             out["system_vms"][name] = {"tenant": name, "alive": t.sysvm.alive, "epoch": t.sysvm.epoch,
                                        "pid": t.sysvm.pid, "served": served,
                                        "channels": sorted(c.id for c in channels.values() if c.sysvm == name)}
+        page_of = {id(p.mem): p.index for p in self.pages.pages}
         for u in uvms.values():
+            vm = u.vm
+            # pool pages as KVM has them: in the VM's memory slots (not our bookkeeping)
+            in_slots = sorted(page_of[id(m)] for _, _, m in (vm.slots.values() if vm is not None and not vm.closed
+                                                               else ()) if id(m) in page_of)
             out["user_vms"][u.id] = {"tenant": u.tenant, "state": u.state, "core": u.core,
                                      "status": u.status, "system_vm": u.tenant,
                                      "channel": u.channel.id if u.channel else None,
-                                     "pages": [p.index for p in u.pages]}
+                                     "pages": [p.index for p in u.pages], "pages_in_slots": in_slots}
         for c in channels.values():
             ring = ring_state(c.page.mem)
             out["channels"][c.id] = {

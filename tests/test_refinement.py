@@ -268,6 +268,21 @@ def test_abstraction_sees_a_corrupted_completion():
             h.deliver(0)
 
 
+def test_abstraction_reads_kvm_memory_slots():
+    """Non-vacuity: which user VM maps a page is read from KVM's slot table. Another user VM's
+    channel page slipped into a VM behind the control plane's back is a divergence."""
+    from nanvix.impl.uvm import SLOT_HOTADD
+    with R.Lockstep() as h:
+        h.create_tenant(0)
+        h.start_sysvm(0)
+        h.create_uvm(0, 0)
+        h.create_uvm(2, 0)
+        vm0, page2 = h.d.uvm[0].vm, h.d.uvm[2].channel.page
+        vm0.set_memory(SLOT_HOTADD + 60, ABI["GPA_HOTADD"] + 60 * ABI["PAGE_2M"], page2.mem)
+        with pytest.raises(R.Divergence, match=r"p_mu\[\d\]\[0\]: impl True, spec False"):
+            h.sync()
+
+
 # ---------------------------------------------------------------------------------------------
 # noninterference, tested on the implementation
 

@@ -8,7 +8,9 @@ State (a dict, field name -> nested tuple indexed by finite sorts; see FIELDS):
   system VMs (one per tenant, indexed by t): s_state[t] NONE|UP|DOWN, s_epoch[t] (EW-bit counter)
   user VMs u: u_state[u] FREE..CRASHED, u_tenant[u] (static: user-VM ids are partitioned per
               tenant), u_core[u] (valid when RUNNING), u_rq[u] ghost "queued" count (0/1)
-  channels c: c_state[c] FREE|OPEN|BROKEN, c_tenant[c] (static partition), c_uvm, c_sysvm (tenant
+  channels c: c_state[c] FREE|OPEN|BROKEN (BROKEN: its system VM found the guest's indices
+              impossible and serves it no more, for good; the guest may still write its page),
+              c_tenant[c] (static partition), c_uvm, c_sysvm (tenant
               id of the joined system VM), c_page,
               ring indices (W-bit, free running): c_sqt (sq_tail, guest), c_cqh (cq_head, guest),
               c_sqh / c_cqt (sq_head / cq_tail: the system VM's PRIVATE copies),

@@ -217,14 +217,16 @@ class Z3Bounded:
         if self._isz(a) or self._isz(b):
             if self._isz(a) and self._isz(b) and a.eq(b):
                 return a
-            return z3.If(c, a, b)
+            return z3.If(c, *self._same_sort(a, b))
         if isinstance(a, bool) and isinstance(b, bool):
-            if a == b:
-                return a
-            return z3.If(c, z3.BoolVal(a), z3.BoolVal(b))
+            return a if a == b else z3.If(c, z3.BoolVal(a), z3.BoolVal(b))
         if a == b:
             return a
         return z3.If(c, z3.BitVecVal(a, self.ID_WIDTH), z3.BitVecVal(b, self.ID_WIDTH))
+
+    def _same_sort(self, a, b):
+        """Two branches of an If, one of them a term: Z3 lifts a Python constant itself."""
+        return a, b
 
     def and_(self, *xs):
         out = []
@@ -261,9 +263,7 @@ class Z3Bounded:
     def eq(self, a, b):
         if isinstance(a, tuple):
             return self.and_(*[self.eq(x, y) for x, y in zip(a, b)])
-        if not self._isz(a) and not self._isz(b):
-            return a == b
-        return a == b
+        return a == b  # a Python bool for constants, a Z3 term otherwise
 
     def ne(self, a, b):
         return self.not_(self.eq(a, b))
@@ -292,8 +292,6 @@ class Z3Bounded:
         return self.z3.ULE(x, y)
 
     def band(self, x, m):
-        if not self._isz(x):
-            return x & m
         return x & m
 
     def sel(self, arr, i):
@@ -401,32 +399,21 @@ class Z3Full:
             return self._zero(sort)       # "0" of an id sort: the fixed id used for cleared fields
         raise TypeError("cannot coerce %r to %s" % (v, sort))
 
-    def ite(self, c, a, b):
-        z3 = self.z3
-        if a is b:
-            return a
-        if isinstance(c, bool):
-            return a if c else b
-        if isinstance(a, tuple):
-            return tuple(self.ite(c, x, y) for x, y in zip(a, b))
-        if self._isz(a) or self._isz(b):
-            if self._isz(a) and self._isz(b) and a.eq(b):
-                return a
-            if not self._isz(a):
-                a = self._coerce(a, b.sort())
-            if not self._isz(b):
-                b = self._coerce(b, a.sort())
-            return z3.If(c, a, b)
-        if isinstance(a, bool) and isinstance(b, bool):
-            return a if a == b else z3.If(c, z3.BoolVal(a), z3.BoolVal(b))
-        if a == b:
-            return a
-        return z3.If(c, z3.BitVecVal(a, self.ID_WIDTH), z3.BitVecVal(b, self.ID_WIDTH))
+    ite = Z3Bounded.ite
+
+    def _same_sort(self, a, b):
+        """Uninterpreted sorts have no Python constants: lift the constant to the term's sort."""
+        if not self._isz(a):
+            a = self._coerce(a, b.sort())
+        if not self._isz(b):
+            b = self._coerce(b, a.sort())
+        return a, b
 
     and_ = Z3Bounded.and_
     or_ = Z3Bounded.or_
     not_ = Z3Bounded.not_
     implies = Z3Bounded.implies
+    eq = Z3Bounded.eq
     ne = Z3Bounded.ne
     _bv = Z3Bounded._bv
     add = Z3Bounded.add
@@ -436,12 +423,6 @@ class Z3Full:
     band = Z3Bounded.band
     first = Z3Bounded.first
 
-    def eq(self, a, b):
-        if isinstance(a, tuple):
-            return self.and_(*[self.eq(x, y) for x, y in zip(a, b)])
-        if not self._isz(a) and not self._isz(b):
-            return a == b
-        return a == b
 
     def sel(self, arr, i):
         if not self._isz(i):

@@ -99,6 +99,8 @@ class Files:
             os.close(parent)
 
     def read(self, path, offset, cap):
+        if offset + cap >= 1 << 63:  # the guest's u64 becomes an off_t: it must not overflow
+            raise StoreError(EINVAL, "offset %d out of range" % offset)
         fd = self._open(path, os.O_RDONLY)
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):

@@ -45,6 +45,18 @@ def test_write_read_size_delete_inside(tree):
     assert code_of(f.delete, b"a/b/c.txt") == ENOENT
 
 
+def test_offsets_beyond_off_t_refused(tree):
+    """A guest's 64-bit offset past 2**63 - 1 is EINVAL (read) or ENOSPC (write), never an
+    internal error."""
+    f, _, _ = tree
+    f.write(b"x", b"data", 0, WRITE_TRUNC)
+    assert code_of(f.read, b"x", 1 << 63, 4) == EINVAL
+    assert code_of(f.read, b"x", 2 ** 64 - 1, 4) == EINVAL
+    assert code_of(f.read, b"x", (1 << 63) - 1, 4) == EINVAL   # offset + count overflows off_t
+    assert f.read(b"x", (1 << 63) - 5, 4) == b""
+    assert code_of(f.write, b"x", b"y", 1 << 63, 0) == errno.ENOSPC
+
+
 @pytest.mark.parametrize("path", [b"..", b"../outside/secret", b"a/../../outside/secret", b"../../x",
                                   b"/etc/passwd", b"/", b"sub/../../outside/secret"])
 def test_dotdot_and_absolute_paths_refused(tree, path):

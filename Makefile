@@ -20,7 +20,7 @@ demo: install
 test: install
 	$(PY) -m pytest -q tests
 
-# The slow tier: long refinement campaigns and the parametric proofs.
+# The slow tier: a 10^5-step refinement campaign (about 5 minutes).
 test-slow: install
 	NANVIX_SLOW=1 $(PY) -m pytest -q -m slow tests
 

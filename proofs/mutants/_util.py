@@ -18,3 +18,13 @@ def post_edit(spec, name, edit):
         err, out, post = orig(b, cfg, s, *args)
         return edit(b, cfg, s, post, err, out, *args)
     return replace_op(spec, name, fn)
+
+
+def keep(spec, name, *fields):
+    """Mutate an operation so that it forgets to update `fields`: they keep their pre-state."""
+    def edit(b, cfg, s, post, err, out, *args):
+        post = dict(post)
+        for f in fields:
+            post[f] = s[f]
+        return err, out, post
+    return post_edit(spec, name, edit)

@@ -63,9 +63,6 @@ class Driver:
     def tname(t):
         return "t%d" % t
 
-    def tenant_index(self, name):
-        return int(name[1:])
-
     # -- tenants and system VMs ----------------------------------------------------------------
     def _tenant(self, t):
         return self.rt.tenants.get(self.tname(t))

@@ -25,7 +25,7 @@ class OutOfPages(PageError):
 
 
 class Page:
-    __slots__ = ("index", "fd", "mem", "owner", "tenant", "mapped_by", "scrubbed", "shared_out")
+    __slots__ = ("index", "fd", "mem", "owner", "tenant", "mapped_by", "shared_out")
 
     def __init__(self, index):
         self.index = index
@@ -34,7 +34,6 @@ class Page:
         self.owner = None          # None (free), ("uvm", id) or ("channel", id)
         self.tenant = None
         self.mapped_by = set()     # ("uvm", id) / ("sysvm", tenant)
-        self.scrubbed = True
         self.shared_out = False    # its fd went to another process
 
     def state(self):
@@ -62,7 +61,6 @@ class PagePool:
                 raise OutOfPages("all %d host pages are in use" % self.max_pages)
             page.owner = owner
             page.tenant = tenant
-            page.scrubbed = False
             return page
 
     def map(self, page, vm):
@@ -79,7 +77,7 @@ class PagePool:
             if page.owner is None:
                 raise PageError("page %d is already free" % page.index)
             if not self.plant_no_scrub:
-                page.mem.scrub()
+                page.mem.scrub()  # also what a mapping left behind in another process now sees
             if page.shared_out and not self.plant_no_scrub:  # another process held its fd: never hand that file out again
                 page.mem.close()
                 os.close(page.fd)
@@ -88,7 +86,6 @@ class PagePool:
                 page.shared_out = False
             page.owner = None
             page.tenant = None
-            page.scrubbed = True
             self.free.append(page)
 
     def in_use(self, tenant=None):

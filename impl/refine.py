@@ -506,12 +506,8 @@ class Lockstep:
         """The vCPU on core k waits for a completion."""
         self._call("block", k)
         u = self.d.running_on(k)
-        impl = self.d.block(u) if u is not None else self._idle()
+        impl = self.d.block(u) if u is not None else no("EINVAL", "idle core")
         return self._check("block", impl, [("block", k)])
-
-    @staticmethod
-    def _idle():
-        return no("EINVAL", "idle core")
 
     def wake(self):
         """Deliver completion signals. Each user VM woken must be one the spec may wake; and

@@ -220,7 +220,7 @@ cdef class Ring:
         if self.broken or n == 0:
             return None
         if free == 0:
-            if self.plant_drop_when_full and not self.broken:
+            if self.plant_drop_when_full:
                 self.sq_head += 1  # planted bug: no room for the answer, so drop the request
                 self.hdr.sq_head = self.sq_head
             return None
@@ -314,19 +314,6 @@ def ring_state(Memory mem):
     cdef nx_ring_hdr *h = <nx_ring_hdr *>mem.base
     return {"sq_tail": h.sq_tail, "sq_head": h.sq_head, "cq_tail": h.cq_tail,
             "cq_head": h.cq_head, "sq_flags": h.sq_flags, "cq_flags": h.cq_flags}
-
-
-def ring_entries(Memory mem, str which, uint32_t start, uint32_t count):
-    """The user_data of `count` entries of the SQ or CQ from index `start` (wrapping)."""
-    cdef uint32_t i
-    out = []
-    count = min(count, NX_RING_ENTRIES)
-    for i in range(count):
-        if which == "sq":
-            out.append((<nx_sqe *>(mem.base + NX_SQ_OFF))[(start + i) & (NX_RING_ENTRIES - 1)].user_data)
-        else:
-            out.append((<nx_cqe *>(mem.base + NX_CQ_OFF))[(start + i) & (NX_RING_ENTRIES - 1)].user_data)
-    return out
 
 
 def ring_slots(Memory mem):

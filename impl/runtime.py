@@ -18,8 +18,8 @@ from nanvix.impl import sched as S
 from nanvix.impl.guest.build import build_image
 from nanvix.impl.kvm import Kvm
 from nanvix.impl.pages import OutOfPages, PagePool
-from nanvix.impl.ring import ABI, ENTRIES, init_channel, ring_entries, ring_slots, ring_state
-from nanvix.impl.sysvm import SystemVM, SystemVMDown, broken_dir
+from nanvix.impl.ring import ABI, init_channel, ring_slots, ring_state
+from nanvix.impl.sysvm import SystemVM, SystemVMDown, broken_mark
 from nanvix.impl.uvm import DEFAULT_RAM, SLOT_HOTADD, Template, VmPool
 
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -144,10 +144,8 @@ class Runtime:
         t = self.tenant(tenant)
         with t.lock:
             if not t.sysvm.alive:
-                if self.manual and t.sysvm.epoch == 0:
-                    raise SystemVMDown("system VM of %s was never started" % tenant)
                 if self.manual:
-                    raise SystemVMDown("system VM of %s is down" % tenant)
+                    raise SystemVMDown("system VM of %s %s" % (tenant, "is down" if t.sysvm.epoch else "was never started"))
                 self._start_sysvm(t)
             return t.sysvm
 
@@ -336,7 +334,7 @@ class Runtime:
                     ch.report = {"served": 0, "log": [], "error": str(e)}
                 self.pages.unmap(ch.page, ("sysvm", ch.sysvm))  # detached, or its process died
             try:  # the channel id is done with: so is any verdict about it
-                os.unlink(os.path.join(broken_dir(t.sysvm.root), str(ch.id)))
+                os.unlink(broken_mark(t.sysvm.root, ch.id))
             except FileNotFoundError:
                 pass
         if uvm.state not in (S.EXITED, S.CRASHED):
@@ -459,10 +457,9 @@ class Runtime:
                                        "channels": sorted(c.id for c in channels.values() if c.sysvm == name)}
         page_of = {id(p.mem): p.index for p in self.pages.pages}
         for u in uvms.values():
-            vm = u.vm
             # pool pages as KVM has them: in the VM's memory slots (not our bookkeeping)
-            in_slots = sorted(page_of[id(m)] for _, _, m in (vm.slots.values() if vm is not None and not vm.closed
-                                                               else ()) if id(m) in page_of)
+            slots = u.vm.slots.values() if u.vm is not None and not u.vm.closed else ()
+            in_slots = sorted(page_of[id(m)] for _, _, m in slots if id(m) in page_of)
             out["user_vms"][u.id] = {"tenant": u.tenant, "state": u.state, "core": u.core,
                                      "status": u.status, "system_vm": u.tenant,
                                      "channel": u.channel.id if u.channel else None,
@@ -472,8 +469,6 @@ class Runtime:
             out["channels"][c.id] = {
                 "user_vm": c.uvm.id, "system_vm": c.sysvm, "page": c.page.index, "state": c.state,
                 "broken": self.channel_broken(c), "ring": ring,
-                "sq": ring_entries(c.page.mem, "sq", ring["sq_head"], min(ring["sq_tail"] - ring["sq_head"] & 0xFFFFFFFF, ENTRIES)),
-                "cq": ring_entries(c.page.mem, "cq", ring["cq_head"], min(ring["cq_tail"] - ring["cq_head"] & 0xFFFFFFFF, ENTRIES)),
                 "slots": ring_slots(c.page.mem),
             }
         out["pages"] = self.pages.state()
@@ -486,8 +481,7 @@ class Runtime:
         recorded verdict, which outlives the process)."""
         if ch.sysvm is None or ch.state != "open":
             return False
-        root = self.tenants[ch.sysvm].sysvm.root
-        return os.path.exists(os.path.join(broken_dir(root), str(ch.id)))
+        return os.path.exists(broken_mark(self.tenants[ch.sysvm].sysvm.root, ch.id))
 
     def close(self):
         self.closing = True

@@ -39,7 +39,7 @@ PLANT = os.environ.get("NANVIX_PLANT", "")  # planted bugs for the refinement te
 
 class Channel:
     __slots__ = ("id", "uvm", "mem", "ring", "doorbell", "notify", "log", "served", "in_service",
-                 "last_result")
+                 "recorded")
 
     def __init__(self, cid, uvm, memfd, doorbell, notify):
         self.id, self.uvm = cid, uvm
@@ -50,8 +50,8 @@ class Channel:
         self.doorbell, self.notify = doorbell, notify
         self.log = []
         self.served = 0
-        self.last_result = 0
         self.in_service = collections.deque()  # taken, not yet answered (manual stepping only)
+        self.recorded = False  # its broken verdict is on disk
 
     def close(self):
         self.mem.close()
@@ -69,9 +69,9 @@ class Server:
         self.channels = {}
         self.by_fd = {}
         # A channel whose guest wrote impossible indices stays broken across restarts: the
-        # verdict is recorded here, outside the guest's reach, before anyone is told of it.
-        self.broken_dir = broken_dir(root)
-        os.makedirs(self.broken_dir, mode=0o700, exist_ok=True)
+        # verdict is recorded under root, outside the guest's reach, before anyone is told of it.
+        self.root = root
+        os.makedirs(broken_mark(root, ""), mode=0o700, exist_ok=True)
         self.auto = True
         self.epoll = select.epoll()
         self.epoll.register(sock.fileno(), select.EPOLLIN)
@@ -113,8 +113,8 @@ class Server:
         raise StoreError(ENOSYS, "opcode %d" % op)
 
     def answer(self, ch, r):
-        """Handle one taken request and post its completion. Returns True if the guest asked
-        to be notified."""
+        """Handle one taken request and post its completion. Returns (result, whether the guest
+        asked to be notified)."""
         if r.error:
             res, out = -r.error, b""
         else:
@@ -126,22 +126,20 @@ class Server:
                 self.log.write("sysvm", ("internal error: %r" % e).encode())
                 res, out = -EIO, b""
         ch.served += 1
-        ch.last_result = res
-        return ch.ring.complete(r, res, out)
+        return res, ch.ring.complete(r, res, out)
 
     def take(self, ch):
         """The next request of the channel (None: empty, no room, or broken)."""
         r = ch.ring.take()
-        if ch.ring.broken:
+        if ch.ring.broken and not ch.recorded:
             self.record_broken(ch)
         return r
 
     def record_broken(self, ch):
-        path = os.path.join(self.broken_dir, str(ch.id))
-        if not os.path.exists(path):
-            with open(path, "w") as f:
-                f.write(ch.ring.broken_reason + "\n")
-            self.log.write("sysvm", ("channel %s broken: %s" % (ch.id, ch.ring.broken_reason)).encode())
+        with open(broken_mark(self.root, ch.id), "w") as f:
+            f.write(ch.ring.broken_reason + "\n")
+        ch.recorded = True
+        self.log.write("sysvm", ("channel %s broken: %s" % (ch.id, ch.ring.broken_reason)).encode())
 
     def serve(self, ch, budget):
         """Serve up to budget requests of one channel. Returns how many."""
@@ -152,7 +150,7 @@ class Server:
             if r is None:
                 break
             n += 1
-            notify |= self.answer(ch, r)
+            notify |= self.answer(ch, r)[1]
         if notify:
             os.eventfd_write(ch.notify, 1)
         return n
@@ -184,8 +182,9 @@ class Server:
             if cid in self.channels or len(fds) != 3:
                 raise ValueError("bad attach of channel %r" % cid)
             ch = Channel(cid, req["uvm"], *fds)
-            if os.path.exists(os.path.join(self.broken_dir, str(cid))):
+            if os.path.exists(broken_mark(self.root, cid)):
                 ch.ring.mark_broken("broken before this system VM started")
+                ch.recorded = True
             elif ch.ring.broken:  # the published indices it adopted are impossible
                 self.record_broken(ch)
             self.channels[cid] = ch
@@ -201,10 +200,6 @@ class Server:
                 return {"ok": False, "error": "no channel %r" % req["chan"]}
             self.epoll.unregister(ch.doorbell)
             del self.by_fd[ch.doorbell]
-            try:
-                os.unlink(os.path.join(self.broken_dir, str(ch.id)))
-            except FileNotFoundError:
-                pass
             info = self._channel_state(ch)
             info.update(ok=True, log=ch.log)
             ch.close()
@@ -231,9 +226,10 @@ class Server:
             if was_broken or not ch.in_service:
                 return {"ok": True, "completed": False, "broken": was_broken}
             r = ch.in_service.popleft()
-            if self.answer(ch, r):
+            res, notify = self.answer(ch, r)
+            if notify:
                 os.eventfd_write(ch.notify, 1)
-            return {"ok": True, "completed": True, "user_data": r.user_data, "result": ch.last_result}
+            return {"ok": True, "completed": True, "user_data": r.user_data, "result": res}
         if op == "auto":
             self.auto = bool(req["on"])
             return {"ok": True}
@@ -250,7 +246,6 @@ class Server:
     def _channel_state(ch):
         r = ch.ring
         return {"uvm": ch.uvm, "served": ch.served, "taken": r.taken, "completed": r.completed,
-                "in_service": len(ch.in_service),
                 "in_service_user_data": [r.user_data for r in ch.in_service],
                 "rejected": r.rejected, "sq_head": r.sq_head, "cq_tail": r.cq_tail,
                 "broken": r.broken, "broken_reason": r.broken_reason}
@@ -320,9 +315,10 @@ class SystemVMDown(Exception):
     """The system VM process died or stopped answering."""
 
 
-def broken_dir(root):
-    """Where a tenant's system VM records the channels it found broken (one file per channel)."""
-    return os.path.join(root, "broken")
+def broken_mark(root, cid):
+    """The file recording that a tenant's system VM found channel cid broken (the folder, for
+    cid "")."""
+    return os.path.join(root, "broken", str(cid))
 
 
 class SystemVM:
@@ -345,7 +341,7 @@ class SystemVM:
     def start(self):
         os.makedirs(self.root, mode=0o700, exist_ok=True)
         if self.epoch == 0:  # verdicts of an earlier runtime name channel ids it no longer has
-            shutil.rmtree(broken_dir(self.root), ignore_errors=True)
+            shutil.rmtree(broken_mark(self.root, ""), ignore_errors=True)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         self.proc = subprocess.Popen(

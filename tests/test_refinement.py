@@ -375,7 +375,10 @@ def run_pair(b_ops, strict=True):
             obs.append((op, run_a(h, op)))
             for b in b_ops[i::len(A_PROGRAM)]:
                 run_b(h, b)
-        o = h.observe(0, cores=False)  # which core: the declared scheduling channel
+        # Where the scheduler has A's vCPU (which core; on one or queued, after B's work took
+        # the cores) is the declared scheduling channel: put it on a core, then look.
+        on_core(h, 0)
+        o = h.observe(0, cores=False)
         obs.append(("observe", o["spec"], o["data"]))
     return obs
 

@@ -57,7 +57,7 @@ def workload(apps, seconds, seed):
         median_exec = exec_seconds(rng)
         rate = app_rate_per_s(rng)
         meta.append((mem, a // 4))                       # 4 applications per tenant
-        t = rng.expovariate(rate) if rate > 0 else seconds
+        t = rng.expovariate(rate)  # rate > 0: app_rate_per_s draws from 0.1/hour up
         while t < seconds:
             burst = 1 + (rng.random() < 0.1) * rng.randint(1, 8)  # bursty: 10% come in bunches
             for _ in range(burst):
@@ -84,16 +84,15 @@ def simulate(meta, events, seconds, design):
         busy = {}  # app -> heap of instance free times (an instance serves one invocation at a time)
         for t, dur, a in events:
             h = busy.setdefault(a, [])
-            while h and h[0][0] + keep < t:  # instances idle past keep-alive were torn down
-                free_at, born = heapq.heappop(h)
-                deltas.append((free_at + keep, -(meta[a][0] + overhead)))
-            if h and h[0][0] <= t:
-                heapq.heapreplace(h, (t + dur, h[0][1]))
+            while h and h[0] + keep < t:  # instances idle past keep-alive were torn down
+                deltas.append((heapq.heappop(h) + keep, -(meta[a][0] + overhead)))
+            if h and h[0] <= t:
+                heapq.heapreplace(h, t + dur)
             else:
-                heapq.heappush(h, (t + dur, t))
+                heapq.heappush(h, t + dur)
                 deltas.append((t, meta[a][0] + overhead))
         for a, h in busy.items():
-            for free_at, _ in h:
+            for free_at in h:
                 deltas.append((free_at + keep, -(meta[a][0] + overhead)))
         base = 0.0
     deltas.sort()

@@ -107,10 +107,6 @@ def make_canon(cfg, FIELDS):
     return canon
 
 
-class Result(dict):
-    pass
-
-
 def explore(cfg, payloads=1, hostile=False, spec=None, max_states=2_000_000, progress=True, liveness=True,
             reduce=True):
     """Returns a dict: states, transitions, violations (each with a shortest trace), deadlocks,

@@ -12,7 +12,6 @@ state); mutants (nanvix.proofs.mutants) hand in a modified Spec. Obligation name
   vacuity.init_exists             the initial state exists (invariants satisfiable together)
   vacuity.<op>                    <op> succeeds from some state satisfying all invariants
   vacuity.independent.<inv>       <inv> is not implied by the other invariants
-  sanity.obs_equivalence          observational equivalence is an equivalence relation
   sanity.obs_nontrivial           it distinguishes some states and identifies some distinct ones
 """
 import time
@@ -50,7 +49,7 @@ class Result:
 
 def obligation_names(spec=None, tier="fast"):
     spec = spec or Spec()
-    names = ["vacuity.init_exists", "sanity.obs_equivalence", "sanity.obs_nontrivial"]
+    names = ["vacuity.init_exists", "sanity.obs_nontrivial"]
     names += ["init.%s" % i for i in spec.invariants]
     names += ["vacuity.independent.%s" % i for i in spec.invariants if i not in M.DERIVED]
     names += ["corollary.%s" % i for i in spec.invariants if i in M.DERIVED]
@@ -69,7 +68,7 @@ def groups(names):
     g = {}
     for n in names:
         parts = n.split(".")
-        if parts[0] in ("ind",) or (parts[0] == "vacuity" and parts[1] not in ("init_exists", "independent")):
+        if parts[0] == "ind" or (parts[0] == "vacuity" and parts[1] not in ("init_exists", "independent")):
             key = ("ind", parts[1])
         elif parts[0] == "ni":
             key = ("ni", parts[1])
@@ -85,15 +84,23 @@ def _invs(b, cfg, spec, s):
     return [f(b, cfg, s) for f in spec.invariants.values()]
 
 
-def _check(solver, goal_negated=None, timeout=TIMEOUT_MS):
-    solver.set("timeout", timeout)
-    if goal_negated is None:
-        return solver.check()
-    return solver.check(goal_negated)
+def _check(solver):
+    solver.set("timeout", TIMEOUT_MS)
+    return solver.check()
 
 
-def _fmt_val(v):
-    return str(v)
+def _model(solver):
+    """The model of a counterexample, after minimising (which shortened the solver's timeout)."""
+    _check(solver)
+    return solver.model()
+
+
+def _args_text(m, args):
+    return ", ".join(str(value(m, a)) for a in args)
+
+
+def _zb(x):
+    return z3.BoolVal(x) if isinstance(x, bool) else x
 
 
 def _leaves(v, path=()):
@@ -113,7 +120,7 @@ def diff_text(pre, post):
         for path, v in _leaves(post[f]):
             if a[path] != v:
                 idx = "".join("[%d]" % i for i in path)
-                lines.append("    %s%s: %s -> %s" % (f, idx, _fmt_val(a[path]), _fmt_val(v)))
+                lines.append("    %s%s: %s -> %s" % (f, idx, a[path], v))
     return "\n".join(lines) or "    (no change)"
 
 
@@ -127,7 +134,7 @@ def state_text(cfg, st, skip_default=True):
     return "\n".join(lines) or "    (all zero)"
 
 
-def _minimise(solver, s, extra=()):
+def _minimise(solver, s):
     """Greedily pin pre-state fields to 0/False while the counterexample survives."""
     for f, v in s.items():
         eqs = []
@@ -141,7 +148,7 @@ def _minimise(solver, s, extra=()):
         solver.push()
         solver.add(*eqs)
         solver.set("timeout", 5000)
-        if solver.check(*extra) == z3.sat:
+        if solver.check() == z3.sat:
             solver.pop()
             solver.add(*eqs)
         else:
@@ -175,12 +182,12 @@ def _run_ind(b, cfg, spec, op, names, explain):
     err, o, post = fn(b, cfg, s, *args)
     solver = z3.Solver()
     solver.add(*cons, *acons)
-    solver.add(*[z3.BoolVal(x) if isinstance(x, bool) else x for x in _invs(b, cfg, spec, s)])
+    solver.add(*[_zb(x) for x in _invs(b, cfg, spec, s)])
     for n in names:
         t0 = time.time()
         if n.startswith("vacuity."):
             solver.push()
-            solver.add(err == 0 if not isinstance(err, int) else z3.BoolVal(err == 0))
+            solver.add(_zb(b.eq(err, M.OK)))
             r = _check(solver)
             st = _sat_status(r)
             detail = "" if st == "proved" else "%s never succeeds from a state satisfying the invariants" % op
@@ -188,19 +195,16 @@ def _run_ind(b, cfg, spec, op, names, explain):
             out.append(Result(n, st, time.time() - t0, detail))
             continue
         inv = n.split(".", 2)[2]
-        goal = spec.invariants[inv](b, cfg, post)
-        goal = z3.BoolVal(goal) if isinstance(goal, bool) else goal
         solver.push()
-        solver.add(z3.Not(goal))
+        solver.add(z3.Not(_zb(spec.invariants[inv](b, cfg, post))))
         r = _check(solver)
         detail = ""
         if r == z3.sat and explain:
             _minimise(solver, s)
-            solver.check()
-            m = solver.model()
+            m = _model(solver)
             pre_v, post_v = state_value(m, s), state_value(m, post)
             detail = ("  counterexample to %s after %s(%s) (err=%s):\n  pre-state (minimised, zero fields omitted):\n%s\n"
-                      "  pre -> post:\n%s" % (inv, op, ", ".join(str(value(m, a)) for a in args),
+                      "  pre -> post:\n%s" % (inv, op, _args_text(m, args),
                                               M.ERR_NAMES[value(m, err)] if value(m, err) < len(M.ERR_NAMES) else value(m, err),
                                               state_text(cfg, pre_v), diff_text(pre_v, post_v)))
         solver.pop()
@@ -209,55 +213,53 @@ def _run_ind(b, cfg, spec, op, names, explain):
 
 
 def _obs_eq(b, cfg, spec, s1, s2, t):
-    e = b.eq(spec.observe(b, cfg, s1, t), spec.observe(b, cfg, s2, t))
-    return z3.BoolVal(e) if isinstance(e, bool) else e
+    return _zb(b.eq(spec.observe(b, cfg, s1, t), spec.observe(b, cfg, s2, t)))
 
 
-def _zb(x):
-    return z3.BoolVal(x) if isinstance(x, bool) else x
+def ni_assertions(b, cfg, spec, op, which, args, t, s1, run1, new_state, invs):
+    """What a counterexample to ni.<op>.<which> satisfies, beyond s1's own constraints (shared by
+    both tiers). run1 = op's (err, out, post) from s1; new_state(prefix) -> (state, constraints);
+    invs(state) -> the invariants assumed of it. Returns (assertions, s2, run2); s2 and run2 are
+    None for local_respect, which needs one state."""
+    fn, _, actor = spec.ops[op]
+    e1, o1, p1 = run1
+    if which == "local_respect":
+        return [_zb(b.ne(actor(b, s1, *args), t)), z3.Not(_obs_eq(b, cfg, spec, s1, p1, t))], None, None
+    s2, c2 = new_state("s2")
+    e2, o2, p2 = fn(b, cfg, s2, *args)
+    if which == "output_consistency":
+        goal = b.and_(b.eq(actor(b, s2, *args), t), b.eq(e1, e2), b.eq(o1, o2))
+    else:
+        goal = _obs_eq(b, cfg, spec, p1, p2, t)
+    return ([*c2, *invs(s2), _obs_eq(b, cfg, spec, s1, s2, t), _zb(b.eq(actor(b, s1, *args), t)),
+             z3.Not(_zb(goal))], s2, (e2, o2, p2))
 
 
 def _run_ni(b, cfg, spec, op, names, explain):
     out = []
     fn, _, actor = spec.ops[op]
     t = z3.BitVec("obs_tenant", IDW)
-    tcons = [z3.ULT(t, cfg.T)]
     args, acons = sym_args(cfg, op, "arg")
     s1, c1 = sym_state(cfg, "s1")
-    e1, o1, p1 = fn(b, cfg, s1, *args)
+    run1 = fn(b, cfg, s1, *args)
+    invs = lambda st: [_zb(x) for x in _invs(b, cfg, spec, st)]
     for n in names:
         t0 = time.time()
         which = n.split(".")[2]
         solver = z3.Solver()
-        solver.add(*tcons, *acons, *c1, *[_zb(x) for x in _invs(b, cfg, spec, s1)])
-        if which == "local_respect":
-            solver.add(_zb(b.ne(actor(b, s1, *args), t)))
-            solver.add(z3.Not(_obs_eq(b, cfg, spec, s1, p1, t)))
-            r = _check(solver)
-            detail = ""
-            if r == z3.sat and explain:
-                _minimise(solver, s1)
-                solver.check()
-                m = solver.model()
-                a, bb = state_value(m, s1), state_value(m, p1)
-                detail = ("  %s(%s) on behalf of tenant %s changes what tenant %s observes:\n%s"
-                          % (op, ", ".join(str(value(m, x)) for x in args), value(m, actor(b, s1, *args)),
-                             value(m, t), diff_text(a, bb)))
-            out.append(Result(n, _status(r), time.time() - t0, detail))
-            continue
-        s2, c2 = sym_state(cfg, "s2")
-        e2, o2, p2 = fn(b, cfg, s2, *args)
-        solver.add(*c2, *[_zb(x) for x in _invs(b, cfg, spec, s2)])
-        solver.add(_obs_eq(b, cfg, spec, s1, s2, t))
-        solver.add(_zb(b.eq(actor(b, s1, *args), t)))
-        if which == "output_consistency":
-            goal = b.and_(b.eq(actor(b, s2, *args), t), b.eq(e1, e2), b.eq(o1, o2))
-        else:
-            goal = _obs_eq(b, cfg, spec, p1, p2, t)
-        solver.add(z3.Not(_zb(goal)))
+        solver.add(z3.ULT(t, cfg.T), *acons, *c1, *invs(s1))
+        goal, s2, run2 = ni_assertions(b, cfg, spec, op, which, args, t, s1, run1,
+                                       lambda prefix: sym_state(cfg, prefix), invs)
+        solver.add(*goal)
         r = _check(solver)
         detail = ""
-        if r == z3.sat and explain:
+        if r == z3.sat and explain and s2 is None:
+            _minimise(solver, s1)
+            m = _model(solver)
+            detail = ("  %s(%s) on behalf of tenant %s changes what tenant %s observes:\n%s"
+                      % (op, _args_text(m, args), value(m, actor(b, s1, *args)), value(m, t),
+                         diff_text(state_value(m, s1), state_value(m, run1[2]))))
+        elif r == z3.sat and explain:
             # minimise: make s1 and s2 agree on as many fields as the counterexample allows
             for f in s1:
                 solver.push()
@@ -267,13 +269,11 @@ def _run_ni(b, cfg, spec, op, names, explain):
                 solver.pop()
                 if keep:
                     solver.add(_zb(b.eq(s1[f], s2[f])))
-            solver.check()
-            m = solver.model()
-            a, bb = state_value(m, s1), state_value(m, s2)
+            m = _model(solver)
             detail = ("  tenant %s cannot tell these states apart, yet %s(%s) gives err %s/%s out %s/%s "
                       "or post-states it can tell apart.\n  s1 -> s2 differences (minimised):\n%s"
-                      % (value(m, t), op, ", ".join(str(value(m, x)) for x in args), value(m, e1),
-                         value(m, e2), value(m, o1), value(m, o2), diff_text(a, bb)))
+                      % (value(m, t), op, _args_text(m, args), value(m, run1[0]), value(m, run2[0]),
+                         value(m, run1[1]), value(m, run2[1]), diff_text(state_value(m, s1), state_value(m, s2))))
         out.append(Result(n, _status(r), time.time() - t0, detail))
     return out
 
@@ -314,18 +314,6 @@ def _run_global(b, cfg, spec, names, explain):
                 st = _sat_status(r)
                 if st == "failed":
                     detail = "  %s is implied by the other invariants" % inv
-        elif n == "sanity.obs_equivalence":
-            t = z3.BitVec("t", IDW)
-            ss = [sym_state(cfg, "s%d" % i) for i in range(3)]
-            solver = z3.Solver()
-            solver.add(z3.ULT(t, cfg.T))
-            for s, c in ss:
-                solver.add(*c)
-            e = lambda i, j: _obs_eq(b, cfg, spec, ss[i][0], ss[j][0], t)
-            solver.add(z3.Not(z3.And(e(0, 0), z3.Implies(e(0, 1), e(1, 0)),
-                                     z3.Implies(z3.And(e(0, 1), e(1, 2)), e(0, 2)))))
-            r = _check(solver)
-            st = _status(r)
         elif n == "sanity.obs_nontrivial":
             # some reachable-like states differ for t; some distinct states look the same to t
             t = z3.BitVec("t", IDW)

@@ -4,7 +4,8 @@
     m = api.Model(api.Config(T=2, U=4, C=4, P=9, K=2, R=8, W=4))   # any sizes; R a power of two
     s = m.initial()                               # dict: field -> nested tuples (see FIELD_DOC)
     err, out, s = m.step(s, "submit", c, v)       # err 0 = success (then s is the new state);
-                                                  # err != 0: s is unchanged. out = (a, b) ints
+                                                  # err != 0: s is unchanged, out = (0, 0).
+                                                  # out = (a, b) ints
     m.check(s)                                    # {invariant name: bool}
     m.violations(s)                               # [names of violated invariants]
     m.observe(s, t)                               # what tenant t observes (for noninterference)
@@ -60,19 +61,12 @@ class Model:
     def initial(self, u_tenant=None, c_tenant=None, p_tenant=None, quota_uvms=None, quota_pages=None):
         """The initial state; the partitions default to round robin (u % T, c % T, and pages after
         the hypervisor's `hyp` ones)."""
-        s = M.init(self.b, self.cfg)
-        cfg = self.cfg
-        if u_tenant is not None:
-            s["u_tenant"] = tuple(u_tenant)
-        if c_tenant is not None:
-            s["c_tenant"] = tuple(c_tenant)
-        if p_tenant is not None:
-            s["p_tenant"] = tuple(p_tenant)
-        if quota_uvms is not None:
-            s["t_qu"] = (quota_uvms,) * cfg.T if isinstance(quota_uvms, int) else tuple(quota_uvms)
-        if quota_pages is not None:
-            s["t_qp"] = (quota_pages,) * cfg.T if isinstance(quota_pages, int) else tuple(quota_pages)
-        return s
+        statics = {f: tuple(v) for f, v in (("u_tenant", u_tenant), ("c_tenant", c_tenant),
+                                             ("p_tenant", p_tenant)) if v is not None}
+        for f, q in (("t_qu", quota_uvms), ("t_qp", quota_pages)):
+            if q is not None:
+                statics[f] = (q,) * self.cfg.T if isinstance(q, int) else tuple(q)
+        return M.init(self.b, self.cfg, statics)
 
     def step(self, s, op, *args):
         """(err, out, new state). Unknown op names raise KeyError; ids out of range IndexError."""

@@ -58,6 +58,7 @@ class Sparse:
 
 
 SPARSE_FROM = 1 << 16   # arrays over sorts at least this large are Sparse
+NOBODY = 255            # the actor of an operation on an idle core: an id no tenant has
 
 
 class Concrete:
@@ -169,12 +170,8 @@ class Concrete:
         return (0,) * self.size[sort]
 
     @staticmethod
-    def in_range(i, sort):
-        return True
-
-    @staticmethod
     def nobody():
-        return 255
+        return NOBODY
 
     @staticmethod
     def mask(c, v):
@@ -346,12 +343,9 @@ class Z3Bounded:
     def fill_id(self, sort, of):
         return (0,) * self.size[sort]
 
-    def in_range(self, i, sort):
-        return self.ult(i, self.size[sort])
-
     @staticmethod
     def nobody():
-        return 255
+        return NOBODY
 
     def first(self, pairs, ok_code=0):
         err = ok_code
@@ -360,15 +354,14 @@ class Z3Bounded:
         return err
 
 
-class Z3Full:
+class Z3Full(Z3Bounded):
     """Parametric interpretation: the id sorts are uninterpreted (any number of tenants, user
     VMs/channels, pages, cores), fields are Z3 arrays, `tab` is a lambda, `all`/`any` are
     quantifiers. Ring slots and history positions stay W-bit bit-vectors (R and W are fixed).
     C and U are one sort here (the implementation has one channel per user VM, id = user VM id).
     `count` has no parametric meaning: it returns a fresh unconstrained value (a sound
-    over-approximation for every obligation except the quota invariant, which this tier skips)."""
-    symbolic = True
-    ID_WIDTH = 8
+    over-approximation for every obligation except the quota invariant, which this tier skips).
+    The logic and bit-vector operations are Z3Bounded's; the arrays and sorts are its own."""
 
     def __init__(self, cfg):
         import z3
@@ -384,9 +377,6 @@ class Z3Full:
         self._n += 1
         return self.z3.Const("_x%d" % self._n, self.sorts[sort])
 
-    def _isz(self, x):
-        return isinstance(x, self.z3.ExprRef)
-
     def _coerce(self, v, sort):
         z3 = self.z3
         if self._isz(v):
@@ -399,8 +389,6 @@ class Z3Full:
             return self._zero(sort)       # "0" of an id sort: the fixed id used for cleared fields
         raise TypeError("cannot coerce %r to %s" % (v, sort))
 
-    ite = Z3Bounded.ite
-
     def _same_sort(self, a, b):
         """Uninterpreted sorts have no Python constants: lift the constant to the term's sort."""
         if not self._isz(a):
@@ -408,21 +396,6 @@ class Z3Full:
         if not self._isz(b):
             b = self._coerce(b, a.sort())
         return a, b
-
-    and_ = Z3Bounded.and_
-    or_ = Z3Bounded.or_
-    not_ = Z3Bounded.not_
-    implies = Z3Bounded.implies
-    eq = Z3Bounded.eq
-    ne = Z3Bounded.ne
-    _bv = Z3Bounded._bv
-    add = Z3Bounded.add
-    sub = Z3Bounded.sub
-    ult = Z3Bounded.ult
-    ule = Z3Bounded.ule
-    band = Z3Bounded.band
-    first = Z3Bounded.first
-
 
     def sel(self, arr, i):
         if not self._isz(i):
@@ -469,9 +442,6 @@ class Z3Full:
     def fill_id(self, sort, of):
         return self.z3.K(self.sorts[sort], self._zero(self.sorts[of]))
 
-    def in_range(self, i, sort):
-        return True
-
     def nobody(self):
         return self._nobody
 
@@ -492,5 +462,3 @@ class Z3Full:
             return self.ite(c, v, 0)
         return self.ite(c, v, self._zero(v.sort()))
 
-    def ite_state(self, ok, new, old):
-        return {f: self.ite(ok, new[f], old[f]) for f in old}

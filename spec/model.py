@@ -23,7 +23,7 @@ State (a dict, field name -> nested tuple indexed by finite sorts; see FIELDS):
               system VM t, p_scrub[p]
   cores k:    k_busy[k], k_cur[k] (valid when busy)
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # enums
 U_FREE, U_CREATED, U_RUNNABLE, U_RUNNING, U_BLOCKED, U_EXITED, U_CRASHED = range(7)
@@ -97,7 +97,7 @@ def fields(cfg):
         "c_hist": (("C", "H"), ("bv", V)),
         "c_honest": (("C",), "bool"),
         "p_kind": (("P",), ("enum", 4)),
-        "p_owner": (("P",), ("int", max(cfg.U, cfg.C) - 1)),
+        "p_owner": (("P",), ("id", "U")),   # a user VM or a channel: one id space (C == U)
         "p_tenant": (("P",), ("id", "T")),
         "p_hyp": (("P",), "bool"),
         "p_mu": (("P", "U"), "bool"),
@@ -169,9 +169,9 @@ def _ring(b, cfg, s, c):
 
 
 def _result(b, err, out, new, old):
-    """Total operations: on error the state is unchanged."""
+    """Total operations: on error the state is unchanged and the output is (0, 0)."""
     ok = b.eq(err, OK)
-    return err, out, b.ite_state(ok, new, old)
+    return err, tuple(b.ite(ok, o, 0) for o in out), b.ite_state(ok, new, old)
 
 
 NO_OUT = (0, 0)
@@ -190,6 +190,17 @@ def _free_page(b, s, p):
         "p_ms": b.upd(s["p_ms"], p, b.fill("T", False)),
         "p_scrub": b.upd(s["p_scrub"], p, True),
     }
+
+
+def _chan_fields(b, cfg, s, c, state, uvm, sysvm, page):
+    """Channel c set up afresh (open_channel) or cleared (close_channel): empty rings, blank
+    history, honest. (A zeroed CQ entry reads as a success, as on the implementation's page.)"""
+    z = lambda f, v: b.upd(s[f], c, v)
+    ring = {f: z(f, 0) for f in ("c_sqt", "c_cqh", "c_sqh", "c_cqt", "c_psqh", "c_pcqt")}
+    slots = {f: z(f, b.fill("R", 0, cfg.V)) for f in ("c_sq", "c_svc", "c_cqv")}
+    return dict(ring, **slots, c_state=z("c_state", state), c_uvm=z("c_uvm", uvm), c_sysvm=z("c_sysvm", sysvm),
+                c_page=z("c_page", page), c_cqr=z("c_cqr", b.fill("R", True)),
+                c_hist=z("c_hist", b.fill("H", 0, cfg.V)), c_honest=z("c_honest", True))
 
 
 def _pages_used(b, s, t):
@@ -265,20 +276,16 @@ def open_channel(b, cfg, s, c, u, p):
         (b.eq(b.sel(s["p_kind"], p), P_FREE), EBUSY),
         (b.ult(_pages_used(b, s, t), b.sel(s["t_qp"], t)), EQUOTA),
     ])
-    z = lambda f, v: b.upd(s[f], c, v)
-    R, H = cfg.R, 1 << cfg.W
-    new = _set(b, s,
-               c_state=z("c_state", C_OPEN), c_uvm=z("c_uvm", u), c_sysvm=z("c_sysvm", t),
-               c_page=z("c_page", p), c_sqt=z("c_sqt", 0), c_cqh=z("c_cqh", 0), c_sqh=z("c_sqh", 0),
-               c_cqt=z("c_cqt", 0), c_psqh=z("c_psqh", 0), c_pcqt=z("c_pcqt", 0),
-               c_sq=z("c_sq", b.fill("R", 0, cfg.V)), c_svc=z("c_svc", b.fill("R", 0, cfg.V)),
-               c_cqv=z("c_cqv", b.fill("R", 0, cfg.V)), c_cqr=z("c_cqr", b.fill("R", True)),
-               c_hist=z("c_hist", b.fill("H", 0, cfg.V)), c_honest=z("c_honest", True),
-               p_kind=b.upd(s["p_kind"], p, P_CHAN), p_owner=b.upd(s["p_owner"], p, c),
-               p_mu=b.upd(s["p_mu"], p, b.upd(b.sel(s["p_mu"], p), u, True)),
-               p_ms=b.upd(s["p_ms"], p, b.upd(b.sel(s["p_ms"], p), t, True)),
-               p_scrub=b.upd(s["p_scrub"], p, False))
-    return _result(b, err, NO_OUT, new, s)
+    return _result(b, err, NO_OUT, _open_channel_effect(b, cfg, s, c, u, p, t), s)
+
+
+def _open_channel_effect(b, cfg, s, c, u, p, t):
+    """Channel c of user VM u, on page p, joined to tenant t's system VM (mapped by both)."""
+    return _set(b, s, **_chan_fields(b, cfg, s, c, C_OPEN, u, t, p),
+                p_kind=b.upd(s["p_kind"], p, P_CHAN), p_owner=b.upd(s["p_owner"], p, c),
+                p_mu=b.upd(s["p_mu"], p, b.upd(b.sel(s["p_mu"], p), u, True)),
+                p_ms=b.upd(s["p_ms"], p, b.upd(b.sel(s["p_ms"], p), t, True)),
+                p_scrub=b.upd(s["p_scrub"], p, False))
 
 
 def submit(b, cfg, s, c, v):
@@ -360,8 +367,7 @@ def deliver(b, cfg, s, c):
     slot = _slot(b, cfg, cqh)
     out = (b.sel(b.sel(s["c_cqv"], c), slot), b.ite(b.sel(b.sel(s["c_cqr"], c), slot), 1, 0))
     new = _set(b, s, c_cqh=b.upd(s["c_cqh"], c, b.add(cqh, 1, cfg.W)))
-    err, _, st = _result(b, err, out, new, s)
-    return err, (b.ite(b.eq(err, OK), out[0], 0), b.ite(b.eq(err, OK), out[1], 0)), st
+    return _result(b, err, out, new, s)
 
 
 def _off_core(b, s, u):
@@ -397,15 +403,7 @@ def close_channel(b, cfg, s, c):
         (b.ne(b.sel(s["c_state"], c), C_FREE), EINVAL),
         (_dead(b, b.sel(s["u_state"], u)), EBUSY),
     ])
-    z = lambda f, v: b.upd(s[f], c, v)
-    R, H = cfg.R, 1 << cfg.W
-    new = _set(b, s, c_state=z("c_state", C_FREE), c_uvm=z("c_uvm", 0), c_sysvm=z("c_sysvm", 0),
-               c_page=z("c_page", 0), c_sqt=z("c_sqt", 0), c_cqh=z("c_cqh", 0), c_sqh=z("c_sqh", 0),
-               c_cqt=z("c_cqt", 0), c_psqh=z("c_psqh", 0), c_pcqt=z("c_pcqt", 0),
-               c_sq=z("c_sq", b.fill("R", 0, cfg.V)), c_svc=z("c_svc", b.fill("R", 0, cfg.V)),
-               c_cqv=z("c_cqv", b.fill("R", 0, cfg.V)), c_cqr=z("c_cqr", b.fill("R", True)),
-               c_hist=z("c_hist", b.fill("H", 0, cfg.V)),
-               c_honest=z("c_honest", True), **_free_page(b, s, p))
+    new = _set(b, s, **_chan_fields(b, cfg, s, c, C_FREE, 0, 0, 0), **_free_page(b, s, p))
     return _result(b, err, NO_OUT, new, s)
 
 
@@ -484,10 +482,14 @@ def map_page(b, cfg, s, p, u):
         (b.eq(b.sel(s["p_kind"], p), P_FREE), EBUSY),
         (b.ult(_pages_used(b, s, t), b.sel(s["t_qp"], t)), EQUOTA),
     ])
-    new = _set(b, s, p_kind=b.upd(s["p_kind"], p, P_UVM), p_owner=b.upd(s["p_owner"], p, u),
-               p_mu=b.upd(s["p_mu"], p, b.upd(b.sel(s["p_mu"], p), u, True)),
-               p_scrub=b.upd(s["p_scrub"], p, False))
-    return _result(b, err, NO_OUT, new, s)
+    return _result(b, err, NO_OUT, _map_page_effect(b, s, p, u), s)
+
+
+def _map_page_effect(b, s, p, u):
+    """Page p becomes user VM u's, mapped by it, no longer scrubbed."""
+    return _set(b, s, p_kind=b.upd(s["p_kind"], p, P_UVM), p_owner=b.upd(s["p_owner"], p, u),
+                p_mu=b.upd(s["p_mu"], p, b.upd(b.sel(s["p_mu"], p), u, True)),
+                p_scrub=b.upd(s["p_scrub"], p, False))
 
 
 def unmap_page(b, cfg, s, p, u):
@@ -582,18 +584,11 @@ def _a_c(b, s, c, *_):
     return b.sel(s["c_tenant"], c)
 
 
-NOBODY = 255   # the actor of an operation on an idle core: no tenant
-
-
 def _a_k(b, s, k, *_):
     return b.ite(b.sel(s["k_busy"], k), b.sel(s["u_tenant"], b.sel(s["k_cur"], k)), b.nobody())
 
 
 def _a_2u(b, s, x, u, *_):
-    return b.sel(s["u_tenant"], u)
-
-
-def _a_pu(b, s, p, u):
     return b.sel(s["u_tenant"], u)
 
 
@@ -613,8 +608,8 @@ OPS = {
     "destroy_uvm": (destroy_uvm, ("U",), _a_u),
     "crash_sysvm": (crash_sysvm, ("T",), _a_t),
     "restart_sysvm": (restart_sysvm, ("T",), _a_t),
-    "map_page": (map_page, ("P", "U"), _a_pu),
-    "unmap_page": (unmap_page, ("P", "U"), _a_pu),
+    "map_page": (map_page, ("P", "U"), _a_2u),
+    "unmap_page": (unmap_page, ("P", "U"), _a_2u),
     "schedule": (schedule, ("K", "U"), _a_2u),
     "preempt": (preempt, ("K",), _a_k),
     "block": (block, ("K",), _a_k),
@@ -643,11 +638,9 @@ def inv_page_exclusive(b, cfg, s):
     def page_ok(p):
         kind, own = b.sel(s["p_kind"], p), b.sel(s["p_owner"], p)
         return b.and_(
-            b.implies(b.eq(kind, P_CHAN), b.and_(b.in_range(own, "C"),
-                                                 b.ne(b.sel(s["c_state"], own), C_FREE),
+            b.implies(b.eq(kind, P_CHAN), b.and_(b.ne(b.sel(s["c_state"], own), C_FREE),
                                                  b.eq(b.sel(s["c_page"], own), p))),
-            b.implies(b.eq(kind, P_UVM), b.and_(b.in_range(own, "U"),
-                                                b.ne(b.sel(s["u_state"], own), U_FREE))))
+            b.implies(b.eq(kind, P_UVM), b.ne(b.sel(s["u_state"], own), U_FREE)))
 
     def chan_ok(c):
         p = b.sel(s["c_page"], c)

@@ -1,5 +1,4 @@
 """Helpers for mutants: wrap an operation of a Spec."""
-from nanvix.spec import model as M
 
 
 def replace_op(spec, name, fn):

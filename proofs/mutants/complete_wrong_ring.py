@@ -1,5 +1,4 @@
 """complete posts the answer to the ring indexed by the user-VM id, not the channel id (a response delivered to the wrong user VM)."""
-from nanvix.spec import model as M
 from nanvix.proofs.mutants._util import post_edit
 
 TARGETS = ["ind.complete.*", "ni.complete.*"]

@@ -1,6 +1,6 @@
 """map_page rejects a foreign page (EINVAL) and a hypervisor page in the caller's range (EBUSY) differently: a probe of the hypervisor's pages (a leak the proofs found)."""
 from nanvix.spec.model import *  # noqa: F401,F403
-from nanvix.spec.model import _pages_used, _chan_of, _result, _set
+from nanvix.spec.model import _map_page_effect, _pages_used, _result
 from nanvix.proofs.mutants._util import replace_op
 
 TARGETS = ['ni.map_page.*']
@@ -15,10 +15,7 @@ def map_page(b, cfg, s, p, u):
         (b.eq(b.sel(s["p_kind"], p), P_FREE), EBUSY),
         (b.ult(_pages_used(b, s, t), b.sel(s["t_qp"], t)), EQUOTA),
     ])
-    new = _set(b, s, p_kind=b.upd(s["p_kind"], p, P_UVM), p_owner=b.upd(s["p_owner"], p, u),
-               p_mu=b.upd(s["p_mu"], p, b.upd(b.sel(s["p_mu"], p), u, True)),
-               p_scrub=b.upd(s["p_scrub"], p, False))
-    return _result(b, err, NO_OUT, new, s)
+    return _result(b, err, NO_OUT, _map_page_effect(b, s, p, u), s)
 
 
 def mutate(spec):

@@ -1,5 +1,4 @@
 """restart_sysvm(t) recovers every open channel, not only those joined to t: a crash of one tenant's system VM resets another tenant's channels."""
-from nanvix.spec import model as M
 from nanvix.proofs.mutants._util import replace_op
 
 TARGETS = ["ni.restart_sysvm.*", "ind.restart_sysvm.*"]

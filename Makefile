@@ -22,7 +22,7 @@ test: install
 
 # The slow tier: a 10^5-step refinement campaign (about 5 minutes).
 test-slow: install
-	NANVIX_SLOW=1 $(PY) -m pytest -q -m slow tests
+	$(PY) -m pytest -q -m slow tests
 
 verify: install
 	$(VENV)/bin/nanvix verify

@@ -47,6 +47,7 @@ FIELD_DOC = {
     "c_honest": "[c] ghost: False once the guest scribbled on the shared ring",
     "p_kind": "[p] 0 FREE 1 HYP 2 UVM 3 CHAN", "p_owner": "[p] user VM (UVM) or channel (CHAN), else 0",
     "p_tenant": "[p] tenant whose share of the pool p is (static)",
+    "p_hyp": "[p] bool: a hypervisor page, never any tenant's (static)",
     "p_mu": "[p][u] bool: mapped by user VM u", "p_ms": "[p][t] bool: mapped by tenant t's system VM",
     "p_scrub": "[p] bool: scrubbed",
     "k_busy": "[k] bool: core runs a vCPU", "k_cur": "[k] user VM it runs (0 when idle)",

@@ -24,6 +24,7 @@ def test_same_seed_same_answer_and_nanvix_needs_no_more_hosts():
     for name in ("firecracker", "gvisor"):
         other = a["designs"][name]
         assert nx["mean_gib"] < other["mean_gib"], (name, nx, other)
+        assert nx["peak_hosts"] <= other["peak_hosts"], (name, nx, other)
 
 
 def test_keep_alive_holds_memory_of_idle_apps():

@@ -115,8 +115,7 @@ def test_guest_runs_in_long_mode_at_cpl3(rt):
     uvm = rt.create_user_vm("cpl", image, b"", 10_000)
     try:
         rt.start(uvm)
-        assert uvm.done.wait(30)
-        rep = rt.report(uvm)
+        rep = rt.wait(uvm, 30)
         assert rep["status"] == "ok", rep
         s = uvm.vcpu.get_sregs()
         assert s["cs"]["selector"] == ABI["SEL_CODE"]

@@ -2,17 +2,18 @@
 path escapes, durability across a kill -9 of the system VM, crashed and looping guests, tenant
 isolation, threads, and memory growth."""
 import os
-import threading
 import time
 
 import pytest
 
 from conftest import example, guest
+from nanvix.impl import sched as S
 from nanvix.impl.ring import E2BIG, EACCES, EINVAL, ENOENT, ENOSYS
 
 pytestmark = pytest.mark.kvm
 
 IO = guest("io.c")
+GROW_SUM = 24 * sum(range(256))  # what grow.c reports as sum= once it has touched its 24 MiB
 
 
 def answers(rep):
@@ -43,11 +44,18 @@ def deaths(rt, tenant):
     return [e for e in rt.sysvm_events if e[0] == tenant and e[1] == "died"]
 
 
+def kv_items(rt, tenant):
+    """The tenant's key-value store as its system VM holds it (hex-encoded on the wire)."""
+    items = rt.system_vm(tenant).call("kv_items")["items"]
+    return {bytes.fromhex(k): bytes.fromhex(v) for k, v in items.items()}
+
+
 # ---- 4. malformed requests ------------------------------------------------------------------
 
 def test_every_malformed_entry_gets_an_error_and_the_system_vm_keeps_serving(rt, invoke):
     invoke("mal-b", IO, "kvput other 1")
-    pid_a0 = sysvm_pid(rt, "mal-b")
+    pid_b = sysvm_pid(rt, "mal-b")
+    pid_a = sysvm_pid(rt, "mal-a")  # starts mal-a's system VM: the malformed run must not restart it
     rep = invoke("mal-a", guest("malformed.c"))
     assert rep["status"] == "ok", rep
     results, _, got = rep["result"].partition("|")
@@ -65,11 +73,10 @@ def test_every_malformed_entry_gets_an_error_and_the_system_vm_keeps_serving(rt,
     assert got == "hello"
     assert rep["io_requests"] == len(r)
     # the same system VM still serves: this tenant, and the other tenant's is untouched
-    pid_a = sysvm_pid(rt, "mal-a")
     assert answers(invoke("mal-a", IO, "kvget rawkey;kvget before")) == ["5:hello", "1:1"]
     assert sysvm_pid(rt, "mal-a") == pid_a and not deaths(rt, "mal-a")
     assert answers(invoke("mal-b", IO, "kvget other")) == ["1:1"]
-    assert sysvm_pid(rt, "mal-b") == pid_a0
+    assert sysvm_pid(rt, "mal-b") == pid_b
 
 
 @pytest.mark.parametrize("which", ["sq", "cq"])
@@ -80,8 +87,7 @@ def test_impossible_ring_index_breaks_only_that_channel(rt, invoke, which):
     uvm = rt.create_user_vm(tenant, rt.load(guest("breakring.c")), which.encode(), 10_000)
     try:
         rt.start(uvm)
-        assert uvm.done.wait(30)
-        assert rt.report(uvm)["status"] == "ok"
+        assert rt.wait(uvm, 30)["status"] == "ok"
         cid = str(uvm.channel.id)
         sysvm = rt.system_vm(tenant)
         wait_until(lambda: sysvm.call("state")["channels"][cid]["broken"], what="channel marked broken")
@@ -139,13 +145,14 @@ def test_kv_survives_kill_minus_9_of_the_system_vm(rt, invoke):
     assert deaths(rt, tenant)
     assert invoke(tenant, counter, "hits")["result"] == "3"
     assert answers(invoke(tenant, IO, "kvget color;fread note.txt")) == ["4:blue", "4:kept"]
-    items = {bytes.fromhex(k): bytes.fromhex(v) for k, v in rt.system_vm(tenant).call("kv_items")["items"].items()}
+    items = kv_items(rt, tenant)
     assert items[b"hits"] == b"3" and items[b"color"] == b"blue"
 
 
 def test_kill_while_a_guest_waits_on_io(rt, invoke):
     """A user VM blocked on a request when its system VM dies is re-attached to the new one and
-    completes; what it had acknowledged before the kill is durable."""
+    completes, its grown memory intact. (Durability of acknowledged writes across the kill is
+    test_kv_survives_kill_minus_9_of_the_system_vm.)"""
     tenant = "durable-mid"
     uvm = rt.create_user_vm(tenant, rt.load(guest("grow.c")), b"wait", 20_000)
     try:
@@ -153,9 +160,10 @@ def test_kill_while_a_guest_waits_on_io(rt, invoke):
         wait_until(lambda: serving(rt, uvm), what="the guest to grow and poll")  # kv "grow-go"
         rt.kill_system_vm(tenant)
         assert answers(invoke(tenant, IO, "kvput grow-go 1")) == ["1"]
-        assert uvm.done.wait(30)
-        rep = rt.report(uvm)
+        rep = rt.wait(uvm, 30)
         assert rep["status"] == "ok", rep
+        assert rep["result"].endswith("sum=%d" % GROW_SUM), rep
+        assert deaths(rt, tenant)
     finally:
         rt.destroy(uvm)
 
@@ -183,30 +191,34 @@ def test_looping_guest_times_out_while_others_run(rt, invoke):
     invoke(tenant, IO, "kvput alive yes")
     invoke("bystander2", IO, "kvput alive yes")
     pids = sysvm_pid(rt, tenant), sysvm_pid(rt, "bystander2")
-    looping = {}
-    t = threading.Thread(target=lambda: looping.update(invoke(tenant, example("loop.c"), timeout_ms=300)))
-    t2 = threading.Thread(target=lambda: looping.setdefault("second", invoke(tenant, example("loop.c"), timeout_ms=300)))
-    t.start()
-    t2.start()  # two loops: both cores busy, the others must still get time
-    others, overlapped = [], 0
-    while (t.is_alive() or t2.is_alive()) and len(others) < 6:
-        others.append(invoke(tenant, IO, "kvget alive"))
-        others.append(invoke("bystander2", IO, "kvget alive"))
-        overlapped += t.is_alive() and t2.is_alive()  # finished while both loops still ran
-    t.join(60)
-    t2.join(60)
-    assert looping["status"] == "timeout", looping
-    assert looping["second"]["status"] == "timeout", looping["second"]
-    assert "budget" in looping["detail"]
-    assert overlapped >= 1  # served while both cores had a looping guest
-    for rep in others:
-        assert answers(rep) == ["3:yes"]
+    image = rt.load(example("loop.c"))
+    # a budget far above what the invocations below take, so they overlap the loops by design
+    loops = [rt.create_user_vm(tenant, image, b"", 3000) for _ in range(2)]
+    try:
+        for u in loops:
+            rt.start(u)
+        # two loops: both cores busy, the others must still get time
+        wait_until(lambda: all(u.state == S.RUNNING for u in loops), what="both loops on a core")
+        others = []
+        for _ in range(3):
+            others.append(invoke(tenant, IO, "kvget alive"))
+            others.append(invoke("bystander2", IO, "kvget alive"))
+        assert not [u.id for u in loops if u.done.is_set()]  # served while both loops still ran
+        for rep in others:
+            assert answers(rep) == ["3:yes"]
+        reps = [rt.wait(u, 30) for u in loops]
+    finally:
+        for u in loops:
+            rt.destroy(u)
+    for rep in reps:
+        assert rep["status"] == "timeout", rep
+        assert "budget" in rep["detail"], rep
     assert answers(invoke(tenant, IO, "kvget alive")) == ["3:yes"]
     assert (sysvm_pid(rt, tenant), sysvm_pid(rt, "bystander2")) == pids
     assert not deaths(rt, tenant)
-    # nothing of the timed-out VMs is left behind once the reaper ran
+    # nothing of the tenant's user VMs is left behind once torn down (the reaper's included)
     wait_until(lambda: not [u for u in rt.state()["user_vms"].values() if u["tenant"] == tenant],
-               what="the timed-out user VMs to be torn down")
+               what="the tenant's user VMs to be torn down")
 
 
 def test_error_status_and_result(invoke):
@@ -229,8 +241,7 @@ def test_tenants_cannot_read_each_others_files_or_keys(rt, invoke):
     assert answers(invoke("iso-b", IO, "fread shared.txt;kvget shared")) == ["6:B-data", "7:B-value"]
     a, b = rt.system_vm("iso-a"), rt.system_vm("iso-b")
     assert a.pid != b.pid
-    ka = {bytes.fromhex(k) for k in a.call("kv_items")["items"]}
-    kb = {bytes.fromhex(k) for k in b.call("kv_items")["items"]}
+    ka, kb = kv_items(rt, "iso-a"), kv_items(rt, "iso-b")
     assert b"a-only" in ka and b"a-only" not in kb
 
 
@@ -251,8 +262,7 @@ def test_channels_join_each_user_vm_to_its_own_tenants_system_vm(rt):
         for t in ("join-a", "join-b"):
             assert rt.invoke(t, IO, b"kvput grow-go 1", 10_000)["status"] == "ok"
         for u in uvms:
-            assert u.done.wait(30)
-            assert rt.report(u)["status"] == "ok"
+            assert rt.wait(u, 30)["status"] == "ok"
     finally:
         for u in uvms:
             rt.destroy(u)
@@ -265,8 +275,7 @@ def test_multithreaded_guest_with_io_from_every_thread(rt, invoke):
     assert rep["status"] == "ok", rep
     assert rep["result"] == "ok=8 sum=36"
     assert rep["io_requests"] == 8 * 4 * 5
-    items = rt.system_vm("threads").call("kv_items")["items"]
-    assert bytes.fromhex(items[b"thr-total".hex()]) == b"32"
+    assert kv_items(rt, "threads")[b"thr-total"] == b"32"
 
 
 def test_example_threads(invoke):
@@ -275,9 +284,6 @@ def test_example_threads(invoke):
     import json
     out = json.loads(rep["result"])
     assert out == {"joined_sum": 60, "kv_delta": 20, "log_bytes": 4 * 5 * len("thread 0\n")}
-
-
-GROW_SUM = 24 * sum(range(256))
 
 
 def test_guest_grows_past_its_ram(rt):
@@ -293,8 +299,7 @@ def test_guest_grows_past_its_ram(rt):
         for p in mine:
             assert p["tenant"] == tenant and list(map(tuple, p["mapped_by"])) == [("uvm", uvm.id)]
         assert rt.invoke(tenant, IO, b"kvput grow-go 1", 10_000)["status"] == "ok"
-        assert uvm.done.wait(30)
-        rep = rt.report(uvm)
+        rep = rt.wait(uvm, 30)
         assert rep["status"] == "ok", rep
         assert rep["pages_added"] == len(mine)
         assert rep["result"].endswith("sum=%d" % GROW_SUM)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings, HealthCheck, strategies as st
 
 from nanvix.spec import api, model as M
-from nanvix.spec.backend import Concrete, Z3Bounded
+from nanvix.spec.backend import Z3Bounded
 
 CFG = M.Config(T=2, U=2, C=2, P=4, K=2, R=2, W=3, V=2, EW=2, hyp=1, quota_uvms=2, quota_pages=2)
 
@@ -207,3 +207,8 @@ def test_spec_runs_at_the_implementations_widths():
     assert (err, out) == (M.EEMPTY, (0, 0))
     a, b = Sparse(4, 0).set(1, 7), Sparse(4, 0).set(1, 7).set(2, 0)
     assert a == b and hash(a) == hash(b) and a[1] == 7 and a[3] == 0
+
+
+def test_field_doc_names_every_field():
+    """api.FIELD_DOC, the state's documentation for users of the oracle, matches the fields."""
+    assert set(api.FIELD_DOC) == set(M.fields(api.Config()))

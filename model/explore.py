@@ -1,4 +1,4 @@
-"""Explicit-state exploration of the concrete interpretation of nanvix.spec.model.
+"""Explicit-state exploration of the concrete interpretation of nanvix.spec.
 
 Breadth-first over every state reachable from the initial state with a finite action alphabet;
 every invariant is checked on every state (violations come with a shortest trace), deadlocks
@@ -18,7 +18,7 @@ from collections import deque
 
 import networkx as nx
 
-from nanvix.spec import model as M
+from nanvix import spec as M
 from nanvix.spec.backend import Concrete
 
 FAIR_OPS = ("take", "complete", "deliver", "schedule", "wake", "restart_sysvm", "close_channel", "start_sysvm")

@@ -1,4 +1,4 @@
-"""Proof obligations over the Z3 interpretation of nanvix.spec.model (the `fast` tier: bounded
+"""Proof obligations over the Z3 interpretation of nanvix.spec (the `fast` tier: bounded
 finite sorts, quantifier-free).
 
 A `Spec` bundles what the obligations are about (operations, invariants, observation, initial
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 
 import z3
 
-from nanvix.spec import model as M
+from nanvix import spec as M
 from nanvix.spec.backend import Z3Bounded
 from nanvix.spec.symbolic import sym_args, sym_state, state_value, value, IDW
 

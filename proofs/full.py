@@ -24,9 +24,10 @@ import time
 
 import z3
 
-from nanvix.spec import model as M
+from nanvix import spec as M
 from nanvix.spec.backend import Z3Full
 from nanvix.proofs.engine import FAST_CFG, Result, Spec, _status, _zb, ni_assertions
+from nanvix.spec.symbolic import full_args, full_state
 
 FULL_CFG = FAST_CFG
 TIMEOUT_MS = 20_000
@@ -50,55 +51,6 @@ def obligation_names(spec=None):
     return names
 
 
-def _leaf_sort(b, kind):
-    if kind == "bool":
-        return z3.BoolSort()
-    if kind[0] == "bv":
-        return z3.BitVecSort(kind[1])
-    if kind[0] == "id":
-        return b.sorts[kind[1]]
-    return z3.BitVecSort(Z3Full.ID_WIDTH)
-
-
-def sym_state(b, cfg, prefix, only=None):
-    s, cons = {}, []
-    for f, (dims, kind) in M.fields(cfg).items():
-        if only is not None and f not in only:
-            continue
-        rng = _leaf_sort(b, kind)
-        for d in reversed(dims):
-            rng = z3.ArraySort(b.sorts[d], rng)
-        a = z3.Const("%s.%s" % (prefix, f), rng)
-        s[f] = a
-        if kind != "bool" and kind[0] in ("enum", "int") and len(dims) == 1:
-            x = z3.Const("%s.%s.x" % (prefix, f), b.sorts[dims[0]])
-            bound = z3.ULT(a[x], kind[1]) if kind[0] == "enum" else z3.ULE(a[x], kind[1])
-            cons.append(z3.ForAll([x], bound))
-    return s, cons
-
-
-def sym_args(b, cfg, op, prefix):
-    out, cons = [], []
-    for i, sort in enumerate(M.OPS[op][1]):
-        name = "%s.%s%d" % (prefix, sort, i)
-        if sort in ("T", "U", "C", "P", "K"):
-            v = z3.Const(name, b.sorts[sort])
-        elif sort == "V":
-            v = z3.BitVec(name, cfg.V)
-        elif sort == "I":
-            v = z3.BitVec(name, cfg.W)
-        elif sort == "B":
-            v = z3.Bool(name)
-        elif sort == "S":
-            v = z3.BitVec(name, cfg.W)
-            cons.append(z3.ULT(v, cfg.R))
-        else:
-            v = z3.BitVec(name, Z3Full.ID_WIDTH)
-            cons.append(z3.ULT(v, 2))
-        out.append(v)
-    return out, cons
-
-
 def _invs(b, cfg, spec, s):
     return [_zb(f(b, cfg, s)) for n, f in spec.invariants.items() if n not in NOT_COVERED_INVS]
 
@@ -115,7 +67,7 @@ def run_group(key, names, spec=None, cfg=FULL_CFG, explain=True):
     kind, what = key
     out = []
     if kind == "global":
-        statics, cons = sym_state(b, cfg, "init", only=M.STATIC_FIELDS)
+        statics, cons = full_state(b, cfg, "init", only=M.STATIC_FIELDS)
         s0 = spec.init(b, cfg, statics)
         for n in names:
             t0 = time.time()
@@ -128,8 +80,8 @@ def run_group(key, names, spec=None, cfg=FULL_CFG, explain=True):
     op = what
     fn = spec.ops[op][0]
     if kind == "ind":
-        s, cons = sym_state(b, cfg, "pre")
-        args, acons = sym_args(b, cfg, op, "arg")
+        s, cons = full_state(b, cfg, "pre")
+        args, acons = full_args(b, cfg, op, "arg")
         err, o, post = fn(b, cfg, s, *args)
         sv = _solver()
         sv.add(*cons, *acons, *_invs(b, cfg, spec, s))
@@ -149,15 +101,15 @@ def run_group(key, names, spec=None, cfg=FULL_CFG, explain=True):
         return out
     # noninterference
     t = z3.Const("obs_tenant", b.sorts["T"])
-    args, acons = sym_args(b, cfg, op, "arg")
-    s1, c1 = sym_state(b, cfg, "s1")
+    args, acons = full_args(b, cfg, op, "arg")
+    s1, c1 = full_state(b, cfg, "s1")
     run1 = fn(b, cfg, s1, *args)
     for n in names:
         t0 = time.time()
         sv = _solver()
         sv.add(*acons, *c1, *_invs(b, cfg, spec, s1))
         goal, _, _ = ni_assertions(b, cfg, spec, op, n.split(".")[2], args, t, s1, run1,
-                                   lambda prefix: sym_state(b, cfg, prefix), lambda st: _invs(b, cfg, spec, st))
+                                   lambda prefix: full_state(b, cfg, prefix), lambda st: _invs(b, cfg, spec, st))
         sv.add(*goal)
         r = sv.check()
         detail = "" if r == z3.unsat else ("  z3: %s" % r if r != z3.sat else "  counterexample found (parametric)")

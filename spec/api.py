@@ -10,14 +10,14 @@
     m.violations(s)                               # [names of violated invariants]
     m.observe(s, t)                               # what tenant t observes (for noninterference)
 
-This is the SAME text the Z3 proofs are about (nanvix.spec.model), run with the concrete backend.
+This is the SAME text the Z3 proofs are about (nanvix.spec), run with the concrete backend.
 The only operation that returns err == 0 with out signalling trouble is take: out = (payload, 0)
 when it took a request, (0, 1) when it found the guest-written indices impossible and marked the
 channel BROKEN.
 """
-from nanvix.spec import model as M
+from nanvix import spec as M
 from nanvix.spec.backend import Concrete
-from nanvix.spec.model import Config  # noqa: F401  (re-exported)
+from nanvix.spec.state import Config  # noqa: F401  (re-exported)
 
 OPS = tuple(M.OPS)
 INVARIANTS = tuple(M.INVARIANTS)

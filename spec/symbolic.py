@@ -1,8 +1,10 @@
-"""Symbolic states and arguments for the Z3 interpretation, and conversion between concrete
-values and Z3 terms (used by the proofs, counterexamples and the agreement tests)."""
+"""The one Z3 encoding of the spec: symbolic states and arguments for both tiers (bounded:
+Z3Bounded, tuples of terms; parametric: Z3Full, arrays over uninterpreted sorts), and conversion
+between concrete values and Z3 terms (used by the proofs, counterexamples and the agreement
+tests)."""
 import z3
 
-from nanvix.spec import model as M
+from nanvix import spec as M
 from nanvix.spec.backend import Z3Bounded
 
 IDW = Z3Bounded.ID_WIDTH
@@ -111,3 +113,56 @@ def concrete_of(t):
     if z3.is_false(v):
         return False
     return v.as_long()
+
+
+# ---- the parametric tier (Z3Full) ----------------------------------------------------------------
+
+def _leaf_sort(b, kind):
+    if kind == "bool":
+        return z3.BoolSort()
+    if kind[0] == "bv":
+        return z3.BitVecSort(kind[1])
+    if kind[0] == "id":
+        return b.sorts[kind[1]]
+    return z3.BitVecSort(IDW)
+
+
+def full_state(b, cfg, prefix, only=None):
+    """A fresh symbolic state for the parametric tier (Z3Full): one Z3 array per field, over
+    uninterpreted sorts; enum and int bounds as quantified constraints."""
+    s, cons = {}, []
+    for f, (dims, kind) in M.fields(cfg).items():
+        if only is not None and f not in only:
+            continue
+        rng = _leaf_sort(b, kind)
+        for d in reversed(dims):
+            rng = z3.ArraySort(b.sorts[d], rng)
+        a = z3.Const("%s.%s" % (prefix, f), rng)
+        s[f] = a
+        if kind != "bool" and kind[0] in ("enum", "int") and len(dims) == 1:
+            x = z3.Const("%s.%s.x" % (prefix, f), b.sorts[dims[0]])
+            bound = z3.ULT(a[x], kind[1]) if kind[0] == "enum" else z3.ULE(a[x], kind[1])
+            cons.append(z3.ForAll([x], bound))
+    return s, cons
+
+
+def full_args(b, cfg, op, prefix):
+    out, cons = [], []
+    for i, sort in enumerate(M.OPS[op][1]):
+        name = "%s.%s%d" % (prefix, sort, i)
+        if sort in ("T", "U", "C", "P", "K"):
+            v = z3.Const(name, b.sorts[sort])
+        elif sort == "V":
+            v = z3.BitVec(name, cfg.V)
+        elif sort == "I":
+            v = z3.BitVec(name, cfg.W)
+        elif sort == "B":
+            v = z3.Bool(name)
+        elif sort == "S":
+            v = z3.BitVec(name, cfg.W)
+            cons.append(z3.ULT(v, cfg.R))
+        else:
+            v = z3.BitVec(name, IDW)
+            cons.append(z3.ULT(v, 2))
+        out.append(v)
+    return out, cons

@@ -1,5 +1,5 @@
 """create_uvm counts every tenant's user VMs against the quota (one shared pool): one tenant exhausting it is visible to another as EQUOTA."""
-from nanvix.spec import model as M
+from nanvix import spec as M
 from nanvix.proofs.mutants._util import post_edit
 
 TARGETS = ["ni.create_uvm.*"]

@@ -1,5 +1,5 @@
 """map_page lets a guest map a hypervisor page (the check is "not already a user page" instead of "free")."""
-from nanvix.spec import model as M
+from nanvix import spec as M
 from nanvix.proofs.mutants._util import replace_op
 
 TARGETS = ["ind.map_page.*"]
@@ -12,5 +12,5 @@ def mutate(spec):
         err = b.first([(b.eq(b.sel(s["p_tenant"], p), t), M.EINVAL),
                        (b.eq(b.sel(s["u_state"], u), M.U_RUNNING), M.EINVAL),
                        (b.or_(b.eq(kind, M.P_FREE), b.eq(kind, M.P_HYP)), M.EBUSY)])
-        return M._result(b, err, M.NO_OUT, M._map_page_effect(b, s, p, u), s)
+        return M.result(b, err, M.NO_OUT, M.map_page_effect(b, s, p, u), s)
     return replace_op(spec, "map_page", map_page)

@@ -1,5 +1,5 @@
 """restart_sysvm adopts the published (guest-writable) ring indices without validating sq_head - cq_tail <= R: it answers the R requests its completion ring can hold and believes the rest are still in service."""
-from nanvix.spec import model as M
+from nanvix import spec as M
 from nanvix.proofs.mutants._util import post_edit
 
 TARGETS = ["ind.restart_sysvm.*"]

@@ -1,5 +1,5 @@
 """schedule accepts a vCPU that is already RUNNING: one vCPU on two cores."""
-from nanvix.spec import model as M
+from nanvix import spec as M
 from nanvix.proofs.mutants._util import replace_op
 
 TARGETS = ["ind.schedule.*"]

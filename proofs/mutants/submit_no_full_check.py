@@ -1,5 +1,5 @@
 """submit posts a request without checking the ring has room (missing bound check)."""
-from nanvix.spec import model as M
+from nanvix import spec as M
 from nanvix.proofs.mutants._util import replace_op
 
 TARGETS = ["ind.submit.*"]

@@ -1,5 +1,5 @@
 """take accepts a request although the completion queue has no room left for its answer."""
-from nanvix.spec import model as M
+from nanvix import spec as M
 from nanvix.proofs.mutants._util import replace_op
 
 TARGETS = ["ind.take.*"]

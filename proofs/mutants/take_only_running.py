@@ -1,5 +1,5 @@
 """take serves a channel only while its user VM is on a core: a guest that blocks waiting for its answer is never answered (a lost wake-up; caught by the model checker's liveness check)."""
-from nanvix.spec import model as M
+from nanvix import spec as M
 from nanvix.proofs.mutants._util import post_edit
 
 TARGETS = ["ind.take.*"]

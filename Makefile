@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-SOURCES := setup.py pyproject.toml $(wildcard impl/*.pyx impl/*.pxd impl/csrc/*.h)
+SOURCES := setup.py pyproject.toml $(wildcard impl/*/*.pyx impl/*/*.pxd impl/*/*.h refine/*.pyx)
 
 .PHONY: demo test test-slow install verify mutants explore bench check campaign clean
 
@@ -46,4 +46,5 @@ campaign: install
 	$(VENV)/bin/nanvix check --steps $(STEPS) --seed $(SEED) --require-coverage
 
 clean:
-	rm -rf build *.egg-info impl/*.c impl/*.so impl/guest/_build .pytest_cache .hypothesis
+	rm -rf build *.egg-info impl/*/*.so refine/*.so impl/abi/abi.c impl/kvm/kvm.c impl/channel/ring.c \
+	       impl/sched/sched.c refine/cplants.c .pytest_cache .hypothesis

@@ -1,8 +1,8 @@
 """Build nanvix: the Cython extensions of the host side and the guest microkernel library.
 
-The five top-level folders of the design card install as one import package, ``nanvix``:
-``nanvix.spec``, ``nanvix.proofs``, ``nanvix.model``, ``nanvix.impl`` (and ``nanvix.tests`` is not
-installed). ``nanvix`` itself is a namespace package, so no sixth folder is needed.
+The top-level folders of the design card install as one import package, ``nanvix``: ``nanvix``
+itself (the public Python API, folder nanvix/), ``nanvix.spec``, ``nanvix.proofs``,
+``nanvix.model``, ``nanvix.impl`` and ``nanvix.refine`` (tests/ is not installed).
 """
 import os
 import runpy
@@ -14,35 +14,44 @@ from Cython.Build import cythonize
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 PACKAGES = {
+    "nanvix": "nanvix",
     "nanvix.spec": "spec",
+    "nanvix.spec.ops": "spec/ops",
     "nanvix.proofs": "proofs",
     "nanvix.proofs.mutants": "proofs/mutants",
     "nanvix.model": "model",
     "nanvix.impl": "impl",
+    "nanvix.impl.abi": "impl/abi",
+    "nanvix.impl.kvm": "impl/kvm",
+    "nanvix.impl.channel": "impl/channel",
+    "nanvix.impl.sched": "impl/sched",
+    "nanvix.impl.sysvm": "impl/sysvm",
+    "nanvix.impl.control": "impl/control",
+    "nanvix.impl.cli": "impl/cli",
     "nanvix.impl.guest": "impl/guest",
+    "nanvix.refine": "refine",
 }
 
 
 def cython_include():
-    """Cython resolves `cimport nanvix.impl.kvm` (and each module's own .pxd) through the package
-    path, but the source folders are named after the design card (impl/, not nanvix/impl/): give
-    Cython a view of the package layout made of one symlink."""
+    """Cython resolves `cimport nanvix.impl.kvm.kvm` (and each module's own .pxd) through the
+    package path, but the source folders are named after the design card (impl/, not
+    nanvix/impl/): give Cython a view of the package layout made of symlinks."""
     inc = os.path.join(HERE, "build", "cython-include")
     pkg = os.path.join(inc, "nanvix")
     os.makedirs(pkg, exist_ok=True)
-    for marker in ("__init__.pxd",):
-        open(os.path.join(pkg, marker), "a").close()
-    link = os.path.join(pkg, "impl")
-    if not os.path.islink(link):
-        os.symlink(os.path.join(HERE, "impl"), link)
+    open(os.path.join(pkg, "__init__.pxd"), "a").close()
+    for name in ("impl", "refine"):
+        link = os.path.join(pkg, name)
+        if not os.path.islink(link):
+            os.symlink(os.path.join(HERE, name), link)
     return inc
 
 
-def ext(name, *sources):
+def ext(name, pyx):
     return Extension(
-        "nanvix.impl." + name,
-        sources=["impl/%s.pyx" % name, *sources],
-        include_dirs=["impl", "impl/guest"],
+        "nanvix." + name, sources=[pyx],
+        include_dirs=["impl/abi", "impl/kvm"],
         extra_compile_args=["-O2", "-Wno-unused-function"],
     )
 
@@ -57,18 +66,28 @@ class BuildExt(build_ext):
         print("nanvix: guest microkernel library at", lib)
 
 
+EXTENSIONS = [
+    ext("impl.abi.abi", "impl/abi/abi.pyx"),
+    ext("impl.kvm.kvm", "impl/kvm/kvm.pyx"),
+    ext("impl.channel.ring", "impl/channel/ring.pyx"),
+    ext("impl.sched.sched", "impl/sched/sched.pyx"),
+    ext("refine.cplants", "refine/cplants.pyx"),
+]
+
 setup(
     name="nanvix",
-    version="0.1.0",
+    version="0.2.0",
     description="Nanvix on KVM: per-invocation user VMs, per-tenant system VMs, and a formal model",
     python_requires=">=3.11",
     packages=list(PACKAGES),
     package_dir=PACKAGES,
-    package_data={"nanvix.impl": ["*.pxd", "*.h"], "nanvix.impl.guest": ["*.c", "*.h", "*.S", "*.ld"]},
-    ext_modules=cythonize([ext("kvm"), ext("ring"), ext("sched")], include_path=[cython_include()],
+    package_data={"nanvix.impl.abi": ["*.h", "*.pxd"], "nanvix.impl.kvm": ["*.h", "*.pxd"],
+                  "nanvix.impl.channel": ["*.pxd"], "nanvix.impl.sched": ["*.pxd"],
+                  "nanvix.impl.guest": ["*.c", "*.h", "*.S", "*.ld"], "nanvix.refine": ["*.c", "*.pxd"]},
+    ext_modules=cythonize(EXTENSIONS, include_path=[cython_include()],
                           compiler_directives={"language_level": "3"}),
     cmdclass={"build_ext": BuildExt},
     install_requires=["z3-solver>=4.12", "networkx>=3.0"],
     extras_require={"test": ["pytest>=7", "hypothesis>=6.80"]},
-    entry_points={"console_scripts": ["nanvix = nanvix.impl.cli:main"]},
+    entry_points={"console_scripts": ["nanvix = nanvix.cli:main"]},
 )

@@ -1,19 +1,29 @@
 """`nanvix explore`: explicit-state exploration of the formal model (see model/explore.py)."""
+import argparse
 import json
+
+from nanvix.impl.cli.common import positive, power_of_two
+
+
+def mutant_name(text):
+    from nanvix.proofs.runner import mutant_names
+    if text not in mutant_names():
+        raise argparse.ArgumentTypeError("no mutant %r (see proofs/mutants/)" % text)
+    return text
 
 
 def register(sub):
     p = sub.add_parser("explore", help="explore every reachable state of a small instance of the formal model")
-    p.add_argument("--tenants", type=int, default=2)
-    p.add_argument("--user-vms", type=int, default=2, help="user-VM slots in all (one channel each), "
+    p.add_argument("--tenants", type=positive, default=2)
+    p.add_argument("--user-vms", type=positive, default=2, help="user-VM slots in all (one channel each), "
                    "shared round robin among the tenants")
-    p.add_argument("--pages", type=int, default=None, help="pages in all, the first is the hypervisor's "
+    p.add_argument("--pages", type=positive, default=None, help="pages in all, the first is the hypervisor's "
                    "(default: user VMs + 1: the channel pages)")
-    p.add_argument("--ring", type=int, default=2, help="ring capacity (a power of two)")
-    p.add_argument("--cores", type=int, default=1)
-    p.add_argument("--payloads", type=int, default=1, help="distinct request payloads a guest submits (1 or 2)")
+    p.add_argument("--ring", type=power_of_two, default=2, help="ring capacity (a power of two)")
+    p.add_argument("--cores", type=positive, default=1)
+    p.add_argument("--payloads", type=positive, default=1, help="distinct request payloads a guest submits")
     p.add_argument("--hostile", action="store_true", help="add the scribbling guest's actions")
-    p.add_argument("--mutant", default=None, help="explore a mutant of the spec (proofs/mutants/NAME)")
+    p.add_argument("--mutant", type=mutant_name, default=None, help="explore a mutant of the spec (proofs/mutants/NAME)")
     p.add_argument("--no-liveness", action="store_true")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=main)
@@ -25,6 +35,8 @@ def main(args):
     if args.mutant:
         from nanvix.proofs.runner import load_spec
         spec = load_spec(args.mutant)
+    if args.pages is not None and args.pages < 2:
+        raise SystemExit("nanvix explore: --pages must leave at least one page after the hypervisor's")
     cfg = E.config(args.tenants, args.user_vms, args.pages, args.ring, args.cores)
     r = E.explore(cfg, payloads=args.payloads, hostile=args.hostile, spec=spec, liveness=not args.no_liveness)
     if args.json:

@@ -137,11 +137,12 @@ def run(apps=500, hours=1.0, seed=1, host_gib=256, instance_overhead_mib=None):
 
 def register(sub):
     p = sub.add_parser("density", help="deployment-density model: hosts needed per design")
-    p.add_argument("--apps", type=int, default=500)
-    p.add_argument("--hours", type=float, default=1.0)
+    from nanvix.impl.cli.common import positive, positive_float
+    p.add_argument("--apps", type=positive, default=500)
+    p.add_argument("--hours", type=positive_float, default=1.0)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--host-gib", type=int, default=256)
-    p.add_argument("--overhead-mib", type=float, default=None,
+    p.add_argument("--host-gib", type=positive, default=256)
+    p.add_argument("--overhead-mib", type=positive_float, default=None,
                    help="nanvix host memory per user VM (default: the figure nanvix bench measured)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_density)

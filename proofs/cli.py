@@ -2,6 +2,8 @@
 import json
 import sys
 
+from nanvix.impl.cli.common import positive
+
 
 def register(sub):
     p = sub.add_parser("verify", help="prove the formal model's obligations with Z3 (see proofs/)")
@@ -13,7 +15,7 @@ def register(sub):
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--mutants", action="store_true", help="run every mutant in proofs/mutants/ and show "
                    "which obligation catches it")
-    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: up to 2)")
+    p.add_argument("--jobs", type=positive, default=None, help="worker processes (default: up to 2)")
     p.set_defaults(func=main)
 
 

@@ -69,7 +69,7 @@ def rt(nanvix_home):
     """One runtime for the implementation tests: 2 cores, automatic system VM restarts."""
     if KVM_SKIP:
         pytest.skip(KVM_SKIP)
-    from nanvix.impl.runtime import Runtime
+    from nanvix.impl.control.runtime import Runtime
 
     r = Runtime(home=nanvix_home, cores=2, max_pages=512)
     yield r

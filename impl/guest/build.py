@@ -12,18 +12,23 @@ import subprocess
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ABI_DIR = os.path.join(os.path.dirname(HERE), "abi")   # nanvix_abi.h, the one layout header
 RUNTIME_SOURCES = ("crt0.S", "kernel.c", "libc.c", "sdk.c")
-HEADERS = ("nanvix.h", "nanvix_abi.h", "link.ld")
+HEADERS = ("nanvix.h", "link.ld", os.path.join(ABI_DIR, "nanvix_abi.h"))
 CFLAGS = [
     "-O2", "-std=gnu11", "-ffreestanding", "-fno-builtin", "-nostdlib", "-fno-pic", "-fno-pie",
     "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-fno-exceptions",
     "-mcmodel=small", "-Wall", "-Wno-unused-variable", "-Wno-unused-function",
 ]
 CC = os.environ.get("NANVIX_CC", "gcc")
+INCLUDES = ["-I", HERE, "-I", ABI_DIR]
 
 
-class BuildError(Exception):
-    """A function's source did not compile or link; the message carries gcc's output."""
+try:
+    from nanvix.impl.errors import BuildError
+except ImportError:  # run by setup.py, before the package is importable
+    class BuildError(Exception):
+        """A function's source did not compile or link; the message carries gcc's output."""
 
 
 def cache_dir():
@@ -49,7 +54,7 @@ def _runtime_digest():
     parts = [_compiler_id(), " ".join(CFLAGS)]
     for name in RUNTIME_SOURCES + HEADERS:
         with open(os.path.join(HERE, name), "rb") as f:
-            parts += [name, f.read()]
+            parts += [os.path.basename(name), f.read()]
     return _digest(parts)
 
 
@@ -77,21 +82,21 @@ def build_runtime():
     tmp = tempfile.mkdtemp(dir=cache_dir(), prefix=".rt-")
     for name in RUNTIME_SOURCES:
         obj = os.path.join(tmp, name.rsplit(".", 1)[0] + ".o")
-        _run([CC, *CFLAGS, "-I", HERE, "-c", os.path.join(HERE, name), "-o", obj], "compiling " + name)
+        _run([CC, *CFLAGS, *INCLUDES, "-c", os.path.join(HERE, name), "-o", obj], "compiling " + name)
     _publish(tmp, out)
     return out
 
 
-def build_image(source, name=None):
-    """Compile one function (a path to C source, or the source text) and link it with the
-    runtime. Returns {"path": flat image, "mem_size": bytes up to _end, "digest"}."""
-    if os.path.exists(source):
-        with open(source, "rb") as f:
-            text = f.read()
-        name = name or os.path.basename(source)
-    else:
-        text = source.encode() if isinstance(source, str) else source
-        name = name or "function.c"
+def build_image(path, name=None):
+    """Compile one function's C source file and link it with the runtime (see build_source)."""
+    with open(path, "rb") as f:
+        return build_source(f.read(), name or os.path.basename(path))
+
+
+def build_source(text, name="function.c"):
+    """Compile one function's C source text and link it with the runtime. Returns {"path": flat
+    image, "end": guest address of _end, "name", "digest"}."""
+    text = text.encode() if isinstance(text, str) else text
     runtime = build_runtime()
     digest = _digest([os.path.basename(runtime), text])
     out = os.path.join(cache_dir(), "image-" + digest)
@@ -116,7 +121,7 @@ def _link(tmp, text, name, runtime):
         f.write(text)
     objs = [os.path.join(runtime, n.rsplit(".", 1)[0] + ".o") for n in RUNTIME_SOURCES]
     elf = os.path.join(tmp, "image.elf")
-    _run([CC, *CFLAGS, "-I", HERE, "-c", src, "-o", os.path.join(tmp, "function.o")],
+    _run([CC, *CFLAGS, *INCLUDES, "-c", src, "-o", os.path.join(tmp, "function.o")],
          "compiling " + name)
     _run([CC, *CFLAGS, "-static", "-Wl,--build-id=none", "-Wl,-T," + os.path.join(HERE, "link.ld"),
           "-o", elf, *objs, os.path.join(tmp, "function.o"), "-lgcc"], "linking " + name)

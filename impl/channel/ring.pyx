@@ -1,0 +1,216 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""The host side of a channel: SPSC submission and completion rings in one shared page.
+
+The layout comes from abi/nanvix_abi.h, the one header the guest microkernel also compiles.
+The system VM is the consumer of the submission queue (SQ) and the producer of the completion
+queue (CQ). The guest is untrusted: every value it writes (its indices, every entry field) is read
+once into private memory, validated, and only then used; a bad entry is answered with an error
+completion. The system VM keeps private copies of the indices it owns (sq_head, cq_tail) and only
+publishes them, so a guest scribbling over the shared copies cannot steer it. A guest index that
+no honest guest could produce marks the channel broken: it is no longer served.
+"""
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
+from libc.string cimport memcpy, memset
+
+from nanvix.impl.abi.abi cimport *
+from nanvix.impl.kvm.kvm cimport Memory
+
+from nanvix.impl.abi.abi import OPS
+
+cdef extern from *:
+    """
+    static inline void nx_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+    """
+    void nx_fence() nogil
+
+cdef class Request:
+    """One validated request, copied out of shared memory. error != 0 means it was malformed:
+    answer it with an error completion and do nothing else."""
+
+    @property
+    def op(self):
+        return OPS.get(self.opcode, "op_%d" % self.opcode)
+
+    def __repr__(self):
+        if self.error:
+            return "Request(bad: %s, user_data=%#x)" % (self.why, self.user_data)
+        return "Request(%s %r, %d value bytes, arg=%d)" % (self.op, self.name, len(self.value), self.arg)
+
+
+def init_channel(Memory mem):
+    """Lay out a fresh channel page (host side, before any guest sees it)."""
+    if mem.size < NX_CHANNEL_SIZE:
+        raise ValueError("a channel needs %d bytes" % NX_CHANNEL_SIZE)
+    cdef nx_ring_hdr *h = <nx_ring_hdr *>mem.base
+    memset(mem.base, 0, NX_DATA_OFF)
+    h.magic = NX_RING_MAGIC
+    h.version = NX_ABI_VERSION
+    h.entries = NX_RING_ENTRIES
+    h.data_off = NX_DATA_OFF
+    h.data_size = NX_DATA_SIZE
+    h.slot_size = NX_DATA_SLOT
+    h.sq_flags = NX_SQ_NEED_WAKEUP
+
+
+cdef class Ring:
+    """The system VM's end of one channel."""
+
+    def __cinit__(self, Memory mem, bint adopt=True):
+        if mem.size < NX_CHANNEL_SIZE:
+            raise ValueError("a channel needs %d bytes" % NX_CHANNEL_SIZE)
+        self.mem = mem
+        self.hdr = <nx_ring_hdr *>mem.base
+        self.sq = <nx_sqe *>(mem.base + NX_SQ_OFF)
+        self.cq = <nx_cqe *>(mem.base + NX_CQ_OFF)
+        self.data = mem.base + NX_DATA_OFF
+        self.broken = False
+        self.broken_reason = ""
+        # A system VM restarted mid-stream adopts the published indices, after checking them.
+        self.sq_head = self.hdr.sq_head if adopt else 0
+        self.cq_tail = self.hdr.cq_tail if adopt else 0
+        if adopt and <uint32_t>(self.sq_head - self.cq_tail) > NX_RING_ENTRIES:
+            self._break("published indices are inconsistent (sq_head %d, cq_tail %d)"
+                        % (self.sq_head, self.cq_tail))
+
+    cdef void _break(self, str why):
+        self.broken = True
+        self.broken_reason = why
+
+    cpdef uint32_t pending(self) except? 0xffffffff:
+        """Requests waiting in the SQ (validated against the guest's tail)."""
+        cdef uint32_t tail = self.hdr.sq_tail
+        cdef uint32_t n = tail - self.sq_head
+        if n > NX_RING_ENTRIES:
+            self._break("sq_tail %d is %d ahead of sq_head %d" % (tail, n, self.sq_head))
+            return 0
+        return n
+
+    cpdef uint32_t cq_free(self) except? 0xffffffff:
+        """Free CQ slots, counting requests taken but not yet completed as reserved."""
+        cdef uint32_t head = self.hdr.cq_head
+        cdef uint32_t used = self.cq_tail - head
+        if used > NX_RING_ENTRIES:
+            self._break("cq_head %d is outside [cq_tail - %d, cq_tail %d]" % (head, NX_RING_ENTRIES, self.cq_tail))
+            return 0
+        cdef uint32_t reserved = self.sq_head - self.cq_tail  # taken, not completed
+        if used + reserved >= NX_RING_ENTRIES:
+            return 0
+        return NX_RING_ENTRIES - used - reserved
+
+    def take(self):
+        """The next request, or None when the SQ is empty, the CQ has no room for its answer,
+        or the channel is broken. The entry is copied, then validated field by field."""
+        cdef nx_sqe e
+        cdef Request r
+        cdef uint32_t n, free
+        if self.broken:
+            return None
+        # Both guest-written indices are checked before anything is decided, so an impossible
+        # cq_head breaks the channel even when the SQ is empty (as the spec's take does).
+        n = self.pending()
+        free = self.cq_free()
+        if self.broken or n == 0:
+            return None
+        if free == 0:
+            return None
+        memcpy(&e, &self.sq[self.sq_head & (NX_RING_ENTRIES - 1)], sizeof(nx_sqe))
+        self.sq_head += 1
+        self.hdr.sq_head = self.sq_head
+        self.taken += 1
+        r = Request.__new__(Request)
+        r.user_data = e.user_data
+        r.opcode = e.opcode
+        r.flags = e.flags
+        r.arg = e.arg
+        r.name = b""
+        r.value = b""
+        r.error = 0
+        r.why = ""
+        if e.opcode >= NX_OP_COUNT:
+            r.error, r.why = NX_ENOSYS, "opcode %d" % e.opcode
+        elif <uint64_t>e.in_off + e.in_len > NX_DATA_SIZE:
+            r.error, r.why = NX_EINVAL, "input [%d, +%d) outside the data area" % (e.in_off, e.in_len)
+        elif <uint64_t>e.out_off + e.out_cap > NX_DATA_SIZE:
+            r.error, r.why = NX_EINVAL, "output [%d, +%d) outside the data area" % (e.out_off, e.out_cap)
+        elif e.name_len > e.in_len:
+            r.error, r.why = NX_EINVAL, "name_len %d > in_len %d" % (e.name_len, e.in_len)
+        elif e.name_len > NX_NAME_MAX:
+            r.error, r.why = NX_E2BIG, "name of %d bytes" % e.name_len
+        else:
+            r.out_off = e.out_off
+            r.out_cap = e.out_cap
+            r.name = self.data[e.in_off:e.in_off + e.name_len]
+            r.value = self.data[e.in_off + e.name_len:e.in_off + e.in_len]
+        if r.error:
+            self.rejected += 1
+        return r
+
+    def complete(self, Request r, int64_t result, bytes out=b""):
+        """Post the answer to r. Returns True when the guest asked to be notified (NOTIFY_ME).
+        Space was reserved when r was taken, so this cannot overflow the CQ."""
+        cdef uint32_t n = len(out)
+        cdef nx_cqe *c
+        if self.broken:
+            return False
+        if n > r.out_cap:
+            n = r.out_cap
+        if n:
+            memcpy(self.data + r.out_off, <char *>out, n)
+        c = &self.cq[self.cq_tail & (NX_RING_ENTRIES - 1)]
+        c.user_data = r.user_data
+        c.result = result
+        c.out_len = n
+        c.flags = 0
+        self.cq_tail += 1
+        nx_fence()  # the entry is visible before the tail
+        self.hdr.cq_tail = self.cq_tail
+        self.completed += 1
+        nx_fence()  # publish the tail before reading the guest's flag (pairs with its re-check)
+        return bool(self.hdr.cq_flags & NX_CQ_NOTIFY_ME)
+
+    def recover(self):
+        """After a restart: fail, with EIO, every request the dead system VM had taken but not
+        answered (their entries are still in the SQ: an honest guest cannot have reused them).
+        Retrying instead could apply a non-idempotent request (kv_add) twice. Returns how many."""
+        cdef uint32_t k, start = self.cq_tail, n = self.sq_head - self.cq_tail
+        cdef Request r
+        if self.broken:
+            return 0
+        for k in range(n):
+            r = Request.__new__(Request)
+            r.user_data = self.sq[(start + k) & (NX_RING_ENTRIES - 1)].user_data
+            r.name = r.value = b""
+            r.why = "system VM restarted"
+            r.error = NX_EIO
+            self.complete(r, -NX_EIO)
+        return n
+
+    def set_need_wakeup(self, bint on):
+        """Ask the guest to ring the doorbell (we are about to sleep), or let it skip the exit.
+        After arming, the caller must re-check pending() so no submission is missed."""
+        if on:
+            self.hdr.sq_flags = self.hdr.sq_flags | NX_SQ_NEED_WAKEUP
+            nx_fence()
+        else:
+            self.hdr.sq_flags = self.hdr.sq_flags & ~NX_SQ_NEED_WAKEUP
+
+    def mark_broken(self, str why):
+        self._break(why)
+
+
+def ring_state(Memory mem):
+    """The channel's shared indices and flags as they are in the page (for state reports)."""
+    cdef nx_ring_hdr *h = <nx_ring_hdr *>mem.base
+    return {"sq_tail": h.sq_tail, "sq_head": h.sq_head, "cq_tail": h.cq_tail,
+            "cq_head": h.cq_head, "sq_flags": h.sq_flags, "cq_flags": h.cq_flags}
+
+
+def ring_slots(Memory mem):
+    """Every slot of both rings, as the page holds it: {"sq": [user_data] * ENTRIES,
+    "cq": [(user_data, result)] * ENTRIES}. Stale slots included: they are what a lying sq_tail
+    would make the system VM read next."""
+    cdef uint32_t i
+    cdef nx_sqe *sq = <nx_sqe *>(mem.base + NX_SQ_OFF)
+    cdef nx_cqe *cq = <nx_cqe *>(mem.base + NX_CQ_OFF)
+    return {"sq": [sq[i].user_data for i in range(NX_RING_ENTRIES)],
+            "cq": [(cq[i].user_data, cq[i].result) for i in range(NX_RING_ENTRIES)]}

@@ -1,0 +1,1 @@
+"""The `nanvix` command line (main.py assembles the subcommands)."""

@@ -1,0 +1,58 @@
+"""`nanvix run` and `nanvix build`: one function, from its C source or a built image."""
+import os
+
+from nanvix.impl.cli.common import emit, positive
+
+EXAMPLES = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples"))
+
+
+def example(name):
+    """The path of one of the repository's examples."""
+    path = os.path.join(EXAMPLES, name)
+    if not os.path.exists(path):
+        raise SystemExit("nanvix: example %s not found (expected in %s)" % (name, EXAMPLES))
+    return path
+
+
+def register(sub):
+    p = sub.add_parser("run", help="run one function in a fresh user VM")
+    p.add_argument("path", help="a function's C source (built with the SDK, cached) or a built image")
+    p.add_argument("--tenant", default="default")
+    p.add_argument("--input", default="", help="the function's input (text)")
+    p.add_argument("--timeout-ms", type=positive, default=10_000)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("build", help="build a function's C source into an image (cached)")
+    p.add_argument("path")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_build)
+
+
+def render_run(r):
+    lines = ["status:      %s%s" % (r["status"], " (%s)" % r["detail"] if r.get("detail") else ""),
+             "result:      %s" % r["result"]]
+    for entry in r["log"]:
+        lines.append("log:         %s" % entry)
+    lines.append("tenant %s, user VM %s: start %.0f us, run %.0f us, %d I/O requests, %d exits"
+                 % (r["tenant"], r["user_vm"], r["start_us"], r["run_us"] or 0, r["io_requests"], r["exits"]))
+    return "\n".join(lines)
+
+
+def cmd_run(args):
+    from nanvix.impl.control.host import Host
+    from nanvix.impl.control.runtime import load_image
+    load_image(args.path)  # a bad path or a failed build is answered before any VM exists
+    with Host() as host:
+        r = host.run(args.tenant, args.path, args.input.encode(), args.timeout_ms)
+    emit(r.to_dict(), args.json, render_run)
+    return 0 if r.ok else 1
+
+
+def cmd_build(args):
+    from nanvix.impl.control.runtime import load_image
+    img = dict(load_image(args.path))
+    img["image"] = os.path.dirname(img["path"])
+    emit(img, args.json, lambda i: "%s: image %s (%d bytes of guest memory up to _end); run it with "
+         "`nanvix run %s`" % (i["name"], i["image"], i["end"] - 0x400000, i["image"]))
+    return 0

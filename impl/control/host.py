@@ -1,0 +1,147 @@
+"""The public Python API of a nanvix host (re-exported as `nanvix.Host`).
+
+    import nanvix
+    with nanvix.Host() as host:
+        echo = host.deploy("acme", "examples/echo.c")
+        r = host.invoke("acme", "echo.c", b"hi")        # an Invocation
+        assert r.ok and r.result == b"hi"
+
+A Host owns one control plane (nanvix.impl.control.runtime.Runtime): the KVM layer, the
+scheduler's cores, the page pool and one system VM per tenant, started on first use. `deploy`
+builds a function once (C source against the SDK, or a built image) and boots its snapshot for the
+tenant; `invoke` runs it in a fresh user VM and returns a typed result. Every error is a
+nanvix.NanvixError (see nanvix.impl.errors).
+"""
+import os
+import re
+import threading
+from dataclasses import asdict, dataclass, field
+
+from nanvix.impl.abi import ABI
+from nanvix.impl.control.runtime import Runtime, load_image
+from nanvix.impl.errors import InvalidArgument, NotFound
+
+FUNCTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+@dataclass(frozen=True)
+class Function:
+    """A function deployed for one tenant."""
+    tenant: str
+    name: str
+    digest: str          # the built image's content hash
+    source: str = ""     # where it was deployed from
+
+
+@dataclass
+class Invocation:
+    """The result of one invocation. status: ok | error (the function returned non-zero) |
+    crashed (it faulted, or broke the ABI) | timeout (it ran past its budget)."""
+    tenant: str
+    function: str
+    user_vm: int
+    status: str
+    exit_status: int
+    result: bytes
+    log: list = field(default_factory=list)
+    start_us: float = 0.0
+    run_us: float = 0.0
+    io_requests: int = 0
+    exits: int = 0
+    pages_added: int = 0
+    detail: str = ""
+
+    @property
+    def ok(self):
+        return self.status == "ok"
+
+    @property
+    def text(self):
+        """The result decoded as UTF-8 (undecodable bytes replaced)."""
+        return self.result.decode("utf-8", "replace")
+
+    def to_dict(self):
+        """A JSON-safe dict (the result as text): what `nanvix run --json` prints."""
+        d = asdict(self)
+        d["result"] = self.text
+        return d
+
+    @classmethod
+    def from_report(cls, rep):
+        return cls(tenant=rep["tenant"], function=rep["function"], user_vm=rep["user_vm"],
+                   status=rep["status"], exit_status=rep["exit_status"], result=rep["result_bytes"],
+                   log=list(rep["log"]), start_us=rep["start_us"], run_us=rep["run_us"] or 0.0,
+                   io_requests=rep["io_requests"], exits=rep["exits"], pages_added=rep["pages_added"],
+                   detail=rep["detail"])
+
+
+class Host:
+    def __init__(self, home=None, cores=0, **options):
+        """home: the state folder (default $NANVIX_HOME or ~/.local/share/nanvix); cores: host
+        threads running vCPUs (default: every CPU); options: Runtime's (quota_uvms, quota_pages,
+        max_pages, pool_size, slice_ms, ram_size)."""
+        self.runtime = Runtime(home=home, cores=cores, **options)
+        self._functions = {}   # (tenant, name) -> (Function, image)
+        self._lock = threading.Lock()
+
+    @property
+    def home(self):
+        return self.runtime.home
+
+    def deploy(self, tenant, source, name=None):
+        """Build `source` (a C file, or a built image folder) once and deploy it for `tenant` as
+        `name` (default: the file's name). Its snapshot is booted now, so the first invocation
+        pays only for the start. Deploying a name again replaces it."""
+        image = load_image(source)
+        name = name or os.path.basename(os.path.normpath(source))
+        if not isinstance(name, str) or not FUNCTION_NAME.fullmatch(name):
+            raise InvalidArgument("function names are 1-64 of [A-Za-z0-9_.-], starting with a letter or "
+                                  "digit; got %r" % (name,))
+        t = self.runtime.tenant(tenant)
+        self.runtime.template(t, image)
+        fn = Function(tenant, name, image["digest"], os.path.abspath(source))
+        with self._lock:
+            self._functions[(tenant, name)] = (fn, image)
+        return fn
+
+    def function(self, tenant, name):
+        with self._lock:
+            got = self._functions.get((tenant, name))
+        if got is None:
+            raise NotFound("tenant %s has no function %r" % (tenant, name))
+        return got[0]
+
+    def functions(self, tenant):
+        with self._lock:
+            return sorted((fn for (t, _), (fn, _) in self._functions.items() if t == tenant),
+                          key=lambda f: f.name)
+
+    def invoke(self, tenant, function, input=b"", timeout_ms=10_000):
+        """Run a deployed function (a Function or its name) once, in a fresh user VM."""
+        name = function.name if isinstance(function, Function) else function
+        with self._lock:
+            got = self._functions.get((tenant, name))
+        if got is None:
+            raise NotFound("tenant %s has no function %r" % (tenant, name))
+        return self._invoke(tenant, got[1], input, timeout_ms)
+
+    def run(self, tenant, source, input=b"", timeout_ms=10_000):
+        """Build (cached) and run `source` once for `tenant`, without deploying it."""
+        return self._invoke(tenant, self.runtime.load(source), input, timeout_ms)
+
+    def _invoke(self, tenant, image, data, timeout_ms):
+        data = data.encode() if isinstance(data, str) else bytes(data)
+        if len(data) > ABI["INPUT_MAX"]:
+            raise InvalidArgument("input of %d bytes exceeds the %d an invocation takes" % (len(data), ABI["INPUT_MAX"]))
+        if not isinstance(timeout_ms, int) or timeout_ms <= 0:
+            raise InvalidArgument("timeout_ms must be a positive number of milliseconds, got %r" % (timeout_ms,))
+        return Invocation.from_report(self.runtime.invoke(tenant, image, data, timeout_ms))
+
+    def close(self):
+        self.runtime.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,187 @@
+"""User VMs: the guest memory layout, host-laid page tables and GDT, and fast start from snapshots.
+
+A function image is booted once per (tenant, image) into a *template*: the VM runs the microkernel's
+initialisation up to the NX_HC_READY hypercall and its memory becomes a sealed memfd. Every
+invocation then maps that memfd MAP_PRIVATE (copy-on-write) into a fresh VM and resumes at the
+snapshot's registers: no copy, no re-initialisation. Templates are per tenant, so no page is ever
+shared across tenants, not even read-only.
+
+Layout (identity-mapped; see guest/nanvix_abi.h): [0, 2 MiB) low memory in 4 KiB pages: page
+tables, GDT and TSS supervisor-only (U=0, so no code in the VM, which is all CPL3, can reach them),
+the info block user-writable; [2, 4 MiB) the channel page; [4 MiB, 4 MiB + ram) the image and RAM;
+from 1 GiB the pages the host adds when the guest grows.
+"""
+import fcntl
+import os
+import struct
+
+from nanvix.impl.abi import ABI
+from nanvix.impl.errors import GuestError, InvalidArgument
+from nanvix.impl.kvm import Memory, memfd, EXIT_IO
+
+A = ABI
+P, RW, US, PS = 1, 2, 4, 0x80
+CR0 = 0x80050033          # PE MP ET NE WP PG
+CR4 = 0x620               # PAE OSFXSR OSXMMEXCPT
+EFER = 0x500              # LME LMA
+RFLAGS = 0x2              # IOPL 0: ports are allowed by the TSS bitmap alone
+ALLOWED_PORTS = ((A["PORT_DOORBELL"], 1), (A["PORT_HYPERCALL"], 4))  # (port, access width)
+SLOT_LOW, SLOT_CHANNEL, SLOT_RAM, SLOT_HOTADD = 0, 1, 2, 3
+DEFAULT_RAM = 8 << 20
+IN_EAX_IMM8 = 0xE5        # `in eax, imm8`: the hypercall instruction (2 bytes)
+
+F_ADD_SEALS = getattr(fcntl, "F_ADD_SEALS", 1033)
+SEALS = 0x0001 | 0x0002 | 0x0004 | 0x0008  # SEAL_SEAL | SHRINK | GROW | WRITE
+
+
+def _q(mem, off, value):
+    mem.set_u64(off, value)
+
+
+def lay_out(mem, ram_size, tsc_khz):
+    """Write page tables, GDT, TSS and the info block into mem (low memory at offset 0)."""
+    low = A["LOW_SIZE"]
+    # PML4 -> PDPT -> PD0 (first GiB), PD1 (the hot-add GiB)
+    _q(mem, A["GPA_PML4"], A["GPA_PDPT"] | P | RW | US)
+    _q(mem, A["GPA_PDPT"], A["GPA_PD0"] | P | RW | US)
+    _q(mem, A["GPA_PDPT"] + 8, A["GPA_PD1"] | P | RW | US)
+    _q(mem, A["GPA_PD0"], A["GPA_PT0"] | P | RW | US)
+    _q(mem, A["GPA_PD0"] + 8, A["GPA_CHANNEL"] | P | RW | US | PS)
+    for i in range(ram_size // A["PAGE_2M"]):
+        _q(mem, A["GPA_PD0"] + 8 * (2 + i), (A["GPA_RAM"] + i * A["PAGE_2M"]) | P | RW | US | PS)
+    for i in range(A["HOTADD_MAX"]):
+        _q(mem, A["GPA_PD1"] + 8 * i, (A["GPA_HOTADD"] + i * A["PAGE_2M"]) | P | RW | US | PS)
+    # 4 KiB pages of the low 2 MiB: page 0 absent (null pointers fault), the hypervisor's pages
+    # present but supervisor-only, the info block user read-write, the rest absent.
+    for gpa in range(A["GPA_PML4"], A["GPA_TSS"] + A["PAGE_4K"], A["PAGE_4K"]):
+        _q(mem, A["GPA_PT0"] + 8 * (gpa >> 12), gpa | P | RW)
+    for gpa in range(A["GPA_INFO"], A["GPA_INFO"] + A["INFO_SIZE"], A["PAGE_4K"]):
+        _q(mem, A["GPA_PT0"] + 8 * (gpa >> 12), gpa | P | RW | US)
+    assert A["GPA_INFO"] + A["INFO_SIZE"] <= low
+    # GDT: 64-bit user code and data (DPL 3) and a TSS whose I/O bitmap admits only our ports.
+    _q(mem, A["GPA_GDT"] + (A["SEL_DATA"] & ~7), 0x00CFF3000000FFFF)
+    _q(mem, A["GPA_GDT"] + (A["SEL_CODE"] & ~7), 0x00AFFB000000FFFF)
+    bitmap = bytearray(b"\xff" * 32)
+    for base, width in ALLOWED_PORTS:  # every byte of an access must be allowed
+        for port in range(base, base + width):
+            bitmap[port // 8] &= ~(1 << (port % 8)) & 0xFF
+    tss = A["GPA_TSS"]
+    limit = 0x68 + len(bitmap)
+    mem.write(tss + 0x66, struct.pack("<H", 0x68))
+    mem.write(tss + 0x68, bytes(bitmap) + b"\xff")
+    desc_lo = (limit & 0xFFFF) | ((tss & 0xFFFFFF) << 16) | (0x89 << 40) | (((tss >> 24) & 0xFF) << 56)
+    _q(mem, A["GPA_GDT"] + A["SEL_TSS"], desc_lo)
+    _q(mem, A["GPA_GDT"] + A["SEL_TSS"] + 8, tss >> 32)
+    # the info block
+    info = A["GPA_INFO"]
+    _q(mem, info, A["INFO_MAGIC"])
+    mem.set_u32(info + A["INFO_ABI_VERSION"], A["ABI_VERSION"])
+    _q(mem, info + A["INFO_RAM_BASE"], A["GPA_RAM"])
+    _q(mem, info + A["INFO_RAM_SIZE"], ram_size)
+    _q(mem, info + A["INFO_TSC_KHZ"], tsc_khz)
+    return limit
+
+
+def segment(selector, code):
+    return {"base": 0, "limit": 0xFFFFFFFF, "selector": selector, "type": 11 if code else 3,
+            "present": 1, "dpl": 3, "db": 0 if code else 1, "s": 1, "l": 1 if code else 0, "g": 1,
+            "avl": 0, "unusable": 0}
+
+
+def set_cpu_state(vcpu, tss_limit):
+    s = vcpu.get_sregs()
+    s["cs"] = segment(A["SEL_CODE"], True)
+    for name in ("ds", "es", "fs", "gs", "ss"):
+        s[name] = segment(A["SEL_DATA"], False)
+    s["tr"] = {"base": A["GPA_TSS"], "limit": tss_limit, "selector": A["SEL_TSS"], "type": 11,
+               "present": 1, "dpl": 0, "db": 0, "s": 0, "l": 0, "g": 0, "avl": 0, "unusable": 0}
+    s["gdt"] = {"base": A["GPA_GDT"], "limit": 0x4F}
+    s["idt"] = {"base": 0, "limit": 0}
+    s["cr0"], s["cr3"], s["cr4"], s["efer"] = CR0, A["GPA_PML4"], CR4, EFER
+    vcpu.set_sregs(s)
+
+
+def tsc_khz():
+    """The host TSC rate, for the guest's cycle clock (KVM passes the host TSC through here)."""
+    try:
+        with open("/sys/devices/system/cpu/cpu0/tsc_freq_khz") as f:
+            return int(f.read())
+    except OSError:
+        pass
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("cpu MHz"):
+                return int(float(line.split(":")[1]) * 1000)
+    return 1_000_000
+
+
+class Template:
+    """A function image booted to NX_HC_READY for one tenant: a sealed memfd plus registers."""
+
+    def __init__(self, kvm, image, ram_size=DEFAULT_RAM):
+        if ram_size % A["PAGE_2M"] or not 0 < ram_size <= A["RAM_MAX"]:
+            raise InvalidArgument("ram_size must be a multiple of 2 MiB below %d" % A["RAM_MAX"])
+        with open(image["path"], "rb") as f:
+            code = f.read()
+        if image["end"] - A["GPA_RAM"] > ram_size // 2:
+            raise InvalidArgument("image of %d bytes leaves too little RAM" % (image["end"] - A["GPA_RAM"]))
+        self.ram_size = ram_size
+        self.size = A["LOW_SIZE"] + ram_size
+        self.image = image
+        self.fd = memfd("nanvix-template", self.size, sealable=True)
+        mem = Memory(self.size, self.fd, True)
+        self.tss_limit = lay_out(mem, ram_size, tsc_khz())
+        mem.write(A["LOW_SIZE"], code)  # RAM begins at offset LOW_SIZE of the memfd
+        # Boot it to READY with a throwaway channel page, on the shared mapping, so what the
+        # initialisation wrote lands in the memfd.
+        chan_fd = memfd("nanvix-template-channel", A["CHANNEL_SIZE"])
+        chan = Memory(A["CHANNEL_SIZE"], chan_fd, True)
+        vm = kvm.create_vm()
+        try:
+            self._map(vm, mem, chan)
+            vcpu = vm.create_vcpu(0)
+            set_cpu_state(vcpu, self.tss_limit)
+            vcpu.set_regs(rip=A["GPA_RAM"], rflags=RFLAGS, rsp=0)
+            vcpu.enable_sync_regs()
+            reason = vcpu.run_once(2_000_000_000)
+            info = vcpu.exit_info()
+            if reason != EXIT_IO or info["port"] != A["PORT_HYPERCALL"] or vcpu.reg("rax") & 0xFFFFFFFF != A["HC_READY"]:
+                raise GuestError("image did not reach NX_HC_READY: %r" % info)
+            self.regs = vcpu.get_regs()
+            if mem.read(A["LOW_SIZE"] + self.regs["rip"] - A["GPA_RAM"], 1)[0] == IN_EAX_IMM8:
+                self.regs["rip"] += 2  # resume after the `in`, as if it returned 0
+            self.regs["rax"] = 0
+        finally:
+            vm.close()
+            chan.close()
+            os.close(chan_fd)
+            mem.close()
+        fcntl.fcntl(self.fd, F_ADD_SEALS, SEALS)  # nothing can change the snapshot now
+
+    @staticmethod
+    def _map(vm, mem, chan):
+        vm.set_memory(SLOT_LOW, 0, mem, 0, A["LOW_SIZE"])
+        vm.set_memory(SLOT_CHANNEL, A["GPA_CHANNEL"], chan)
+        vm.set_memory(SLOT_RAM, A["GPA_RAM"], mem, A["LOW_SIZE"], mem.size - A["LOW_SIZE"])
+
+    def instantiate(self, vm, channel_mem, input_bytes, doorbell_fd):
+        """Give a fresh VM its private copy-on-write memory, the channel and the input.
+        Returns (memory, vcpu)."""
+        if len(input_bytes) > A["INPUT_MAX"]:
+            raise InvalidArgument("input of %d bytes exceeds %d" % (len(input_bytes), A["INPUT_MAX"]))
+        mem = Memory(self.size, self.fd, False)  # MAP_PRIVATE: copy-on-write
+        info = A["GPA_INFO"]
+        mem.set_u32(info + A["INFO_INPUT_LEN"], len(input_bytes))
+        mem.write(info + A["INFO_INPUT"], input_bytes)
+        self._map(vm, mem, channel_mem)
+        vm.ioeventfd(doorbell_fd, A["PORT_DOORBELL"])
+        vcpu = vm.create_vcpu(0)
+        set_cpu_state(vcpu, self.tss_limit)
+        vcpu.set_regs(**self.regs)
+        vcpu.enable_sync_regs()
+        return mem, vcpu
+
+    def close(self):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1

@@ -1,0 +1,29 @@
+# Typed interface of the scheduler: many user-VM vCPUs on a few cores.
+from libc.stdint cimport uint64_t
+
+from nanvix.impl.kvm.kvm cimport kvm_run
+
+
+cdef class Scheduler:
+    cdef readonly int ncores
+    cdef readonly long long slice_ns
+    cdef readonly bint commands          # the refinement harness's NX_HC_COMMAND is served
+    cdef readonly list current           # per core: the user VM on it, or None
+    cdef readonly object queues          # tenant -> deque of runnable user VMs
+    cdef readonly object order           # deque of tenants with a runnable user VM
+    cdef readonly dict blocked           # notify fd -> user VM (all attached VMs by fd)
+    cdef object lock, cond
+    cdef object host
+    cdef object epoll
+    cdef list threads
+    cdef bint stopping
+    cdef readonly object counts          # how runs ended (a Counter), for reports
+    cdef int wake_r, wake_w
+
+    cdef _enqueue(self, uvm)
+    cdef _dequeue_next(self)
+    cdef str _run(self, int core, uvm, long long slice_ns)
+    cdef void _answer(self, kvm_run *run, uint64_t value) noexcept
+    cdef bint _park(self, int core, uvm) except -1
+    cdef str _leave(self, int core, uvm, str how, str detail)
+    cdef double _next_deadline(self)

@@ -1,0 +1,3 @@
+from nanvix.impl.sysvm.server import main
+
+main()

@@ -1,0 +1,101 @@
+"""The control plane's handle on one tenant's system VM process: start it, call it, stop it.
+
+Messages are JSON over a SOCK_SEQPACKET socket, with channel memfds and eventfds passed as
+SCM_RIGHTS; see server.py for the other end.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+
+from nanvix.impl.errors import NanvixError, SystemVMDown
+from nanvix.impl.sysvm.store import broken_mark
+
+MSG_MAX = 1 << 20
+
+
+class SystemVM:
+    module = "nanvix.impl.sysvm"  # what runs as the system VM (python -m)
+
+    def __init__(self, tenant, root):
+        self.tenant = tenant
+        self.root = root
+        self.proc = None
+        self.sock = None
+        self.epoch = 0          # how many times it was started
+        self.lock = threading.Lock()
+
+    @property
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def argv(self):
+        return [sys.executable, "-m", self.module, "--tenant", self.tenant, "--root", self.root]
+
+    def start(self):
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        if self.epoch == 0:  # verdicts of an earlier runtime name channel ids it no longer has
+            shutil.rmtree(broken_mark(self.root, ""), ignore_errors=True)
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        self.proc = subprocess.Popen(self.argv() + ["--fd", str(child.fileno())],
+                                     pass_fds=[child.fileno()], env=env, close_fds=True)
+        child.close()
+        self.sock = parent
+        self.sock.settimeout(30)
+        self.epoch += 1
+        hello = self._recv()
+        if not hello.get("ok"):
+            raise SystemVMDown("system VM of %s failed to start: %r" % (self.tenant, hello))
+        return self
+
+    def _recv(self):
+        try:
+            msg = self.sock.recv(MSG_MAX)
+        except OSError as e:
+            raise SystemVMDown("system VM of %s: %s" % (self.tenant, e))
+        if not msg:
+            raise SystemVMDown("system VM of %s is gone" % self.tenant)
+        return json.loads(msg)
+
+    def call(self, op, fds=(), **args):
+        with self.lock:
+            if not self.alive:
+                raise SystemVMDown("system VM of %s is not running" % self.tenant)
+            msg = json.dumps(dict(args, op=op)).encode()
+            try:
+                if fds:
+                    socket.send_fds(self.sock, [msg], list(fds))
+                else:
+                    self.sock.send(msg)
+            except OSError as e:
+                raise SystemVMDown("system VM of %s: %s" % (self.tenant, e))
+            reply = self._recv()
+        if not reply.get("ok"):
+            raise NanvixError("system VM %s: %s" % (op, reply.get("error")))
+        return reply
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.alive:
+            self.proc.send_signal(sig)
+            self.proc.wait()
+
+    def stop(self):
+        if self.proc is not None:
+            if self.alive:
+                self.sock.close()  # EOF on its control socket: it exits
+                try:
+                    self.proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.kill()
+            else:
+                self.sock.close()
+            self.proc = None

@@ -1,0 +1,48 @@
+"""What every operation is built from: total results (an error changes nothing) and the state
+updates several operations share."""
+from nanvix.spec.state import OK, P_FREE, U_RUNNING
+
+
+def update(b, s, **kw):
+    t = dict(s)
+    t.update(kw)
+    return t
+
+
+def result(b, err, out, new, old):
+    """Total operations: on error the state is unchanged and the output is (0, 0)."""
+    ok = b.eq(err, OK)
+    return err, tuple(b.ite(ok, o, 0) for o in out), b.ite_state(ok, new, old)
+
+
+NO_OUT = (0, 0)
+
+
+def free_page(b, s, p):
+    """A page back to the pool: unmapped everywhere, scrubbed."""
+    return {
+        "p_kind": b.upd(s["p_kind"], p, P_FREE),
+        "p_owner": b.upd(s["p_owner"], p, 0),
+        "p_mu": b.upd(s["p_mu"], p, b.fill("U", False)),
+        "p_ms": b.upd(s["p_ms"], p, b.fill("T", False)),
+        "p_scrub": b.upd(s["p_scrub"], p, True),
+    }
+
+
+def chan_fields(b, cfg, s, c, state, uvm, sysvm, page):
+    """Channel c set up afresh (open_channel) or cleared (close_channel): empty rings, blank
+    history, honest. (A zeroed CQ entry reads as a success, as on the implementation's page.)"""
+    z = lambda f, v: b.upd(s[f], c, v)
+    ring = {f: z(f, 0) for f in ("c_sqt", "c_cqh", "c_sqh", "c_cqt", "c_psqh", "c_pcqt")}
+    slots = {f: z(f, b.fill("R", 0, cfg.V)) for f in ("c_sq", "c_svc", "c_cqv")}
+    return dict(ring, **slots, c_state=z("c_state", state), c_uvm=z("c_uvm", uvm), c_sysvm=z("c_sysvm", sysvm),
+                c_page=z("c_page", page), c_cqr=z("c_cqr", b.fill("R", True)),
+                c_hist=z("c_hist", b.fill("H", 0, cfg.V)), c_honest=z("c_honest", True))
+
+
+def off_core(b, s, u):
+    """Take u off its core (if RUNNING) and out of the run queue."""
+    k = b.sel(s["u_core"], u)
+    running = b.eq(b.sel(s["u_state"], u), U_RUNNING)
+    return {"k_busy": b.ite(running, b.upd(s["k_busy"], k, False), s["k_busy"]),
+            "u_rq": b.upd(s["u_rq"], u, 0)}

@@ -1,0 +1,43 @@
+"""The scheduler: cores run vCPUs; preempt, block on I/O, wake."""
+from nanvix.spec.state import *  # noqa: F401,F403  (the vocabulary)
+from nanvix.spec.ops.common import NO_OUT, chan_fields, free_page, off_core, result, update
+
+
+def schedule(b, cfg, s, k, u):
+    """Core k (idle) runs user VM u (RUNNABLE). The implementation picks u; the spec checks it."""
+    err = b.first([
+        (b.eq(b.sel(s["u_state"], u), U_RUNNABLE), EINVAL),
+        (b.not_(b.sel(s["k_busy"], k)), EBUSY),
+    ])
+    new = update(b, s, u_state=b.upd(s["u_state"], u, U_RUNNING), u_core=b.upd(s["u_core"], u, k),
+               u_rq=b.upd(s["u_rq"], u, 0), k_busy=b.upd(s["k_busy"], k, True),
+               k_cur=b.upd(s["k_cur"], k, u))
+    return result(b, err, NO_OUT, new, s)
+
+
+def preempt(b, cfg, s, k):
+    u = b.sel(s["k_cur"], k)
+    err = b.first([(b.sel(s["k_busy"], k), EINVAL)])
+    new = update(b, s, u_state=b.upd(s["u_state"], u, U_RUNNABLE), u_rq=b.upd(s["u_rq"], u, 1),
+               k_busy=b.upd(s["k_busy"], k, False))
+    return result(b, err, NO_OUT, new, s)
+
+
+def block(b, cfg, s, k):
+    """The vCPU on core k waits for a completion; refused while one is already there."""
+    u = b.sel(s["k_cur"], k)
+    err = b.first([
+        (b.sel(s["k_busy"], k), EINVAL),
+        (b.not_(b.any("C", lambda c: b.and_(chan_of(b, s, c, u), cq_nonempty(b, s, c)))), EBUSY),
+    ])
+    new = update(b, s, u_state=b.upd(s["u_state"], u, U_BLOCKED), k_busy=b.upd(s["k_busy"], k, False))
+    return result(b, err, NO_OUT, new, s)
+
+
+def wake(b, cfg, s, u):
+    err = b.first([
+        (b.eq(b.sel(s["u_state"], u), U_BLOCKED), EINVAL),
+        (b.any("C", lambda c: b.and_(chan_of(b, s, c, u), cq_nonempty(b, s, c))), EEMPTY),
+    ])
+    new = update(b, s, u_state=b.upd(s["u_state"], u, U_RUNNABLE), u_rq=b.upd(s["u_rq"], u, 1))
+    return result(b, err, NO_OUT, new, s)

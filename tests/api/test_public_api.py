@@ -1,0 +1,98 @@
+"""The public Python API (nanvix.Host) and the `nanvix` command line as a user meets them: the
+README's example runs as written, errors are typed, and a user's mistake is one line, exit 2."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, example
+
+README = os.path.join(ROOT, "README.md")
+NANVIX = os.path.join(os.path.dirname(sys.executable), "nanvix")
+
+
+def readme_python_example():
+    text = open(README).read()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks, "the README has no Python example"
+    return blocks[0]
+
+
+@pytest.mark.kvm
+def test_the_readme_python_example_runs(monkeypatch, nanvix_home):
+    monkeypatch.chdir(ROOT)  # the example uses repository-relative paths, as a reader would
+    code = readme_python_example()
+    ns = {}
+    exec(compile(code, "README.md", "exec"), ns)
+    r = ns["r"]
+    assert r.ok and r.result == b"hi" and r.io_requests == 0
+    assert r.to_dict()["result"] == "hi"
+
+
+@pytest.mark.kvm
+def test_host_api_types_and_errors(nanvix_home):
+    import nanvix
+    with nanvix.Host(cores=1) as host:
+        fn = host.deploy("api-a", example("counter.c"), name="counter")
+        assert isinstance(fn, nanvix.Function) and host.functions("api-a") == [fn]
+        first = host.invoke("api-a", "counter")
+        second = host.invoke("api-a", fn)
+        assert isinstance(first, nanvix.Invocation)
+        assert int(second.result) == int(first.result) + 1
+        with pytest.raises(nanvix.NotFound):
+            host.invoke("api-b", "counter")        # deployed for api-a only
+        with pytest.raises(nanvix.NotFound):
+            host.deploy("api-a", "/no/such/file.c")
+        with pytest.raises(nanvix.InvalidArgument):
+            host.deploy("Bad Tenant", example("echo.c"))
+        with pytest.raises(nanvix.InvalidArgument):
+            host.invoke("api-a", "counter", timeout_ms=0)
+        with pytest.raises(nanvix.InvalidArgument):
+            host.invoke("api-a", "counter", b"x" * (1 << 20))
+        with pytest.raises(nanvix.BuildError):
+            host.run("api-a", _broken_source(nanvix_home))
+
+
+def _broken_source(home):
+    path = os.path.join(home, "broken.c")
+    with open(path, "w") as f:
+        f.write("int nx_main(const char *in, size_t n) { return undefined_symbol; }\n")
+    return path
+
+
+def test_every_error_is_a_nanvix_error():
+    import nanvix
+    for name in ("BuildError", "GuestError", "InvalidArgument", "KvmError", "NotFound", "OutOfPages",
+                 "QuotaExceeded", "StoreError", "SystemVMDown"):
+        assert issubclass(getattr(nanvix, name), nanvix.NanvixError), name
+
+
+def nanvix_cli(*args):
+    return subprocess.run([NANVIX, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args, says", [
+    (("run", "/no/such.c"), "no such file"),
+    (("run", README), "neither C source"),
+    (("run", example("echo.c"), "--timeout-ms", "0"), "must be at least 1"),
+    (("run", example("echo.c"), "--timeout-ms", "-5"), "must be at least 1"),
+    (("run", example("echo.c"), "--tenant", "NOT OK"), "tenant names"),
+    (("check", "--steps", "-5"), "must be at least 1"),
+    (("density", "--apps", "0"), "must be at least 1"),
+    (("explore", "--ring", "3"), "power of two"),
+    (("explore", "--mutant", "no_such_mutant"), "no mutant"),
+    (("build", "/no/such.c"), "no such file"),
+])
+def test_a_user_mistake_is_one_line_and_exit_2(args, says):
+    p = nanvix_cli(*args)
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert says in p.stderr
+
+
+def test_version():
+    p = nanvix_cli("--version")
+    assert p.returncode == 0 and re.fullmatch(r"nanvix \d+\.\d+\.\d+\n", p.stdout), p.stdout

@@ -1,0 +1,402 @@
+"""The channel's host side (nanvix.impl.channel), driven by a host-side model of an honest guest:
+random interleavings of submit / take / complete / reap, with indices that wrap 2^32, checked for
+FIFO order, no loss or duplication, and the full and empty edges; plus every malformed entry kind
+and guest indices no honest guest can produce."""
+import os
+import struct
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from nanvix.impl.kvm import Memory, memfd
+from nanvix.impl.abi import ABI, E2BIG, EINVAL, EIO, ENOSYS, OP_CODES
+from nanvix.impl.channel import Ring, init_channel, ring_state
+
+N = ABI["RING_ENTRIES"]
+DS = ABI["DATA_SIZE"]
+SQE = struct.Struct("<IIQIIIIIIQ16x")
+CQE = struct.Struct("<QqII40x")
+assert SQE.size == 64 and CQE.size == 64 and N == 64
+U32 = 0xFFFFFFFF
+
+
+class Channel:
+    """A fresh channel page (memfd, shared mapping) plus the guest's end of it."""
+
+    def __init__(self, start=0):
+        self.fd = memfd("test-channel", ABI["CHANNEL_SIZE"])
+        self.mem = Memory(ABI["CHANNEL_SIZE"], self.fd, True)
+        init_channel(self.mem)
+        for k in ("HDR_SQ_TAIL", "HDR_SQ_HEAD", "HDR_CQ_TAIL", "HDR_CQ_HEAD"):
+            self.mem.set_u32(ABI[k], start)
+        self.sq_tail = self.cq_head = start  # the guest's private indices
+
+    def close(self):
+        self.mem.close()
+        os.close(self.fd)
+
+    # the guest's end --------------------------------------------------------------------------
+    def write_sqe(self, idx, opcode=0, flags=0, user_data=0, in_off=0, in_len=0, out_off=0, out_cap=0,
+                  name_len=0, arg=0):
+        self.mem.write(ABI["SQ_OFF"] + (idx % N) * 64,
+                       SQE.pack(opcode, flags, user_data, in_off, in_len, out_off, out_cap, name_len, 0, arg))
+
+    def submit(self, **fields):
+        self.write_sqe(self.sq_tail, **fields)
+        self.sq_tail = (self.sq_tail + 1) & U32
+        self.mem.set_u32(ABI["HDR_SQ_TAIL"], self.sq_tail)
+
+    def reap(self):
+        """Every posted completion, in order: [(user_data, result, out_len, flags)]."""
+        out = []
+        tail = self.mem.u32(ABI["HDR_CQ_TAIL"])
+        while self.cq_head != tail:
+            out.append(CQE.unpack(self.mem.read(ABI["CQ_OFF"] + (self.cq_head % N) * 64, 64)))
+            self.cq_head = (self.cq_head + 1) & U32
+        self.mem.set_u32(ABI["HDR_CQ_HEAD"], self.cq_head)
+        return out
+
+
+def expected_error(opcode, in_off, in_len, out_off, out_cap, name_len):
+    """The reader's validation, restated: which error a guest-written entry earns."""
+    if opcode >= ABI["OP_COUNT"]:
+        return ENOSYS
+    if in_off + in_len > DS or out_off + out_cap > DS:
+        return EINVAL
+    if name_len > in_len:
+        return EINVAL
+    if name_len > ABI["NAME_MAX"]:
+        return E2BIG
+    return 0
+
+
+# ---- unit edges ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def chan():
+    c = Channel()
+    yield c
+    c.close()
+
+
+def test_empty_ring_takes_nothing(chan):
+    r = Ring(chan.mem, True)
+    assert r.pending() == 0 and r.take() is None and not r.broken
+    assert r.cq_free() == N
+
+
+def test_full_ring_round_trip_at_wrap():
+    c = Channel(start=U32 - 10)  # indices cross 2^32 inside this batch
+    try:
+        r = Ring(c.mem, True)
+        for i in range(N):
+            c.submit(opcode=OP_CODES["nop"], user_data=1000 + i)
+        assert r.pending() == N and not r.broken
+        taken = [r.take() for _ in range(N)]
+        assert [t.user_data for t in taken] == list(range(1000, 1000 + N))
+        assert r.cq_free() == 0  # every CQ slot is reserved by a taken request
+        assert r.take() is None  # and the SQ is empty
+        for t in taken:
+            r.complete(t, 7)
+        assert r.cq_free() == 0  # CQ full until the guest reaps
+        got = c.reap()
+        assert [g[0] for g in got] == list(range(1000, 1000 + N)) and all(g[1] == 7 for g in got)
+        assert r.cq_free() == N
+        st_ = ring_state(c.mem)
+        assert st_["sq_head"] == st_["sq_tail"] == st_["cq_tail"] == st_["cq_head"] == (U32 - 10 + N) & U32
+    finally:
+        c.close()
+
+
+def test_take_waits_for_cq_room():
+    """With 64 completions unreaped, a further request is left in the SQ (not dropped) until
+    the guest reaps."""
+    c = Channel(start=U32 - 3)
+    try:
+        r = Ring(c.mem, True)
+        for i in range(N):
+            c.submit(user_data=i)
+        for _ in range(N):
+            r.complete(r.take(), 0)
+        c.submit(user_data=N)  # the guest may submit: the SQ itself has room (sq_head moved)
+        assert r.pending() == 1
+        assert r.take() is None  # no CQ slot for its answer
+        assert r.pending() == 1 and not r.broken
+        assert len(c.reap()) == N
+        t = r.take()
+        assert t is not None and t.user_data == N
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("ahead", [N + 1, 1000, 1 << 31, U32])
+def test_sq_tail_too_far_ahead_breaks_the_ring(chan, ahead):
+    r = Ring(chan.mem, True)
+    chan.mem.set_u32(ABI["HDR_SQ_TAIL"], ahead)
+    assert r.pending() == 0
+    assert r.broken and "sq_tail" in r.broken_reason
+    assert r.take() is None
+    # a broken channel is never served again, whatever the guest writes next
+    chan.mem.set_u32(ABI["HDR_SQ_TAIL"], 1)
+    assert r.take() is None
+
+
+def test_sq_tail_exactly_full_is_not_broken(chan):
+    r = Ring(chan.mem, True)
+    chan.mem.set_u32(ABI["HDR_SQ_TAIL"], N)
+    assert r.pending() == N and not r.broken
+
+
+# cq_tail is 0: cq_head 1 or 1000 is ahead of it; (0 - (N + 1)) & U32 is N + 1 behind it, one more
+# outstanding completion than the CQ holds (the valid window is [cq_tail - N, cq_tail]).
+@pytest.mark.parametrize("head", [1, 1000, (0 - (N + 1)) & U32])
+def test_cq_head_outside_window_breaks_the_ring(chan, head):
+    r = Ring(chan.mem, True)
+    chan.submit(user_data=5)
+    chan.mem.set_u32(ABI["HDR_CQ_HEAD"], head)  # ahead of cq_tail (0) or too far behind
+    assert r.take() is None
+    assert r.broken and "cq_head" in r.broken_reason
+    t = Ring(chan.mem, False)
+    assert not t.broken  # a new reader of the page starts clean
+
+
+def test_complete_on_broken_ring_posts_nothing(chan):
+    r = Ring(chan.mem, True)
+    chan.submit(user_data=9)
+    req = r.take()
+    chan.mem.set_u32(ABI["HDR_SQ_TAIL"], 5000)
+    r.pending()
+    assert r.broken
+    assert r.complete(req, 0) is False
+    assert chan.mem.u32(ABI["HDR_CQ_TAIL"]) == 0
+
+
+def test_adopt_checks_published_indices():
+    c = Channel(start=100)
+    try:
+        c.mem.set_u32(ABI["HDR_SQ_HEAD"], 100 + N + 1)  # sq_head more than 64 past cq_tail
+        assert Ring(c.mem, True).broken
+        c.mem.set_u32(ABI["HDR_SQ_HEAD"], 100 + 3)  # three taken, unanswered: plausible
+        r = Ring(c.mem, True)
+        assert not r.broken and r.sq_head == 103 and r.cq_tail == 100
+    finally:
+        c.close()
+
+
+def test_recover_fails_taken_requests_with_eio():
+    c = Channel(start=U32 - 1)
+    try:
+        r = Ring(c.mem, True)
+        for i in range(3):
+            c.submit(opcode=OP_CODES["kv_add"], user_data=50 + i)
+        r.take(), r.take()  # the "old" system VM took two, then died
+        r2 = Ring(c.mem, True)  # the restarted one adopts the published indices
+        assert r2.recover() == 2
+        got = c.reap()
+        assert [(g[0], g[1]) for g in got] == [(50, -EIO), (51, -EIO)]
+        t = r2.take()
+        assert t.user_data == 52 and t.error == 0
+    finally:
+        c.close()
+
+
+def test_notify_me_is_reported(chan):
+    r = Ring(chan.mem, True)
+    chan.submit(user_data=1)
+    chan.submit(user_data=2)
+    assert r.complete(r.take(), 0) is False
+    chan.mem.set_u32(ABI["HDR_CQ_FLAGS"], ABI["CQ_NOTIFY_ME"])
+    assert r.complete(r.take(), 0) is True
+
+
+def test_need_wakeup_flag(chan):
+    r = Ring(chan.mem, True)
+    assert chan.mem.u32(ABI["HDR_SQ_FLAGS"]) & ABI["SQ_NEED_WAKEUP"]  # a fresh channel asks for it
+    r.set_need_wakeup(False)
+    assert not chan.mem.u32(ABI["HDR_SQ_FLAGS"]) & ABI["SQ_NEED_WAKEUP"]
+    r.set_need_wakeup(True)
+    assert chan.mem.u32(ABI["HDR_SQ_FLAGS"]) & ABI["SQ_NEED_WAKEUP"]
+
+
+MALFORMED = [
+    ("opcode", dict(opcode=ABI["OP_COUNT"]), ENOSYS),
+    ("opcode_max", dict(opcode=U32), ENOSYS),
+    ("in_off", dict(in_off=DS, in_len=1), EINVAL),
+    ("in_straddles", dict(in_off=DS - 4, in_len=8), EINVAL),
+    ("in_wraps", dict(in_off=U32, in_len=U32), EINVAL),
+    ("out_off", dict(out_off=DS, out_cap=1), EINVAL),
+    ("out_cap", dict(out_off=0, out_cap=DS + 1), EINVAL),
+    ("out_wraps", dict(out_off=0xFFFFFFF0, out_cap=0x20), EINVAL),
+    ("name_gt_in", dict(in_len=4, name_len=5), EINVAL),
+    ("name_too_long", dict(in_len=300, name_len=256), E2BIG),
+]
+
+
+@pytest.mark.parametrize("why,fields,err", MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_each_malformed_entry_gets_an_error_request(chan, why, fields, err):
+    r = Ring(chan.mem, True)
+    f = dict(opcode=OP_CODES["kv_get"], user_data=0xABC)
+    f.update(fields)
+    chan.submit(**f)
+    chan.submit(opcode=OP_CODES["kv_get"], user_data=0xDEF, in_off=0, in_len=3, name_len=3)
+    bad = r.take()
+    assert bad.error == err and bad.user_data == 0xABC and bad.why
+    assert bad.name == b"" and bad.value == b""
+    r.complete(bad, -bad.error)
+    good = r.take()
+    assert good.error == 0 and good.user_data == 0xDEF
+    r.complete(good, 0)
+    assert [(c[0], c[1]) for c in chan.reap()] == [(0xABC, -err), (0xDEF, 0)]
+    assert not r.broken and r.rejected == 1
+
+
+def test_name_and_value_are_copied_out_of_shared_memory(chan):
+    r = Ring(chan.mem, True)
+    chan.mem.write(ABI["DATA_OFF"] + 100, b"keyVALUE")
+    chan.submit(opcode=OP_CODES["kv_put"], in_off=100, in_len=8, name_len=3, user_data=1)
+    req = r.take()
+    chan.mem.write(ABI["DATA_OFF"] + 100, b"XXXXXXXX")  # the guest rewrites it afterwards
+    assert req.name == b"key" and req.value == b"VALUE"
+
+
+def test_output_is_clipped_to_out_cap(chan):
+    r = Ring(chan.mem, True)
+    chan.submit(opcode=OP_CODES["kv_get"], out_off=4096, out_cap=4, user_data=1)
+    r.complete(r.take(), 10, b"0123456789")
+    (ud, res, out_len, _), = chan.reap()
+    assert (ud, res, out_len) == (1, 10, 4)
+    assert chan.mem.read(ABI["DATA_OFF"] + 4096, 6) == b"0123\0\0"
+
+
+# ---- the model-driven machine ------------------------------------------------------------------
+
+entry_fields = st.fixed_dictionaries({
+    "opcode": st.one_of(st.integers(0, ABI["OP_COUNT"] - 1), st.integers(ABI["OP_COUNT"], U32)),
+    "in_off": st.one_of(st.integers(0, 64), st.integers(DS - 64, DS + 64), st.integers(0, U32)),
+    "in_len": st.one_of(st.integers(0, 300), st.integers(0, U32)),
+    "out_off": st.one_of(st.integers(0, 64), st.integers(DS - 64, DS + 64), st.integers(0, U32)),
+    "out_cap": st.one_of(st.integers(0, 64), st.integers(0, U32)),
+    "name_len": st.one_of(st.integers(0, 300), st.integers(0, U32)),
+    "arg": st.integers(0, (1 << 64) - 1),
+})
+
+
+class RingMachine(RuleBasedStateMachine):
+    """An honest guest and the system VM's Ring, interleaved at random. The model: submitted,
+    taken, completed and reaped sequences of user_data."""
+
+    @initialize(start=st.one_of(st.integers(U32 - 2 * N, U32), st.integers(0, 2 * N), st.integers(0, U32)))
+    def setup(self, start):
+        self.c = Channel(start)
+        self.ring = Ring(self.c.mem, True)
+        self.next_ud = 1
+        self.submitted = []      # user_data in submission order
+        self.fields = {}         # user_data -> entry fields
+        self.taken = []          # in take order
+        self.in_service = []     # taken, not completed
+        self.completed = []      # in completion order
+        self.reaped = []
+
+    def teardown(self):
+        if hasattr(self, "c"):
+            self.c.close()
+
+    def sq_used(self):
+        # what the guest sees of the SQ: its tail against the published head
+        return (self.c.sq_tail - self.c.mem.u32(ABI["HDR_SQ_HEAD"])) & U32
+
+    @rule(fields=entry_fields, k=st.integers(1, N))
+    def submit(self, fields, k):
+        # an honest producer never overfills the SQ; it may have more than 64 requests
+        # outstanding in total (taken ones waiting for CQ room), which the reader must handle
+        k = min(k, N - self.sq_used())
+        for _ in range(k):
+            ud = self.next_ud
+            self.next_ud += 1
+            self.c.submit(user_data=ud, **fields)
+            self.submitted.append(ud)
+            self.fields[ud] = fields
+
+    @rule(k=st.integers(1, N + 2))
+    def take(self, k):
+        for _ in range(k):
+            pending = len(self.submitted) - len(self.taken)
+            reserved_or_used = len(self.taken) - len(self.reaped)
+            req = self.ring.take()
+            if pending == 0 or reserved_or_used >= N:
+                assert req is None  # empty SQ, or no CQ room for the answer
+                continue
+            assert req is not None
+            ud = self.submitted[len(self.taken)]
+            assert req.user_data == ud  # FIFO: the oldest untaken entry
+            f = self.fields[ud]
+            assert req.error == expected_error(f["opcode"], f["in_off"], f["in_len"], f["out_off"],
+                                               f["out_cap"], f["name_len"])
+            if not req.error:
+                assert len(req.name) == f["name_len"] and len(req.value) == f["in_len"] - f["name_len"]
+                assert req.arg == f["arg"]
+            self.taken.append(ud)
+            self.in_service.append(req)
+
+    @precondition(lambda self: self.in_service)
+    @rule(pick=st.integers(0, N), k=st.integers(1, N))
+    def complete(self, pick, k):
+        for _ in range(min(k, len(self.in_service))):
+            req = self.in_service.pop(pick % len(self.in_service))  # any order
+            res = -req.error if req.error else req.user_data * 3
+            self.ring.complete(req, res, b"")
+            self.completed.append(req.user_data)
+
+    @rule()
+    def reap(self):
+        got = self.c.reap()
+        for ud, res, out_len, _ in got:
+            f = self.fields[ud]
+            err = expected_error(f["opcode"], f["in_off"], f["in_len"], f["out_off"], f["out_cap"], f["name_len"])
+            assert res == (-err if err else ud * 3)
+            assert out_len == 0
+            self.reaped.append(ud)
+        assert self.reaped == self.completed  # CQ order is completion order, nothing lost
+
+    @invariant()
+    def consistent(self):
+        assert not self.ring.broken, self.ring.broken_reason
+        s = ring_state(self.c.mem)
+        start = (self.c.sq_tail - len(self.submitted)) & U32
+        assert s["sq_tail"] == self.c.sq_tail
+        assert s["sq_head"] == self.ring.sq_head == (start + len(self.taken)) & U32
+        assert s["cq_tail"] == self.ring.cq_tail == (start + len(self.completed)) & U32
+        assert s["cq_head"] == self.c.cq_head == (start + len(self.reaped)) & U32
+        assert self.ring.pending() == len(self.submitted) - len(self.taken)
+        used = len(self.completed) - len(self.reaped)
+        reserved = len(self.taken) - len(self.completed)
+        assert self.ring.cq_free() == max(0, N - used - reserved)
+        # no duplication; taken is a prefix of submitted (FIFO)
+        assert self.taken == self.submitted[:len(self.taken)]
+        assert len(set(self.completed)) == len(self.completed)
+        assert set(self.completed) <= set(self.taken)
+
+
+RingMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=50, deadline=None,
+                                         suppress_health_check=[HealthCheck.too_slow])
+TestRingMachine = RingMachine.TestCase
+
+
+@settings(max_examples=100, deadline=None)
+@given(start=st.integers(0, U32), taken=st.integers(0, N), bad=st.integers(N + 1, U32))
+def test_any_far_index_breaks_without_crashing(start, taken, bad):
+    """Whatever the guest writes into sq_tail beyond the window, the reader marks the channel
+    broken and stops; it never reads a slot or raises."""
+    c = Channel(start)
+    try:
+        r = Ring(c.mem, True)
+        for i in range(taken):
+            c.submit(user_data=i)
+        for _ in range(taken):
+            assert r.take() is not None
+        c.mem.set_u32(ABI["HDR_SQ_TAIL"], (r.sq_head + bad) & U32)
+        assert r.take() is None and r.broken
+        assert r.sq_head == (start + taken) & U32  # nothing more consumed
+    finally:
+        c.close()

@@ -1,0 +1,325 @@
+"""End to end on real KVM: user VMs, channels and system VMs together. Malformed requests,
+path escapes, durability across a kill -9 of the system VM, crashed and looping guests, tenant
+isolation, threads, and memory growth."""
+import os
+import time
+
+import pytest
+
+from conftest import example, guest
+from nanvix.impl import sched as S
+from nanvix.impl.abi import E2BIG, EACCES, EINVAL, ENOENT, ENOSYS
+from nanvix.refine.driver import kv_items as on_disk_kv
+
+pytestmark = pytest.mark.kvm
+
+IO = guest("io.c")
+GROW_SUM = 24 * sum(range(256))  # what grow.c reports as sum= once it has touched its 24 MiB
+
+
+def answers(rep):
+    assert rep["status"] == "ok", rep
+    return rep["result"].split(";")
+
+
+def wait_until(pred, timeout=10.0, what="condition"):
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.01)
+
+
+def sysvm_pid(rt, tenant):
+    return rt.system_vm(tenant).call("ping")["pid"]
+
+
+def serving(rt, uvm):
+    """True once the system VM has answered a request of this user VM (grow.c polls kv only
+    after it has grown, so from then on its pages are all in place)."""
+    ch = rt.system_vm(uvm.tenant).call("state")["channels"].get(str(uvm.channel.id))
+    return ch is not None and ch["served"] > 0
+
+
+def deaths(rt, tenant):
+    return [e for e in rt.sysvm_events if e[0] == tenant and e[1] == "died"]
+
+
+def kv_items(rt, tenant):
+    """The tenant's key-value store as it is on disk (what its system VM acknowledged)."""
+    items = on_disk_kv(os.path.join(rt.tenant(tenant).root, "kv.sqlite3"))
+    return {bytes.fromhex(k): bytes.fromhex(v) for k, v in items.items()}
+
+
+# ---- 4. malformed requests ------------------------------------------------------------------
+
+def test_every_malformed_entry_gets_an_error_and_the_system_vm_keeps_serving(rt, invoke):
+    invoke("mal-b", IO, "kvput other 1")
+    pid_b = sysvm_pid(rt, "mal-b")
+    pid_a = sysvm_pid(rt, "mal-a")  # starts mal-a's system VM: the malformed run must not restart it
+    rep = invoke("mal-a", guest("malformed.c"))
+    assert rep["status"] == "ok", rep
+    results, _, got = rep["result"].partition("|")
+    r = [int(x) for x in results.split(",")]
+    assert r == [
+        -ENOSYS, -ENOSYS, -E2BIG,        # through nx_request: opcode == OP_COUNT, 0xdeadbeef, long name
+        1,                               # a valid kv_put in between
+        -ENOSYS,                         # raw: opcode 0xffffffff
+        -EINVAL, -EINVAL, -EINVAL,       # input past the end, straddling it, wrapping u32
+        -EINVAL,                         # name_len > in_len
+        -EINVAL, -EINVAL, -EINVAL,       # output past the end, too big, wrapping u32
+        -E2BIG,                          # name longer than NAME_MAX
+        5, 5,                            # then valid raw kv_put / kv_get on the same channel
+    ], rep["result"]
+    assert got == "hello"
+    assert rep["io_requests"] == len(r)
+    # the same system VM still serves: this tenant, and the other tenant's is untouched
+    assert answers(invoke("mal-a", IO, "kvget rawkey;kvget before")) == ["5:hello", "1:1"]
+    assert sysvm_pid(rt, "mal-a") == pid_a and not deaths(rt, "mal-a")
+    assert answers(invoke("mal-b", IO, "kvget other")) == ["1:1"]
+    assert sysvm_pid(rt, "mal-b") == pid_b
+
+
+@pytest.mark.parametrize("which", ["sq", "cq"])
+def test_impossible_ring_index_breaks_only_that_channel(rt, invoke, which):
+    tenant = "brk-" + which
+    invoke(tenant, IO, "kvput k v")
+    pid = sysvm_pid(rt, tenant)
+    uvm = rt.create_user_vm(tenant, rt.load(guest("breakring.c")), which.encode(), 10_000)
+    try:
+        rt.start(uvm)
+        assert rt.wait(uvm, 30)["status"] == "ok"
+        cid = str(uvm.channel.id)
+        sysvm = rt.system_vm(tenant)
+        wait_until(lambda: sysvm.call("state")["channels"][cid]["broken"], what="channel marked broken")
+        ch = sysvm.call("state")["channels"][cid]
+        assert ("sq_tail" if which == "sq" else "cq_head") in ch["broken_reason"]
+        assert ch["completed"] == 0  # nothing was answered on the broken channel
+    finally:
+        rt.destroy(uvm)
+    assert sysvm_pid(rt, tenant) == pid and not deaths(rt, tenant)
+    assert answers(invoke(tenant, IO, "kvget k")) == ["1:v"]
+
+
+# ---- 5. path escapes ---------------------------------------------------------------------------
+
+def test_path_escapes_refused_through_a_guest(rt, invoke, tmp_path):
+    tenant = "paths"
+    assert answers(invoke(tenant, IO, "fwrite inside.txt hi")) == ["2"]
+    files = os.path.join(rt.home, "tenants", tenant, "files")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_bytes(b"host secret")
+    os.symlink(str(outside), os.path.join(files, "linkdir"))
+    os.symlink(str(outside / "secret"), os.path.join(files, "abslink"))
+    os.symlink(os.path.relpath(str(outside / "secret"), files), os.path.join(files, "rellink"))
+    other = os.path.join(rt.home, "tenants", "paths-other", "files")
+    invoke("paths-other", IO, "fwrite theirs.txt other tenant")
+    cmds = ["fread ../paths-other/files/theirs.txt", "fread ../../tenants/paths-other/files/theirs.txt",
+            "fread /etc/passwd", "fread " + str(outside / "secret"), "fread a/../../x",
+            "fread abslink", "fread rellink", "fread linkdir/secret", "fsize linkdir/secret",
+            "fwrite linkdir/evil pwned", "fwrite ../evil pwned", "fwrite /tmp/nanvix-evil pwned",
+            "fappend abslink pwned", "fdel linkdir/secret", "fdel ../paths-other/files/theirs.txt",
+            "fread inside.txt"]
+    got = answers(invoke(tenant, IO, ";".join(cmds)))
+    assert got[:-1] == [str(-EACCES)] * (len(cmds) - 1), list(zip(cmds, got))
+    assert got[-1] == "2:hi"
+    assert (outside / "secret").read_bytes() == b"host secret"
+    assert sorted(os.listdir(outside)) == ["secret"]
+    assert not os.path.exists("/tmp/nanvix-evil")
+    assert open(os.path.join(other, "theirs.txt"), "rb").read() == b"other tenant"
+
+
+# ---- 6. durability -------------------------------------------------------------------------------
+
+def test_kv_survives_kill_minus_9_of_the_system_vm(rt, invoke):
+    tenant = "durable"
+    counter = example("counter.c")
+    assert invoke(tenant, counter, "hits")["result"] == "1"
+    assert invoke(tenant, counter, "hits")["result"] == "2"
+    assert answers(invoke(tenant, IO, "kvput color blue;fwrite note.txt kept")) == ["4", "4"]
+    old = rt.system_vm(tenant)
+    old_pid, old_epoch = old.pid, old.epoch
+    rt.kill_system_vm(tenant)  # SIGKILL; the monitor restarts it
+    new = rt.system_vm(tenant)
+    assert new.epoch > old_epoch and new.pid != old_pid and new.alive
+    assert deaths(rt, tenant)
+    assert invoke(tenant, counter, "hits")["result"] == "3"
+    assert answers(invoke(tenant, IO, "kvget color;fread note.txt")) == ["4:blue", "4:kept"]
+    items = kv_items(rt, tenant)
+    assert items[b"hits"] == b"3" and items[b"color"] == b"blue"
+
+
+def test_kill_while_a_guest_waits_on_io(rt, invoke):
+    """A user VM blocked on a request when its system VM dies is re-attached to the new one and
+    completes, its grown memory intact. (Durability of acknowledged writes across the kill is
+    test_kv_survives_kill_minus_9_of_the_system_vm.)"""
+    tenant = "durable-mid"
+    uvm = rt.create_user_vm(tenant, rt.load(guest("grow.c")), b"wait", 20_000)
+    try:
+        rt.start(uvm)
+        wait_until(lambda: serving(rt, uvm), what="the guest to grow and poll")  # kv "grow-go"
+        rt.kill_system_vm(tenant)
+        assert answers(invoke(tenant, IO, "kvput grow-go 1")) == ["1"]
+        rep = rt.wait(uvm, 30)
+        assert rep["status"] == "ok", rep
+        assert rep["result"].endswith("sum=%d" % GROW_SUM), rep
+        assert deaths(rt, tenant)
+    finally:
+        rt.destroy(uvm)
+
+
+# ---- 7. containment ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path,why", [(example("crash.c"), "NULL"), (guest("supervisor.c"), "PML4"),
+                                      (guest("badport.c"), "port")], ids=["null", "supervisor_page", "port"])
+def test_crashing_guest_is_contained(rt, invoke, path, why):
+    tenant = "crashy"
+    invoke(tenant, IO, "kvput alive yes")
+    invoke("bystander", IO, "kvput alive yes")
+    pids = sysvm_pid(rt, tenant), sysvm_pid(rt, "bystander")
+    rep = invoke(tenant, path, timeout_ms=10_000)
+    assert rep["status"] == "crashed", rep
+    assert rep["detail"]
+    assert answers(invoke(tenant, IO, "kvget alive")) == ["3:yes"]
+    assert answers(invoke("bystander", IO, "kvget alive")) == ["3:yes"]
+    assert (sysvm_pid(rt, tenant), sysvm_pid(rt, "bystander")) == pids
+    assert not deaths(rt, tenant) and not deaths(rt, "bystander")
+
+
+def test_looping_guest_times_out_while_others_run(rt, invoke):
+    tenant = "loopy"
+    invoke(tenant, IO, "kvput alive yes")
+    invoke("bystander2", IO, "kvput alive yes")
+    pids = sysvm_pid(rt, tenant), sysvm_pid(rt, "bystander2")
+    image = rt.load(example("loop.c"))
+    # a budget far above what the invocations below take, so they overlap the loops by design
+    loops = [rt.create_user_vm(tenant, image, b"", 3000) for _ in range(2)]
+    try:
+        for u in loops:
+            rt.start(u)
+        # two loops: both cores busy, the others must still get time
+        wait_until(lambda: all(u.state == S.RUNNING for u in loops), what="both loops on a core")
+        others = []
+        for _ in range(3):
+            others.append(invoke(tenant, IO, "kvget alive"))
+            others.append(invoke("bystander2", IO, "kvget alive"))
+        assert not [u.id for u in loops if u.done.is_set()]  # served while both loops still ran
+        for rep in others:
+            assert answers(rep) == ["3:yes"]
+        reps = [rt.wait(u, 30) for u in loops]
+    finally:
+        for u in loops:
+            rt.destroy(u)
+    for rep in reps:
+        assert rep["status"] == "timeout", rep
+        assert "budget" in rep["detail"], rep
+    assert answers(invoke(tenant, IO, "kvget alive")) == ["3:yes"]
+    assert (sysvm_pid(rt, tenant), sysvm_pid(rt, "bystander2")) == pids
+    assert not deaths(rt, tenant)
+    # nothing of the tenant's user VMs is left behind once torn down (the reaper's included)
+    wait_until(lambda: not [u for u in rt.state()["user_vms"].values() if u["tenant"] == tenant],
+               what="the tenant's user VMs to be torn down")
+
+
+def test_error_status_and_result(invoke):
+    rep = invoke("errs", example("echo.c"), "round trip")
+    assert rep["status"] == "ok" and rep["result"] == "round trip"
+    rep = invoke("errs", IO, "bogus")
+    assert rep["status"] == "ok" and rep["result"] == "?"
+
+
+# ---- 8. tenant isolation -----------------------------------------------------------------------------
+
+def test_tenants_cannot_read_each_others_files_or_keys(rt, invoke):
+    assert answers(invoke("iso-a", IO, "fwrite shared.txt A-data;kvput shared A-value;kvput a-only 1")) == ["6", "7", "1"]
+    assert answers(invoke("iso-b", IO, "fread shared.txt;kvget shared;fsize shared.txt;kvget a-only;"
+                                       "fdel shared.txt;kvdel shared;kvadd shared 1")) == \
+        [str(-ENOENT)] * 6 + ["1"]
+    # B's writes under the same names land in B's state only
+    assert answers(invoke("iso-b", IO, "fwrite shared.txt B-data;kvput shared B-value")) == ["6", "7"]
+    assert answers(invoke("iso-a", IO, "fread shared.txt;kvget shared")) == ["6:A-data", "7:A-value"]
+    assert answers(invoke("iso-b", IO, "fread shared.txt;kvget shared")) == ["6:B-data", "7:B-value"]
+    a, b = rt.system_vm("iso-a"), rt.system_vm("iso-b")
+    assert a.pid != b.pid
+    ka, kb = kv_items(rt, "iso-a"), kv_items(rt, "iso-b")
+    assert b"a-only" in ka and b"a-only" not in kb
+
+
+def test_channels_join_each_user_vm_to_its_own_tenants_system_vm(rt):
+    uvms = [rt.create_user_vm(t, rt.load(guest("grow.c")), b"wait", 20_000) for t in ("join-a", "join-b")]
+    try:
+        for u in uvms:
+            rt.start(u)
+        wait_until(lambda: all(serving(rt, u) for u in uvms), what="both guests to grow and poll")
+        s = rt.state()
+        for u in uvms:
+            ch = s["channels"][u.channel.id]
+            assert ch["user_vm"] == u.id and ch["system_vm"] == u.tenant
+            assert s["user_vms"][u.id]["tenant"] == u.tenant
+            page = s["pages"][ch["page"]]
+            assert sorted(map(tuple, page["mapped_by"])) == sorted([("sysvm", u.tenant), ("uvm", u.id)])
+            assert page["tenant"] == u.tenant
+        for t in ("join-a", "join-b"):
+            assert rt.invoke(t, IO, b"kvput grow-go 1", 10_000)["status"] == "ok"
+        for u in uvms:
+            assert rt.wait(u, 30)["status"] == "ok"
+    finally:
+        for u in uvms:
+            rt.destroy(u)
+
+
+# ---- threads and memory ------------------------------------------------------------------------------------
+
+def test_multithreaded_guest_with_io_from_every_thread(rt, invoke):
+    rep = invoke("threads", guest("threads_io.c"), timeout_ms=30_000)
+    assert rep["status"] == "ok", rep
+    assert rep["result"] == "ok=8 sum=36"
+    assert rep["io_requests"] == 8 * 4 * 5
+    assert kv_items(rt, "threads")[b"thr-total"] == b"32"
+
+
+def test_example_threads(invoke):
+    rep = invoke("threads-ex", example("threads.c"), timeout_ms=30_000)
+    assert rep["status"] == "ok", rep
+    import json
+    out = json.loads(rep["result"])
+    assert out == {"joined_sum": 60, "kv_delta": 20, "log_bytes": 4 * 5 * len("thread 0\n")}
+
+
+def test_guest_grows_past_its_ram(rt):
+    tenant = "grower"
+    uvm = rt.create_user_vm(tenant, rt.load(guest("grow.c")), b"wait", 20_000)
+    try:
+        rt.start(uvm)
+        wait_until(lambda: serving(rt, uvm), what="NX_HC_GROW, then polling")
+        s = rt.state()
+        mine = [p for p in s["pages"] if p["owner"] == ("uvm", uvm.id)]
+        assert len(mine) >= 12  # 24 MiB beyond 8 MiB of RAM: at least 12 pages of 2 MiB
+        assert sorted(s["user_vms"][uvm.id]["pages"]) == sorted(p["index"] for p in mine)
+        for p in mine:
+            assert p["tenant"] == tenant and list(map(tuple, p["mapped_by"])) == [("uvm", uvm.id)]
+        assert rt.invoke(tenant, IO, b"kvput grow-go 1", 10_000)["status"] == "ok"
+        rep = rt.wait(uvm, 30)
+        assert rep["status"] == "ok", rep
+        assert rep["pages_added"] == len(mine)
+        assert rep["result"].endswith("sum=%d" % GROW_SUM)
+        indices = {p["index"] for p in mine}
+    finally:
+        rt.destroy(uvm)
+    after = [p for p in rt.state()["pages"] if p["index"] in indices]
+    for p in after:  # returned to the pool, scrubbed
+        assert p["owner"] != ("uvm", uvm.id) and (p["owner"] is not None or p["scrubbed"]), p
+
+
+def test_grow_refused_past_the_tenant_page_quota(rt, invoke):
+    """A tenant with a 4-page quota: the guest's 24 MiB allocation is refused (NULL from malloc,
+    status error), never half-granted, and the tenant keeps working."""
+    tenant = "tight"
+    invoke(tenant, IO, "kvput x 1")
+    rt.tenant(tenant).quota_pages = 4
+    rep = invoke(tenant, guest("grow.c"), timeout_ms=20_000)
+    assert rep["status"] == "error", rep
+    assert rep["result"] == "malloc failed"
+    assert rep["pages_added"] == 0
+    assert answers(invoke(tenant, IO, "kvget x")) == ["1:1"]

@@ -74,6 +74,7 @@ class Server:
         # verdict is recorded under root, outside the guest's reach, before anyone is told of it.
         self.root = root
         os.makedirs(broken_mark(root, ""), mode=0o700, exist_ok=True)
+        self.idle_since = time.monotonic_ns()
         self.epoll = select.epoll()
         self.epoll.register(sock.fileno(), select.EPOLLIN)
 
@@ -222,32 +223,42 @@ class Server:
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self):
-        idle_since = time.monotonic_ns()
+        self.idle_since = time.monotonic_ns()
         while True:
-            if self.auto and self.serve_round():
-                idle_since = time.monotonic_ns()
-                timeout = 0
-            elif self.auto and time.monotonic_ns() - idle_since < POLL_NS:
-                timeout = 0
-            else:
-                # Arm the doorbells, then look once more: a request posted before the flag was
-                # visible would otherwise wait for the next one.
-                for ch in self.channels.values():
-                    ch.ring.set_need_wakeup(True)
-                pending = self.auto and any(ch.ring.pending() for ch in self.channels.values())
-                timeout = 0 if pending else -1
-            for fd, _ in self.epoll.poll(timeout):
-                if fd == self.sock.fileno():
-                    self.control()
-                else:
-                    try:
-                        os.eventfd_read(fd)
-                    except BlockingIOError:
-                        pass
-            if timeout != 0:
-                for ch in self.channels.values():
-                    ch.ring.set_need_wakeup(False)
-                idle_since = time.monotonic_ns()
+            self.step()
+
+    def step(self):
+        """One round of the loop: serve, then wait for doorbells and control messages (not at all
+        while work arrived within the last POLL_NS)."""
+        if self.auto and self.serve_round():
+            self.idle_since = time.monotonic_ns()
+            timeout = 0
+        elif self.auto and time.monotonic_ns() - self.idle_since < POLL_NS:
+            timeout = 0
+        else:
+            # Arm the doorbells, then look once more: a request posted before the flag was
+            # visible would otherwise wait for the next one.
+            for ch in self.channels.values():
+                ch.ring.set_need_wakeup(True)
+            pending = self.auto and any(ch.ring.pending() for ch in self.channels.values())
+            timeout = 0 if pending else -1
+        self.dispatch(self.epoll.poll(timeout))
+        if timeout != 0:
+            for ch in self.channels.values():
+                ch.ring.set_need_wakeup(False)
+            self.idle_since = time.monotonic_ns()
+
+    def dispatch(self, events):
+        for fd, _ in events:
+            if fd == self.sock.fileno():
+                self.control()
+            elif fd in self.by_fd:
+                # (an event of a doorbell that a detach earlier in this batch closed is stale:
+                # by_fd no longer has it, and its number may even belong to a new channel)
+                try:
+                    os.eventfd_read(fd)
+                except OSError:
+                    pass
 
 
 def sandbox(root):

@@ -42,9 +42,14 @@ def render_run(r):
 def cmd_run(args):
     from nanvix.impl.control.host import Host
     from nanvix.impl.control.runtime import load_image
+    from nanvix.impl.control.runtime import Interrupted
     load_image(args.path)  # a bad path or a failed build is answered before any VM exists
     with Host() as host:
-        r = host.run(args.tenant, args.path, args.input.encode(), args.timeout_ms)
+        try:
+            r = host.run(args.tenant, args.path, args.input.encode(), args.timeout_ms)
+        except Interrupted as e:  # Ctrl-C: the user VM was stopped; show what it had done
+            emit(e.invocation.to_dict(), args.json, render_run)
+            return 130
     emit(r.to_dict(), args.json, render_run)
     return 0 if r.ok else 1
 

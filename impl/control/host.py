@@ -18,7 +18,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 
 from nanvix.impl.abi import ABI
-from nanvix.impl.control.runtime import Runtime, load_image
+from nanvix.impl.control.runtime import Interrupted, Runtime, load_image
 from nanvix.impl.errors import InvalidArgument, NotFound
 
 FUNCTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -135,7 +135,11 @@ class Host:
             raise InvalidArgument("input of %d bytes exceeds the %d an invocation takes" % (len(data), ABI["INPUT_MAX"]))
         if not isinstance(timeout_ms, int) or timeout_ms <= 0:
             raise InvalidArgument("timeout_ms must be a positive number of milliseconds, got %r" % (timeout_ms,))
-        return Invocation.from_report(self.runtime.invoke(tenant, image, data, timeout_ms))
+        try:
+            return Invocation.from_report(self.runtime.invoke(tenant, image, data, timeout_ms))
+        except Interrupted as e:
+            e.invocation = Invocation.from_report(e.report)
+            raise
 
     def close(self):
         self.runtime.close()

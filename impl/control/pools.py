@@ -1,6 +1,8 @@
 """Pools of what a start would otherwise wait for, made ahead of time off the invocation path."""
 import threading
 
+from nanvix.impl.threads import spawn
+
 
 class VmPool:
     """Empty VMs created ahead of time (KVM_CREATE_VM is most of a cold start). A pooled VM has no
@@ -15,8 +17,7 @@ class VmPool:
         self.stopped = False
         self.thread = None
         if size > 0:
-            self.thread = threading.Thread(target=self._fill, name="nanvix-vm-pool", daemon=True)
-            self.thread.start()
+            self.thread = spawn("nanvix-vm-pool", self._fill)
 
     def _fill(self):
         while not self.stopped:

@@ -26,8 +26,18 @@ from nanvix.impl.guest.build import build_image
 from nanvix.impl.kvm import Kvm
 from nanvix.impl.sysvm.client import SystemVM
 from nanvix.impl.sysvm.store import broken_mark
+from nanvix.impl.threads import spawn
 
 TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+WATCHDOG_S = 5.0
+
+
+class Interrupted(KeyboardInterrupt):
+    """An invocation stopped by Ctrl-C; .report is what it had done."""
+
+    def __init__(self, report):
+        super().__init__("interrupted")
+        self.report = report
 STATUS = {S.LEFT_EXIT: None, S.LEFT_CRASH: "crashed", S.LEFT_TIMEOUT: "timeout"}
 
 
@@ -77,6 +87,7 @@ class UserVM:
         self.t_ready = self.t_end = None
         self.deadline_ns = 0
         self.awaiting_command = False  # read by the scheduler only when it serves NX_HC_COMMAND
+        self.evict = ""          # why the host is taking it off its core (the scheduler reads it)
 
     def completions_ready(self):
         ch = self.channel
@@ -145,12 +156,10 @@ class Runtime:
         self.sysvm_events = []   # (tenant, what) history: crashes, restarts
         self.monitor = None
         self.reaper_queue = queue.SimpleQueue()
-        self.reaper = threading.Thread(target=self._reaper, name="nanvix-reaper", daemon=True)
-        self.reaper.start()
+        self.reaper = spawn("nanvix-reaper", self._reaper)
         if not self.stepped:
             self.sched.start()
-            self.monitor = threading.Thread(target=self._monitor, name="nanvix-sysvm-monitor", daemon=True)
-            self.monitor.start()
+            self.monitor = spawn("nanvix-sysvm-monitor", self._monitor)
 
     def scheduler(self, cores, slice_ns):
         return S.Scheduler(self, cores, slice_ns)
@@ -343,8 +352,8 @@ class Runtime:
         else:
             self.reaper_queue.put(uvm)
 
-    def _detach(self, uvm):
-        self.sched.remove(uvm)
+    def _detach(self, uvm, why="destroyed by the host"):
+        self.sched.remove(uvm, why)
         if uvm.notify_fd >= 0:
             self.sched.detach(uvm)
         ch = uvm.channel
@@ -399,12 +408,21 @@ class Runtime:
             uvm.mem = None
 
     def invoke(self, tenant, path, input_bytes=b"", timeout_ms=10_000):
-        """Run one function to completion; returns its report (see report())."""
+        """Run one function to completion; returns its report (see report()). The scheduler ends
+        an invocation at its deadline; should it not, the watchdog here does, WATCHDOG_S later.
+        Interrupted (Ctrl-C), the user VM is stopped and Interrupted carries its report."""
         image = self.load(path) if isinstance(path, str) else path
         uvm = self.create_user_vm(tenant, image, input_bytes, timeout_ms)
         try:
             self.start(uvm)
-            uvm.done.wait()
+            if not uvm.done.wait(timeout_ms / 1000 + WATCHDOG_S):
+                self._detach(uvm, "no end %.0f s past its deadline: stopped by the host's watchdog" % WATCHDOG_S)
+                uvm.status = "timeout"
+        except KeyboardInterrupt:
+            self._detach(uvm, "interrupted (SIGINT)")
+            rep = self.report(uvm)
+            self.destroy(uvm)
+            raise Interrupted(rep)
         except BaseException:
             self.destroy(uvm)
             raise

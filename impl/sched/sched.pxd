@@ -18,9 +18,15 @@ cdef class Scheduler:
     cdef list threads
     cdef bint stopping
     cdef readonly object counts          # how runs ended (a Counter), for reports
+    cdef readonly object running         # tenant -> cores it holds (a Counter)
+    cdef list thread_ident, preempt_req
     cdef int wake_r, wake_w
 
     cdef _enqueue(self, uvm)
+    cdef _share(self)
+    cdef _rebalance(self, tenant)
+    cdef _kick(self, int core)
+    cdef _set_core(self, int core, uvm)
     cdef _dequeue_next(self)
     cdef str _run(self, int core, uvm, long long slice_ns)
     cdef void _answer(self, kvm_run *run, uint64_t value) noexcept

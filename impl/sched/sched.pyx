@@ -23,7 +23,8 @@ from libc.stdint cimport uint32_t, uint64_t, int64_t
 
 from nanvix.impl.abi.abi cimport NX_PORT_HYPERCALL, NX_HC_EXIT, NX_HC_WAIT, NX_HC_GROW, NX_HC_COMMAND
 from nanvix.impl.kvm.kvm cimport Vcpu, kvm_run, KVM_EXIT_IO, KVM_EXIT_SHUTDOWN, KVM_EXIT_MMIO, KVM_EXIT_IO_IN
-from nanvix.impl.kvm.kvm import EXIT_NAMES
+from nanvix.impl.kvm.kvm import EXIT_NAMES, kick_thread
+from nanvix.impl.threads import spawn
 
 cdef extern from "vcpu_run.h" nogil:
     long long nx_now_ns()
@@ -66,16 +67,15 @@ cdef class Scheduler:
         self.threads = []
         self.stopping = False
         self.counts = collections.Counter()
+        self.running = collections.Counter()   # tenant -> cores it holds
+        self.thread_ident = [0] * self.ncores  # the worker thread of each core (for kicks)
+        self.preempt_req = [False] * self.ncores
 
     def start(self):
         """Start one worker thread per core and the waker."""
         for k in range(self.ncores):
-            t = threading.Thread(target=self._worker, args=(k,), name="nanvix-core-%d" % k, daemon=True)
-            t.start()
-            self.threads.append(t)
-        t = threading.Thread(target=self._waker, name="nanvix-waker", daemon=True)
-        t.start()
-        self.threads.append(t)
+            self.threads.append(spawn("nanvix-core-%d" % k, self._worker, k))
+        self.threads.append(spawn("nanvix-waker", self._waker))
 
     # -- admission and queues --------------------------------------------------------------------
     def attach(self, uvm):
@@ -103,28 +103,88 @@ cdef class Scheduler:
             self.order.append(uvm.tenant)
         q.append(uvm)
         self.cond.notify()
+        self._rebalance(uvm.tenant)
+
+    cdef _share(self):
+        """Cores per tenant that has work (running or queued), at least 1."""
+        cdef int active = len({t for t, n in self.running.items() if n} | {t for t, q in self.queues.items() if q})
+        return max(1, self.ncores // max(1, active))
+
+    cdef _rebalance(self, tenant):
+        """A tenant with queued work and fewer cores than its share, while no core is idle: ask
+        a core of the tenant holding the most cores beyond its share to give one up now, rather
+        than at the end of its slice. So a tenant gets its share of the cores within one VM exit,
+        however the other tenants' guests behave."""
+        cdef int k, victim = -1, most, share
+        if self.stopping or not self.threads or None in self.current:
+            return
+        share = self._share()
+        if self.running[tenant] >= share:
+            return
+        most = share
+        for k in range(self.ncores):
+            u = self.current[k]
+            if u is not None and not self.preempt_req[k] and u.tenant != tenant and self.running[u.tenant] > most:
+                victim, most = k, self.running[u.tenant]
+        if victim >= 0:
+            self.preempt_req[victim] = True
+            self._kick(victim)
+
+    cdef _kick(self, int core):
+        """Make the core's vCPU leave KVM_RUN now: immediate_exit for a core about to enter,
+        a signal for one inside."""
+        cdef Vcpu vcpu
+        u = self.current[core]
+        if u is not None:
+            vcpu = u.vcpu
+            if vcpu.run != NULL:
+                vcpu.run.immediate_exit = 1
+        if self.thread_ident[core]:
+            kick_thread(self.thread_ident[core])
 
     cdef _dequeue_next(self):
-        while self.order:
+        """Round robin over tenants, preferring the first one below its share of the cores."""
+        cdef int share = self._share()
+        pick = None
+        for tenant in self.order:
+            if self.queues[tenant] and self.running[tenant] < share:
+                pick = tenant
+                break
+        while pick is None and self.order:
             tenant = self.order.popleft()
-            q = self.queues[tenant]
-            if not q:
-                continue
-            uvm = q.popleft()
-            if q:
-                self.order.append(tenant)
-            return uvm
-        return None
+            if self.queues[tenant]:
+                pick = tenant
+                self.order.appendleft(tenant)
+        if pick is None:
+            return None
+        self.order.remove(pick)
+        q = self.queues[pick]
+        uvm = q.popleft()
+        if q:
+            self.order.append(pick)
+        return uvm
 
-    def remove(self, uvm):
-        """Take a user VM out of every queue (it is being destroyed)."""
+    def remove(self, uvm, why="destroyed by the host", double timeout=10.0):
+        """Take a user VM out of every queue and off its core (it is being destroyed). A vCPU
+        inside KVM_RUN on a worker is kicked out and this waits until the worker has left it:
+        its VM may be closed only then."""
+        cdef int k
         with self.lock:
             q = self.queues.get(uvm.tenant)
             if q and uvm in q:
                 q.remove(uvm)
+                if not q and uvm.tenant in self.order:
+                    self.order.remove(uvm.tenant)
+            if self.threads and uvm.state == RUNNING:
+                uvm.evict = why
+                for k in range(self.ncores):
+                    if self.current[k] is uvm:
+                        self._kick(k)
+                if not self.cond.wait_for(lambda: uvm.state != RUNNING, timeout):
+                    raise RuntimeError("user VM %s did not leave its core" % uvm.id)
             for k in range(self.ncores):
                 if self.current[k] is uvm:
-                    self.current[k] = None
+                    self._set_core(k, None)
 
     def queue_state(self):
         """Per tenant, the runnable user VMs in queue order, and per core the one it runs."""
@@ -143,8 +203,17 @@ cdef class Scheduler:
             if uvm is not None:
                 uvm.state = RUNNING
                 uvm.core = core
-                self.current[core] = uvm
+                self._set_core(core, uvm)
             return uvm
+
+    cdef _set_core(self, int core, uvm):
+        old = self.current[core]
+        if old is not None:
+            self.running[old.tenant] -= 1
+        if uvm is not None:
+            self.running[uvm.tenant] += 1
+        self.current[core] = uvm
+        self.preempt_req[core] = False
 
     def preempt(self, int core):
         """Take the user VM off the core and put it back at the end of its queue."""
@@ -152,7 +221,7 @@ cdef class Scheduler:
             uvm = self.current[core]
             if uvm is None:
                 return None
-            self.current[core] = None
+            self._set_core(core, None)
             uvm.core = None
             self._enqueue(uvm)
             self.counts[LEFT_PREEMPT] += 1
@@ -185,9 +254,11 @@ cdef class Scheduler:
             self._answer(run, value)
         while True:
             now = nx_now_ns()
+            if uvm.evict:
+                return self._leave(core, uvm, LEFT_CRASH, uvm.evict)
             if now >= deadline:
                 return self._leave(core, uvm, LEFT_TIMEOUT, "ran past its %d ms budget" % uvm.timeout_ms)
-            if now >= slice_end:
+            if now >= slice_end or self.preempt_req[core]:
                 self.preempt(core)
                 return LEFT_PREEMPT
             budget = min(slice_end, deadline) - now
@@ -241,15 +312,22 @@ cdef class Scheduler:
                 return False
             uvm.state = BLOCKED
             uvm.core = None
-            self.current[core] = None
-            return True
+            self._set_core(core, None)
+            self.cond.notify_all()
+        if self.threads:
+            os.write(self.wake_w, b"x")  # the waker re-reads the deadlines: this one may be sooner
+        return True
 
     cdef str _leave(self, int core, uvm, str how, str detail):
         with self.lock:
             if self.current[core] is uvm:
-                self.current[core] = None
+                self._set_core(core, None)
             uvm.core = None
-        self.host.finished(uvm, how, detail)
+        try:
+            self.host.finished(uvm, how, detail)
+        finally:
+            with self.lock:
+                self.cond.notify_all()  # remove() may be waiting for this vCPU to leave
         return how
 
     # -- wake-ups ----------------------------------------------------------------------------------
@@ -284,8 +362,15 @@ cdef class Scheduler:
                 if uvm.state == BLOCKED and now >= uvm.deadline_ns:
                     uvm.state = CRASHED  # killed by the host: no wake-up may queue it again
                     expired.append(uvm)
+            for tenant, q in list(self.queues.items()):  # queued past the deadline (cores busy)
+                for uvm in [u for u in q if now >= u.deadline_ns]:
+                    q.remove(uvm)
+                    uvm.state = CRASHED
+                    expired.append(uvm)
+                if not q and tenant in self.order:
+                    self.order.remove(tenant)
         for uvm in expired:
-            self.host.finished(uvm, LEFT_TIMEOUT, "blocked past its %d ms budget" % uvm.timeout_ms)
+            self.host.finished(uvm, LEFT_TIMEOUT, "waited past its %d ms budget" % uvm.timeout_ms)
         return woken
 
     def wake(self, uvm):
@@ -300,15 +385,19 @@ cdef class Scheduler:
         cdef long long now = nx_now_ns(), soonest = now + 1_000_000_000
         with self.lock:
             for uvm in self.blocked.values():
-                if uvm.state == BLOCKED and uvm.deadline_ns < soonest:
+                if uvm.state in (BLOCKED, RUNNABLE) and 0 < uvm.deadline_ns < soonest:
                     soonest = uvm.deadline_ns
         return max(0.0, (soonest - now) / 1e9)
 
     def _waker(self):
         while not self.stopping:
-            self.poll_wakeups(self._next_deadline())
+            try:
+                self.poll_wakeups(self._next_deadline())
+            except Exception:  # one bad wake-up must not stop every later one
+                pass
 
     def _worker(self, int core):
+        self.thread_ident[core] = threading.get_ident()
         while True:
             with self.lock:
                 while not self.stopping and not self.order:
@@ -317,7 +406,23 @@ cdef class Scheduler:
                     return
                 uvm = self.dispatch(core)
             if uvm is not None:
-                self.run_core(core)
+                try:
+                    self.run_core(core)
+                except BaseException as e:  # a host error on this vCPU ends it, not the core
+                    self._fail(core, uvm, e)
+
+    def _fail(self, int core, uvm, e):
+        with self.lock:
+            if self.current[core] is uvm:
+                self._set_core(core, None)
+            uvm.core = None
+        if uvm.state == RUNNING:
+            try:
+                self.host.finished(uvm, LEFT_CRASH, "host error: %s" % type(e).__name__)
+            except BaseException:
+                uvm.state = CRASHED
+        with self.lock:
+            self.cond.notify_all()
 
     def stop(self):
         with self.lock:

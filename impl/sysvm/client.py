@@ -46,8 +46,10 @@ class SystemVM:
             shutil.rmtree(broken_mark(self.root, ""), ignore_errors=True)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        # its own session: a Ctrl-C at the terminal is the control plane's to handle, not its
         self.proc = subprocess.Popen(self.argv() + ["--fd", str(child.fileno())],
-                                     pass_fds=[child.fileno()], env=env, close_fds=True)
+                                     pass_fds=[child.fileno()], env=env, close_fds=True,
+                                     start_new_session=True)
         child.close()
         self.sock = parent
         self.sock.settimeout(30)

@@ -23,20 +23,20 @@ from nanvix.impl.abi import ABI, EINVAL, EIO, ENOSYS, OP_CODES
 from nanvix.impl.channel import Ring
 from nanvix.impl.errors import StoreError
 from nanvix.impl.kvm import Memory
-from nanvix.impl.sysvm.store import KV, Files, Log, broken_mark
+from nanvix.impl.sysvm.store import KV, Files, Log, broken_mark, escape_line
 
 BATCH = 8               # requests per channel per round: fairness between channels
 POLL_NS = 50_000        # keep polling this long after the last request before sleeping
-LOG_KEEP = 256          # log lines kept per channel for the invocation's report
-MSG_MAX = 1 << 20
+LOG_KEEP = 16 << 10     # bytes of escaped log lines kept per channel for the invocation's report
+MSG_MAX = 1 << 20       # a control message either way (the SOCK_SEQPACKET datagram)
 
 OP = OP_CODES
 
 
 class ServedChannel:
     """The system VM's end of one user VM's channel: the ring, its two eventfds, its account."""
-    __slots__ = ("id", "uvm", "mem", "ring", "doorbell", "notify", "log", "served", "in_service",
-                 "recorded")
+    __slots__ = ("id", "uvm", "mem", "ring", "doorbell", "notify", "log", "log_bytes", "log_dropped",
+                 "served", "in_service", "recorded")
 
     def __init__(self, cid, uvm, memfd, doorbell, notify, ring_class=Ring):
         self.id, self.uvm = cid, uvm
@@ -44,7 +44,9 @@ class ServedChannel:
         os.close(memfd)  # the mapping keeps the pages; no descriptor lingers
         self.ring = ring_class(self.mem, True)
         self.doorbell, self.notify = doorbell, notify
-        self.log = []
+        self.log = []           # escaped lines for the report, at most LOG_KEEP bytes
+        self.log_bytes = 0
+        self.log_dropped = 0
         self.served = 0
         self.in_service = []   # taken, not yet answered (only a stepped server leaves any)
         self.recorded = False  # its broken verdict is on disk
@@ -86,8 +88,12 @@ class Server:
             return 0, b""
         if op == OP["log"]:
             self.log.write("uvm-%s" % ch.uvm, r.value)
-            if len(ch.log) < LOG_KEEP:
-                ch.log.append(r.value.decode("utf-8", "replace"))
+            line = escape_line(r.value)
+            if ch.log_bytes + len(line) <= LOG_KEEP:
+                ch.log.append(line)
+                ch.log_bytes += len(line)
+            else:
+                ch.log_dropped += 1
             return len(r.value), b""
         if op == OP["clock"]:
             return time.time_ns(), b""
@@ -125,7 +131,7 @@ class Server:
             except StoreError as e:
                 res, out = -e.code, b""
             except Exception as e:  # never let one request take the system VM down
-                self.log.write("sysvm", ("internal error: %r" % e).encode())
+                self.log.write("sysvm", "internal error: %s" % type(e).__name__)  # (never raises)
                 res, out = -EIO, b""
         ch.served += 1
         return res, ch.ring.complete(r, res, out)
@@ -138,10 +144,16 @@ class Server:
         return r
 
     def record_broken(self, ch):
-        with open(broken_mark(self.root, ch.id), "w") as f:
-            f.write(ch.ring.broken_reason + "\n")
-        ch.recorded = True
-        self.log.write("sysvm", ("channel %s broken: %s" % (ch.id, ch.ring.broken_reason)).encode())
+        """Write the channel's broken verdict to disk (it outlives this process). If the disk
+        refuses, the channel is still broken for this process, and the write is retried at the
+        next look."""
+        try:
+            with open(broken_mark(self.root, ch.id), "w") as f:
+                f.write(ch.ring.broken_reason + "\n")
+            ch.recorded = True
+        except OSError:
+            return
+        self.log.write("sysvm", "channel %s broken: %s" % (ch.id, ch.ring.broken_reason))
 
     def serve(self, ch, budget):
         """Serve up to budget requests of one channel. Returns how many."""
@@ -160,6 +172,14 @@ class Server:
     def serve_round(self):
         return sum(self.serve(ch, BATCH) for ch in list(self.channels.values()))
 
+    @staticmethod
+    def takeable(ch):
+        """The channel has a request this system VM can take now: one is pending and its answer
+        has room in the CQ. (A full CQ or a broken channel is no work: waiting on it must not
+        spin; the guest's next doorbell, or its delivery, wakes us.)"""
+        r = ch.ring
+        return not r.broken and r.pending() > 0 and r.cq_free() > 0 and not r.broken
+
     # -- control messages --------------------------------------------------------------------
     def control(self):
         try:
@@ -170,12 +190,26 @@ class Server:
             raise SystemExit(0)  # the control plane is gone: so are we
         try:
             req = json.loads(msg)
+            if not isinstance(req, dict):
+                raise ValueError("a control message is a JSON object")
             reply = self.command(req, fds)
         except Exception as e:
             for fd in fds:
-                os.close(fd)
-            reply = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
-        self.sock.send(json.dumps(reply).encode())
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            reply = {"ok": False, "error": "%s: %s" % (type(e).__name__, str(e)[:200])}
+        self.reply(reply)
+
+    def reply(self, reply):
+        data = json.dumps(reply).encode()
+        if len(data) > MSG_MAX:  # cannot happen with the bounds above; never let it kill us
+            data = json.dumps({"ok": False, "error": "reply of %d bytes is too large" % len(data)}).encode()
+        try:
+            self.sock.send(data)
+        except OSError:
+            raise SystemExit(0)  # the control plane is gone
 
     def command(self, req, fds):
         op = req.get("op")
@@ -203,7 +237,7 @@ class Server:
             self.epoll.unregister(ch.doorbell)
             del self.by_fd[ch.doorbell]
             info = self._channel_state(ch)
-            info.update(ok=True, log=ch.log)
+            info.update(ok=True, log=ch.log, log_dropped=ch.log_dropped)
             ch.close()
             return info
         if op == "state":
@@ -240,7 +274,7 @@ class Server:
             # visible would otherwise wait for the next one.
             for ch in self.channels.values():
                 ch.ring.set_need_wakeup(True)
-            pending = self.auto and any(ch.ring.pending() for ch in self.channels.values())
+            pending = self.auto and any(self.takeable(ch) for ch in self.channels.values())
             timeout = 0 if pending else -1
         self.dispatch(self.epoll.poll(timeout))
         if timeout != 0:
@@ -264,7 +298,8 @@ class Server:
 def sandbox(root):
     """Confine the process: its own session, no new privileges, no core dumps, a private umask,
     and only the tenant's directory as its working directory."""
-    os.setsid()
+    if os.getsid(0) != os.getpid():  # (the control plane starts it as a session leader)
+        os.setsid()
     os.umask(0o077)
     os.chdir(root)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

@@ -202,13 +202,52 @@ class KV:
         self.db.close()
 
 
+LINE_MAX = 4096  # characters of one log line (the rest is counted, not kept)
+
+
+def escape_line(msg, limit=LINE_MAX):
+    """A guest's log message as one printable line: UTF-8 text as it is, every other byte and
+    every control character (newlines included) as a \\xNN escape and a backslash as \\\\, so
+    one log call is exactly one line and no message can forge another. At most `limit`
+    characters are kept; the rest is counted."""
+    out, n, used = [], 0, 0
+    for ch in msg[:limit * 4].decode("utf-8", "surrogateescape"):
+        o = ord(ch)
+        if 0xdc80 <= o <= 0xdcff:            # a byte that is not UTF-8
+            piece, size = "\\x%02x" % (o - 0xdc00), 1
+        elif o < 0x20 or o == 0x7f or 0x80 <= o < 0xa0:
+            piece, size = "\\x%02x" % o, len(ch.encode())
+        elif ch == "\\":
+            piece, size = "\\\\", 1
+        else:
+            piece, size = ch, len(ch.encode())
+        if n + len(piece) > limit:
+            break
+        out.append(piece)
+        n += len(piece)
+        used += size
+    text = "".join(out)
+    return text if used == len(msg) else text + " ...[%d more bytes]" % (len(msg) - used)
+
+
 class Log:
+    """The tenant's log: one escaped line per message. Writing it never raises: a log that
+    cannot be written (a full disk, its quota) drops the line and counts it."""
+
     def __init__(self, path):
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self.dropped = 0
 
     def write(self, who, msg):
-        line = "%s %s %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%S"), who, msg.decode("utf-8", "replace"))
-        os.write(self.fd, line.encode())
+        if isinstance(msg, str):
+            msg = msg.encode("utf-8", "backslashreplace")
+        line = "%s %s %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%S"), who, escape_line(msg))
+        try:
+            os.write(self.fd, line.encode("utf-8", "backslashreplace"))
+            return True
+        except OSError:
+            self.dropped += 1
+            return False
 
     def close(self):
         os.close(self.fd)

@@ -18,7 +18,7 @@ def register(sub):
     p.set_defaults(func=cmd_bench)
 
 
-def density(rt, image, count):
+def memory_per_vm(rt, image, count):
     """Host memory per live user VM: MemAvailable before and after `count` user VMs exist
     (created, memory mapped, channel attached; not yet run). Kernel and user memory alike."""
     before = F.mem_available_kib()
@@ -46,7 +46,7 @@ def cmd_bench(args):
         ping = json.loads(rt.invoke("bench", example("ping.c"), b"%d" % (n * 100))["result"])
         floor_vm = F.bare_kvm(rt.kvm, n)
         rt.invoke("density", hello)
-        per_vm_kib = density(rt, hello, args.density)
+        per_vm_kib = memory_per_vm(rt, hello, args.density)
     floor_fork = F.fork_exec(n)
     pipe = F.pipe_round_trip(n * 100)
     rows = [

@@ -70,6 +70,7 @@ EXTENSIONS = [
     ext("impl.abi.abi", "impl/abi/abi.pyx"),
     ext("impl.kvm.kvm", "impl/kvm/kvm.pyx"),
     ext("impl.channel.ring", "impl/channel/ring.pyx"),
+    ext("impl.channel.arena", "impl/channel/arena.pyx"),
     ext("impl.sched.sched", "impl/sched/sched.pyx"),
     ext("refine.cplants", "refine/cplants.pyx"),
 ]

@@ -9,4 +9,10 @@ and compares them through an abstraction function (`nanvix check`).
     plants.py       deliberate implementation bugs (cplants.pyx: those inside the ring)
     cli.py          `nanvix check`
 """
-from nanvix.refine.lockstep import Divergence, Lockstep, replay, script  # noqa: F401
+
+
+def __getattr__(name):  # lazily: `python -m nanvix.refine.sysvm` must not import the harness first
+    if name in ("Divergence", "Lockstep", "replay", "script"):
+        from nanvix.refine import lockstep
+        return getattr(lockstep, name)
+    raise AttributeError("module 'nanvix.refine' has no attribute %r" % name)

@@ -202,9 +202,9 @@ class Driver:
     def spurious_doorbell(self, u):
         """Ring the channel's doorbell with nothing posted: nothing may change."""
         vm = self.uvm.get(u)
-        if vm is None or vm.channel is None or vm.channel.doorbell_fd < 0:
+        if vm is None or vm.channel is None or vm.channel.state != "open":
             return no("EINVAL", "no channel")
-        os.eventfd_write(vm.channel.doorbell_fd, 1)
+        self.rt.tenants[vm.channel.sysvm].ring()  # the tenant's doorbell, as the guest's `out` does
         return yes()
 
     def map_page(self, u):
@@ -224,7 +224,7 @@ class Driver:
         tn = self.rt.tenants[vm.channel.sysvm]
         if not tn.sysvm.alive:
             return no("EDOWN", "system VM down")
-        return tn.sysvm.call(op, chan=vm.channel.id)
+        return tn.sysvm.call(op, slot=vm.channel.slot)
 
     def take(self, u):
         """out: the request's user_data; or broke=True when the guest-written indices were

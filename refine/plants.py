@@ -8,8 +8,7 @@ from nanvix.refine.sysvm import SteppedServer
 
 
 class NoScrubPool(PagePool):
-    """Freed pages are handed out again unscrubbed (and a page shared with a system VM keeps
-    its memfd)."""
+    """Freed pages are handed out again unscrubbed."""
 
     @staticmethod
     def scrub(page):
@@ -17,11 +16,12 @@ class NoScrubPool(PagePool):
 
 
 class ForeignSysvmRuntime(SteppedRuntime):
-    """A new channel is joined to another tenant's system VM when one is running."""
+    """A new channel is joined to another tenant's system VM when one is running (its page taken
+    from that tenant's arena)."""
 
-    def serving_system_vm(self, t):
-        others = [o.sysvm for o in self.tenants.values() if o is not t and o.sysvm.alive]
-        return others[0] if others else super().serving_system_vm(t)
+    def serving_tenant(self, t):
+        others = [o for o in self.tenants.values() if o is not t and o.sysvm.alive]
+        return others[0] if others else super().serving_tenant(t)
 
 
 def _server_plant(name):

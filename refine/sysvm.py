@@ -5,7 +5,6 @@ Run as `python -m nanvix.refine.sysvm` by the stepped runtime. It does not serve
 on a named channel: the two halves of the server's own `serve`, apart, so each is one spec
 operation. `--plant NAME` runs it with a planted bug (nanvix.refine.plants).
 """
-import os
 import sys
 
 from nanvix.impl.sysvm.server import Server, main
@@ -18,9 +17,10 @@ class SteppedServer(Server):
         op = req.get("op")
         if op not in ("take", "complete"):
             return super().command(req, fds)
-        ch = self.channels.get(req["chan"])
+        self.sync()
+        ch = self.channels.get(req["slot"])
         if ch is None:
-            return {"ok": False, "error": "no channel %r" % req["chan"]}
+            return {"ok": False, "error": "no active channel in slot %r" % req["slot"]}
         was_broken = ch.ring.broken
         if op == "take":
             r = self.take(ch)
@@ -36,7 +36,7 @@ class SteppedServer(Server):
         r = ch.in_service.pop(0)
         res, notify = self.answer(ch, r)
         if notify:
-            os.eventfd_write(ch.notify, 1)
+            self.wake(ch)
         return {"ok": True, "completed": True, "user_data": r.user_data, "result": res}
 
 

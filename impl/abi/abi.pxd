@@ -48,3 +48,23 @@ cdef extern from "nanvix_abi.h":
         uint64_t command_arg[4]
         uint8_t input[1]
         uint8_t result[1]
+
+    enum:
+        NX_ARENA_MAGIC, NX_SHARDS_MAX, NX_CTL_RING, NX_CTL_LOG
+    const unsigned long long NX_CTL_SLOTS_OFF
+
+    struct nx_ctl_ring:
+        uint32_t head, tail, overflow
+        uint32_t slot[1]
+
+    struct nx_ctl_hdr:
+        uint32_t magic, version, nslots, slot_size
+        uint64_t chan_off
+        nx_ctl_ring change[1]
+        nx_ctl_ring wake[1]
+
+    struct nx_ctl_slot:
+        uint32_t gen, active, shard
+        uint64_t uvm
+        uint32_t seen_gen, idle, served, broken, log_len, log_dropped
+        uint8_t log[1]

@@ -142,6 +142,61 @@ struct nx_cqe {
 #define NX_ENOSPC 28
 #define NX_ENOSYS 38
 
+/* ---- host side only: a tenant's channel arena (never mapped into a guest) ---------------------
+ *
+ * One memfd per tenant holds a control region and every channel page of the tenant: the VMM maps
+ * it once and hands each user VM a 2 MiB slice as its channel page; the tenant's system VM maps it
+ * once too. So a channel costs no descriptor and no mapping of its own in either process, and
+ * attaching a channel is a few stores here, not a message. The control region is written by both
+ * sides and trusted by neither: every index read from it is checked.
+ *
+ *   [0, NX_CTL_SLOTS_OFF)            struct nx_ctl_hdr: per VMM shard, a change ring (VMM -> system
+ *                                    VM: slots handed out or taken back) and a wake ring (system
+ *                                    VM -> VMM: slots whose guest asked to be notified)
+ *   [NX_CTL_SLOTS_OFF, chan_off)     struct nx_ctl_slot[nslots]
+ *   [chan_off + i * 2 MiB, +2 MiB)   channel page of slot i
+ */
+#define NX_ARENA_MAGIC 0x414e4552u    /* "RENA" */
+#define NX_SHARDS_MAX 8u              /* VMM shards one tenant's user VMs may be spread over */
+#define NX_CTL_RING 1024u             /* entries of each change and wake ring (a power of two) */
+#define NX_CTL_LOG 8000u              /* bytes of an invocation's log kept for its report */
+#define NX_CTL_SLOTS_OFF 0x20000ull
+
+struct nx_ctl_ring {                  /* single producer, single consumer, free-running u32 */
+    volatile uint32_t head;  uint8_t _p0[60];   /* producer */
+    volatile uint32_t tail;  uint8_t _p1[60];   /* consumer */
+    volatile uint32_t overflow; uint8_t _p2[60]; /* producer sets it when full: rescan them all */
+    uint32_t slot[NX_CTL_RING];
+};
+
+struct nx_ctl_hdr {
+    uint32_t magic, version, nslots, slot_size;
+    uint64_t chan_off;                /* offset of channel page 0 in the arena */
+    uint8_t _p0[40];
+    struct nx_ctl_ring change[NX_SHARDS_MAX];
+    struct nx_ctl_ring wake[NX_SHARDS_MAX];
+};
+
+struct nx_ctl_slot {
+    volatile uint32_t gen;            /* VMM: bumped each time the slot is handed to a new user VM */
+    volatile uint32_t active;         /* VMM: 1 while its guest may submit */
+    volatile uint32_t shard;          /* VMM: the shard whose wake ring answers for it */
+    uint32_t _v;
+    uint64_t uvm;                     /* VMM: the user VM's id (for the system VM's log) */
+    uint8_t _p0[40];
+    volatile uint32_t seen_gen;       /* system VM: the generation its private state is for */
+    volatile uint32_t idle;           /* system VM: 1 = it no longer touches this slot's page */
+    volatile uint32_t served;         /* system VM: requests answered in this generation */
+    volatile uint32_t broken;         /* system VM: nonzero once it found the guest's indices impossible */
+    volatile uint32_t log_len;        /* system VM: bytes in log[] */
+    volatile uint32_t log_dropped;    /* system VM: lines that did not fit */
+    uint8_t _p1[40];
+    uint8_t log[NX_CTL_LOG];          /* system VM: the invocation's log, escaped lines, '\n'-separated */
+};
+
+_Static_assert(sizeof(struct nx_ctl_hdr) <= NX_CTL_SLOTS_OFF, "control header fits");
+_Static_assert(sizeof(struct nx_ctl_slot) <= 8192, "a slot record is at most 8 KiB");
+
 _Static_assert(sizeof(struct nx_sqe) == 64, "sqe is 64 bytes");
 _Static_assert(sizeof(struct nx_cqe) == 64, "cqe is 64 bytes");
 _Static_assert(sizeof(struct nx_ring_hdr) <= NX_SQ_OFF, "ring header fits its page");

@@ -97,8 +97,7 @@ class Host:
         if not isinstance(name, str) or not FUNCTION_NAME.fullmatch(name):
             raise InvalidArgument("function names are 1-64 of [A-Za-z0-9_.-], starting with a letter or "
                                   "digit; got %r" % (name,))
-        t = self.runtime.tenant(tenant)
-        self.runtime.template(t, image)
+        self.runtime.prepare(tenant, image)
         fn = Function(tenant, name, image["digest"], os.path.abspath(source))
         with self._lock:
             self._functions[(tenant, name)] = (fn, image)

@@ -1,13 +1,14 @@
-"""The host page pool: the 2 MiB pages a host hands to user VMs (memory they grow into) and to
-channels (the ring page a user VM shares with its tenant's system VM).
+"""The host's pages: the 2 MiB pages a host hands to user VMs, as channel pages (shared with the
+tenant's system VM) and as the memory a guest grows into.
 
-Each page is its own memfd, so a page can be given to exactly one other process (a system VM)
-without exposing any other page. Ownership is explicit and exclusive; a page is scrubbed when it is
-freed, and a page that was shared with another process gets a brand-new memfd, so a descriptor kept
-by that process can never reach what the page holds next. A page still mapped anywhere cannot be
-freed. These are the spec's "pages": owner, which VMs map it, scrubbed.
+A channel page is a slot of its tenant's channel arena (nanvix.impl.channel.arena): it belongs to
+that tenant for good, and only that tenant's system VM maps the arena. A page a guest grows into
+is a slice of this host's RAM arena, one memfd no other process ever sees, so a freed page may go
+to any tenant, after it was scrubbed. Either way a page is a view of one mapping: no descriptor
+and no mapping per page. Ownership is explicit and exclusive; a page is scrubbed when it is
+freed; a page still mapped anywhere cannot be freed. These are the spec's "pages": owner, which
+VMs map it, scrubbed.
 """
-import os
 import threading
 
 from nanvix.impl.abi import ABI
@@ -18,16 +19,15 @@ PAGE_SIZE = ABI["PAGE_2M"]
 
 
 class Page:
-    __slots__ = ("index", "fd", "mem", "owner", "tenant", "mapped_by", "shared_out")
+    __slots__ = ("index", "mem", "kind", "owner", "tenant", "mapped_by")
 
-    def __init__(self, index):
+    def __init__(self, index, mem, kind, tenant=None):
         self.index = index
-        self.fd = memfd("nanvix-page-%d" % index, PAGE_SIZE)
-        self.mem = Memory(PAGE_SIZE, self.fd, True)
+        self.mem = mem
+        self.kind = kind           # "channel" (a slot of a tenant's arena) or "ram"
         self.owner = None          # None (free), ("uvm", id) or ("channel", id)
-        self.tenant = None
+        self.tenant = tenant       # a channel page's tenant is fixed; a RAM page's is its owner's
         self.mapped_by = set()     # ("uvm", id) / ("sysvm", tenant)
-        self.shared_out = False    # its fd went to another process
 
     def state(self):
         """As observed: `scrubbed` reads the page itself (all zero), not a flag we set."""
@@ -39,21 +39,39 @@ class PagePool:
     def __init__(self, max_pages):
         self.max_pages = max_pages
         self.pages = []
-        self.free = []
+        self.free = []           # scrubbed RAM pages
         self.lock = threading.Lock()
+        self.ram_fd = memfd("nanvix-ram", max_pages * PAGE_SIZE)
+        self.ram = Memory(max_pages * PAGE_SIZE, self.ram_fd, True)
+
+    def _new(self, mem_of, kind, tenant):
+        if len(self.pages) >= self.max_pages:
+            raise OutOfPages("all %d host pages are in use" % self.max_pages)
+        index = len(self.pages)
+        page = Page(index, mem_of(index), kind, tenant)
+        self.pages.append(page)
+        return page
+
+    def channel_page(self, tenant, arena, slot):
+        """A new page object for slot `slot` of tenant's arena (it stays that slot's)."""
+        with self.lock:
+            return self._new(lambda i: arena.page(slot), "channel", tenant)
 
     def alloc(self, owner, tenant):
+        """A scrubbed RAM page for a user VM to grow into."""
         with self.lock:
-            if self.free:
-                page = self.free.pop()
-            elif len(self.pages) < self.max_pages:
-                page = Page(len(self.pages))
-                self.pages.append(page)
-            else:
-                raise OutOfPages("all %d host pages are in use" % self.max_pages)
+            page = self.free.pop() if self.free else self._new(
+                lambda i: self.ram.view(i * PAGE_SIZE, PAGE_SIZE), "ram", None)
             page.owner = owner
             page.tenant = tenant
             return page
+
+    def claim(self, page, owner):
+        """A free channel page becomes owner's."""
+        with self.lock:
+            if page.owner is not None:
+                raise PageError("page %d is already %s's" % (page.index, page.owner))
+            page.owner = owner
 
     def map(self, page, vm):
         page.mapped_by.add(vm)
@@ -62,7 +80,8 @@ class PagePool:
         page.mapped_by.discard(vm)
 
     def release(self, page):
-        """Scrub the page and return it to the pool. It must be mapped by no one."""
+        """Scrub the page and free it (a RAM page back to the pool, a channel page back to its
+        slot). It must be mapped by no one."""
         with self.lock:
             if page.mapped_by:
                 raise PageError("page %d is still mapped by %s" % (page.index, sorted(page.mapped_by)))
@@ -70,31 +89,26 @@ class PagePool:
                 raise PageError("page %d is already free" % page.index)
             self.scrub(page)
             page.owner = None
-            page.tenant = None
-            self.free.append(page)
+            if page.kind == "ram":
+                page.tenant = None
+                self.free.append(page)
 
     @staticmethod
     def scrub(page):
-        """Zero the page; one that was shared with another process also gets a brand-new memfd,
-        so a descriptor or mapping kept there can never reach what the page holds next."""
-        page.mem.scrub()  # also what a mapping left behind in another process now sees
-        if page.shared_out:
-            page.mem.close()
-            os.close(page.fd)
-            page.fd = memfd("nanvix-page-%d" % page.index, PAGE_SIZE)
-            page.mem = Memory(PAGE_SIZE, page.fd, True)
-            page.shared_out = False
+        """Zero the page: its range of the memfd is punched out, so every mapping of it, in any
+        process, reads zeros from now on."""
+        page.mem.scrub()
 
     def in_use(self, tenant=None):
         return sum(1 for p in self.pages if p.owner is not None and (tenant is None or p.tenant == tenant))
 
     def state(self):
-        with self.lock:  # release() may be swapping a page's memory on the reaper thread
+        with self.lock:
             return [p.state() for p in self.pages]
 
     def close(self):
-        for p in self.pages:
-            p.mem.close()
-            os.close(p.fd)
         self.pages = []
         self.free = []
+        self.ram.close()
+        import os
+        os.close(self.ram_fd)

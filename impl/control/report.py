@@ -12,13 +12,17 @@ def state_report(rt):
     with rt.lock:
         tenants, uvms, channels = dict(rt.tenants), dict(rt.uvms), dict(rt.channels)
     out = {"tenants": {}, "system_vms": {}, "user_vms": {}, "channels": {}}
+    cid_of = {(c.sysvm, c.slot): c.id for c in channels.values() if c.state == "open"}
     for name, t in tenants.items():
         out["tenants"][name] = {"id": t.id, "quota_uvms": t.quota_uvms, "quota_pages": t.quota_pages,
                                 "user_vms": sorted(t.uvms)}
         served = None  # the system VM's own account of its channels (private indices)
         if t.sysvm.alive:
             try:
-                served = {int(c): v for c, v in t.sysvm.call("state")["channels"].items()}
+                served = {}
+                for slot, v in t.sysvm.call("state")["channels"].items():
+                    cid = cid_of.get((name, int(slot)))
+                    served[cid if cid is not None else -1 - int(slot)] = v  # (a slot no channel has)
             except NanvixError:
                 served = None
         out["system_vms"][name] = {"tenant": name, "alive": t.sysvm.alive, "epoch": t.sysvm.epoch,

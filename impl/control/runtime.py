@@ -1,14 +1,17 @@
 """The control plane: tenants, their system VMs, user VMs, channels, the page pool, invocations.
 
-An invocation: pick (or start) the tenant's system VM, create a user VM for the function from its
-snapshot template (into a VM created ahead of time by the pool), open a channel between the two,
-run the vCPU on the scheduler, return the function's result; then detach the channel, destroy the
-VM and scrub its pages. `state()` reports all of it in the spec's vocabulary.
+An invocation: take a user VM of the tenant that is ready for the function (prepared ahead of time
+from the function's snapshot template: VM, vCPU in the snapshot's state, memory slots, copy-on-write
+memory, its channel handed out on the tenant's arena), write the input, activate the channel, run
+the vCPU on the scheduler, return the function's result. After it, the user VM is reset to the
+snapshot and made ready again for the same tenant and function (only a clean exit is recycled; a
+crash or a timeout destroys the VM), off the invocation's path. A user VM never moves to another
+tenant. `state()` reports all of it in the spec's vocabulary.
 """
+import collections
 import itertools
 import json
 import os
-import queue
 import re
 import select
 import threading
@@ -16,20 +19,22 @@ import time
 
 from nanvix.impl import sched as S
 from nanvix.impl.abi import ABI
-from nanvix.impl.channel import init_channel
+from nanvix.impl.channel import Arena, init_channel
 from nanvix.impl.control.pages import PagePool
 from nanvix.impl.control.pools import VmPool
 from nanvix.impl.control.report import state_report
 from nanvix.impl.control.uvm import DEFAULT_RAM, SLOT_HOTADD, Template
-from nanvix.impl.errors import InvalidArgument, NanvixError, NotFound, OutOfPages, QuotaExceeded, SystemVMDown
+from nanvix.impl.errors import InvalidArgument, NotFound, OutOfPages, QuotaExceeded, SystemVMDown
 from nanvix.impl.guest.build import build_image
 from nanvix.impl.kvm import Kvm
 from nanvix.impl.sysvm.client import SystemVM
-from nanvix.impl.sysvm.store import broken_mark
 from nanvix.impl.threads import spawn
 
 TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+STATUS = {S.LEFT_EXIT: None, S.LEFT_CRASH: "crashed", S.LEFT_TIMEOUT: "timeout"}
 WATCHDOG_S = 5.0
+IDLE_WAIT_S = 2.0        # how long a teardown waits for the system VM to let go of a channel
+SHARD = 0                # this process's VMM shard
 
 
 class Interrupted(KeyboardInterrupt):
@@ -38,7 +43,6 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, report):
         super().__init__("interrupted")
         self.report = report
-STATUS = {S.LEFT_EXIT: None, S.LEFT_CRASH: "crashed", S.LEFT_TIMEOUT: "timeout"}
 
 
 def default_home():
@@ -46,32 +50,67 @@ def default_home():
 
 
 class Tenant:
-    def __init__(self, name, tid, root, quota_uvms, quota_pages, sysvm_class=SystemVM):
+    """A tenant: its system VM, its channel arena (every channel page of the tenant, shared with
+    its system VM only) with its doorbell and notify eventfds, its user VMs and their pools."""
+
+    def __init__(self, name, tid, root, quota_uvms, quota_pages, capacity, sysvm_class=SystemVM):
         self.name, self.id, self.root = name, tid, root
         self.quota_uvms, self.quota_pages = quota_uvms, quota_pages
-        self.sysvm = sysvm_class(name, root)
+        self.arena = Arena.create(capacity, "nanvix-arena-%s" % name)
+        self.doorbell = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self.notify = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self.sysvm = sysvm_class(name, root, self.arena.fd, self.doorbell, {SHARD: self.notify})
+        self.free_slots = list(range(capacity - 1, -1, -1))  # pop() hands out slot 0 first
+        self.slot_page = {}      # slot -> its Page (made on the slot's first use)
         self.uvms = {}
         self.templates = {}
-        self.lock = threading.Lock()
+        self.ready = collections.defaultdict(collections.deque)  # digest -> user VMs ready to start
+        self.lock = threading.RLock()
+
+    def ring(self):
+        """Wake the system VM (it takes in channel changes, or acknowledges a release)."""
+        try:
+            os.eventfd_write(self.doorbell, 1)
+        except OSError:
+            pass
+
+    def close(self):
+        for tpl in self.templates.values():
+            tpl.close()
+        self.arena.close()
+        os.close(self.arena.fd)
+        os.close(self.doorbell)
+        os.close(self.notify)
 
 
 class Channel:
-    """The control plane's record of one channel: its page, its two eventfds and its state."""
+    """The control plane's record of one channel: a slot of its serving tenant's arena."""
 
-    def __init__(self, cid, uvm, page, doorbell_fd, notify_fd):
-        self.id, self.uvm, self.page = cid, uvm, page
+    def __init__(self, uvm, page, slot, serving):
+        self.id, self.uvm, self.page, self.slot = uvm.id, uvm, page, slot
         self.tenant = uvm.tenant
-        self.sysvm = uvm.tenant  # the tenant whose system VM serves it (set at attach)
-        self.doorbell_fd, self.notify_fd = doorbell_fd, notify_fd
+        self.sysvm = serving.name   # the tenant whose system VM serves it (its own, always)
+        self.arena = serving.arena
         self.state = "open"
-        self.report = None  # the system VM's account at detach: served, log
+        self.active = False
+        self.used = False    # activated in the current generation (so the system VM may touch it)
 
 
 class UserVM:
-    """One invocation's VM. The scheduler reads and writes state, core and exits."""
+    """One VM of a tenant, for one function; recycled from invocation to invocation of that same
+    tenant and function. The scheduler reads and writes state, core and exits."""
 
-    def __init__(self, uid, tenant, image, timeout_ms):
-        self.id, self.tenant, self.image = uid, tenant, image
+    def __init__(self, uid, tenant, image, template):
+        self.id, self.tenant, self.image = uid, tenant, image["name"]
+        self.digest, self.tpl = image["digest"], template
+        self.pages = []          # pages added on NX_HC_GROW
+        self.vm = self.vcpu = self.mem = self.channel = None
+        self.awaiting_command = False  # read by the scheduler only when it serves NX_HC_COMMAND
+        self.invocations = 0
+        self.new_invocation()
+
+    def new_invocation(self, timeout_ms=10_000):
+        """Everything per invocation, fresh (the VM itself is reset by Template.reset)."""
         self.timeout_ms = timeout_ms
         self.state = S.CREATED
         self.core = None
@@ -79,15 +118,12 @@ class UserVM:
         self.exit_status = None
         self.status = None
         self.detail = ""
-        self.pages = []          # pages added on NX_HC_GROW
-        self.vm = self.vcpu = self.mem = self.channel = None
-        self.notify_fd = -1
-        self.done = threading.Event()
-        self.t_create = time.perf_counter_ns()
-        self.t_ready = self.t_end = None
-        self.deadline_ns = 0
-        self.awaiting_command = False  # read by the scheduler only when it serves NX_HC_COMMAND
         self.evict = ""          # why the host is taking it off its core (the scheduler reads it)
+        self.done = threading.Event()
+        self.t_create = time.monotonic_ns()
+        self.t_ready = self.t_run = self.t_end = 0
+        self.deadline_ns = 0
+        self.invocation = None
 
     def completions_ready(self):
         ch = self.channel
@@ -127,14 +163,19 @@ def load_image(path):
 
 class Runtime:
     """The control plane of one host. A subclass may replace the pieces named by the class
-    attributes (the refinement harness builds a stepped runtime that way)."""
+    attributes (the refinement harness builds a stepped runtime that way).
+
+    ready_per_function: user VMs kept ready per (tenant, function) once it has been used or
+    deployed (0: build each one on demand); recycle: reset a user VM that exited cleanly and make it
+    ready again (else it is destroyed after each invocation)."""
     page_pool_class = PagePool
     sysvm_class = SystemVM
     uvm_class = UserVM
-    stepped = False   # True: nothing runs by itself (no worker threads, no monitor, no pool)
+    stepped = False   # True: nothing runs by itself (no worker threads, no monitor, no pools)
 
     def __init__(self, home=None, cores=0, max_pages=4096, pool_size=4, slice_ms=10,
-                 quota_uvms=64, quota_pages=256, ram_size=DEFAULT_RAM, restart_system_vms=True):
+                 quota_uvms=64, quota_pages=256, ram_size=DEFAULT_RAM, restart_system_vms=True,
+                 ready_per_function=2, recycle=True, arena_slots=256):
         self.home = home or default_home()
         os.makedirs(os.path.join(self.home, "tenants"), mode=0o700, exist_ok=True)
         self.kvm = Kvm()
@@ -143,23 +184,31 @@ class Runtime:
         self.sched = self.scheduler(cores, slice_ms * 1_000_000)
         self.ram_size = ram_size
         self.quota_uvms, self.quota_pages = quota_uvms, quota_pages
+        self.arena_slots = arena_slots
         self.restart_system_vms = restart_system_vms
+        self.ready_per_function = 0 if self.stepped else ready_per_function
+        self.recycle = recycle and not self.stepped
         self.tenants = {}
         self.uvms = {}
         self.channels = {}
         self.ids = itertools.count(1)
+        self.invocation_ids = itertools.count(1)
         self.lock = threading.RLock()
         self.closing = False
         self.images = {}
+        self.wanted = {}          # (tenant, digest) -> image: functions whose pools are kept filled
+        self.fill_event = threading.Event()
         self.monitor_epoll = select.epoll()
         self.monitored = {}
         self.sysvm_events = []   # (tenant, what) history: crashes, restarts
-        self.monitor = None
-        self.reaper_queue = queue.SimpleQueue()
+        self.monitor = self.filler = None
+        self.reap_lock = threading.Condition()
+        self.reap_queue = collections.deque()   # (user VM, recycle?) after an invocation
         self.reaper = spawn("nanvix-reaper", self._reaper)
         if not self.stepped:
             self.sched.start()
             self.monitor = spawn("nanvix-sysvm-monitor", self._monitor)
+            self.filler = spawn("nanvix-uvm-pool", self._filler)
 
     def scheduler(self, cores, slice_ns):
         return S.Scheduler(self, cores, slice_ns)
@@ -175,8 +224,10 @@ class Runtime:
                     raise InvalidArgument("tenant names are 1-32 of [a-z0-9_-], starting with a letter "
                                           "or digit; got %r" % (name,))
                 t = Tenant(name, len(self.tenants), os.path.join(self.home, "tenants", name),
-                           self.quota_uvms, self.quota_pages, self.sysvm_class)
+                           self.quota_uvms, self.quota_pages, max(self.quota_uvms, self.arena_slots),
+                           self.sysvm_class)
                 self.tenants[name] = t
+                self.sched.watch(name, t.notify, t.arena, SHARD)
             return t
 
     def system_vm(self, tenant):
@@ -194,11 +245,13 @@ class Runtime:
         t = self.tenant(tenant)
         with t.lock:
             if t.sysvm.alive:
-                raise ValueError("system VM of %s is already running" % tenant)
+                raise InvalidArgument("system VM of %s is already running" % tenant)
             self._start_sysvm(t)
         return t.sysvm
 
     def _start_sysvm(self, t):
+        """Start (or restart) t's system VM. A restarted one finds its channels in the arena: it
+        adopts every active one and fails, with EIO, the requests its predecessor had taken."""
         restarted = t.sysvm.epoch > 0
         t.sysvm.stop()
         t.sysvm.start()
@@ -208,12 +261,9 @@ class Runtime:
             self.monitor_epoll.register(pidfd, select.EPOLLIN)
         if restarted:
             self.sysvm_events.append((t.name, "restarted", t.sysvm.epoch))
-            for ch in [c for c in self.channels.values() if c.sysvm == t.name and c.state == "open"]:
-                self._attach(t.sysvm, ch)
-                os.eventfd_write(ch.notify_fd, 1)  # a blocked guest re-checks its ring
 
     def _monitor(self):
-        """Restart a system VM that died (kill -9, crash); its channels are re-attached."""
+        """Restart a system VM that died (kill -9, crash)."""
         while not self.closing:
             for fd, _ in self.monitor_epoll.poll(0.5):
                 with self.lock:
@@ -270,57 +320,107 @@ class Runtime:
                 tpl = t.templates[image["digest"]] = Template(self.kvm, image, self.ram_size)
             return tpl
 
+    def prepare(self, tenant, image):
+        """Keep user VMs ready for this tenant's function from now on (boots its snapshot now)."""
+        t = self.tenant(tenant)
+        self.template(t, image)
+        if self.ready_per_function and (tenant, image["digest"]) not in self.wanted:
+            self.wanted[(tenant, image["digest"])] = image
+            self.fill_event.set()
+
     # -- user VMs and channels -------------------------------------------------------------------
     def create_user_vm(self, tenant, image, input_bytes=b"", timeout_ms=10_000):
-        """A user VM of the tenant, ready to run (not yet runnable). Starts the system VM."""
+        """A user VM of the tenant for this function, with the input written, ready to start:
+        one kept ready if there is one, else one built now. Starts the system VM on first use."""
+        t0 = time.monotonic_ns()
         t = self.tenant(tenant)
-        sysvm = self.serving_system_vm(t)
-        tpl = self.template(t, image)
-        with self.lock:
-            if len(t.uvms) >= t.quota_uvms:
-                raise QuotaExceeded("tenant %s already runs %d user VMs" % (tenant, len(t.uvms)))
-            uvm = self.uvm_class(next(self.ids), tenant, image["name"], timeout_ms)
-            uvm.t_create = time.perf_counter_ns()
-            t.uvms[uvm.id] = uvm
-            self.uvms[uvm.id] = uvm
-        try:
-            page = self._alloc_page(t, ("channel", uvm.id))
-            init_channel(page.mem)
-            doorbell = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-            notify = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-            ch = Channel(uvm.id, uvm, page, doorbell, notify)
-            uvm.channel, uvm.notify_fd = ch, notify
-            self.channels[ch.id] = ch
-            uvm.vm = self.vm_pool.take()
-            uvm.mem, uvm.vcpu = tpl.instantiate(uvm.vm, page.mem, input_bytes, doorbell)
-            self.pages.map(page, ("uvm", uvm.id))
-            self._attach(sysvm, ch)
-            self.sched.attach(uvm)
-        except BaseException:
-            self.destroy(uvm)
-            raise
-        uvm.t_ready = time.perf_counter_ns()
+        self.system_vm(tenant)
+        if len(input_bytes) > ABI["INPUT_MAX"]:
+            raise InvalidArgument("input of %d bytes exceeds %d" % (len(input_bytes), ABI["INPUT_MAX"]))
+        with t.lock:
+            ready = t.ready.get(image["digest"])
+            uvm = ready.popleft() if ready else None
+        if uvm is None:
+            uvm = self._build(t, image)
+        if self.ready_per_function:
+            self.prepare(tenant, image)
+            self.fill_event.set()
+        uvm.new_invocation(timeout_ms)
+        uvm.t_create = t0
+        uvm.invocation = next(self.invocation_ids)
+        uvm.invocations += 1
+        Template.write_input(uvm.mem, input_bytes)
+        uvm.t_ready = time.monotonic_ns()
         return uvm
 
-    def serving_system_vm(self, t):
-        """The system VM a new channel of tenant t joins: t's own, always."""
-        return self.system_vm(t.name)
+    def _build(self, t, image):
+        """A new user VM of t for image, its channel handed out (not yet active)."""
+        tpl = self.template(t, image)
+        serving = self.serving_tenant(t)
+        with t.lock:
+            self._make_room(t)
+            with self.lock:
+                uvm = self.uvm_class(next(self.ids), t.name, image, tpl)
+                t.uvms[uvm.id] = uvm
+                self.uvms[uvm.id] = uvm
+        try:
+            with serving.lock:
+                if not serving.free_slots:
+                    raise QuotaExceeded("tenant %s has no free channel (%d)" % (serving.name, serving.arena.nslots))
+                if self.pages.in_use(t.name) >= t.quota_pages:
+                    raise QuotaExceeded("tenant %s holds its %d pages" % (t.name, t.quota_pages))
+                slot = serving.free_slots.pop()
+                page = serving.slot_page.get(slot)
+                if page is None:
+                    try:
+                        page = serving.slot_page[slot] = self.pages.channel_page(t.name, serving.arena, slot)
+                    except OutOfPages:
+                        serving.free_slots.append(slot)
+                        raise
+                self.pages.claim(page, ("channel", uvm.id))
+            ch = Channel(uvm, page, slot, serving)
+            uvm.channel = ch
+            self.channels[ch.id] = ch
+            init_channel(page.mem)
+            serving.arena.hand_out(slot, uvm.id, SHARD)
+            uvm.vm = self.vm_pool.take()
+            uvm.mem, uvm.vcpu = tpl.instantiate(uvm.vm, page.mem, serving.doorbell)
+            self.pages.map(page, ("uvm", uvm.id))
+            self.pages.map(page, ("sysvm", serving.name))
+            self.sched.attach(uvm, serving.name, slot)
+        except BaseException:
+            self._teardown(uvm)
+            raise
+        return uvm
 
-    def _alloc_page(self, t, owner):
-        with self.lock:
-            if self.pages.in_use(t.name) >= t.quota_pages:
-                raise QuotaExceeded("tenant %s holds its %d pages" % (t.name, t.quota_pages))
-            return self.pages.alloc(owner, t.name)
+    def _make_room(self, t):
+        """At its user-VM quota, a tenant gives up a user VM kept ready for another function."""
+        if len(t.uvms) < t.quota_uvms:
+            return
+        for digest, q in t.ready.items():
+            if q:
+                self._teardown(q.popleft())
+                return
+        raise QuotaExceeded("tenant %s already has %d user VMs" % (t.name, len(t.uvms)))
 
-    def _attach(self, sysvm, ch):
-        sysvm.call("attach", fds=[ch.page.fd, ch.doorbell_fd, ch.notify_fd], chan=ch.id, uvm=ch.uvm.id)
-        ch.page.shared_out = True
-        ch.sysvm = sysvm.tenant
-        self.pages.map(ch.page, ("sysvm", sysvm.tenant))
+    def serving_tenant(self, t):
+        """The tenant whose system VM (and arena) serves a new channel of tenant t: t, always."""
+        return t
 
     def start(self, uvm):
         uvm.deadline_ns = S.now_ns() + uvm.timeout_ms * 1_000_000
+        self._activate(uvm, True)
         self.sched.submit(uvm)
+
+    def _activate(self, uvm, on):
+        ch = uvm.channel
+        if ch is not None and ch.state == "open" and ch.active != on:
+            ch.active = on
+            ch.used = True
+            if not ch.arena.set_active(ch.slot, on, SHARD):
+                pass  # the change ring was full: the system VM rescans every slot instead
+            if not on:
+                self.tenants[ch.sysvm].ring()  # so it lets go of the page soon
 
     def wait(self, uvm, timeout=None):
         if not uvm.done.wait(timeout):
@@ -329,83 +429,158 @@ class Runtime:
 
     def report(self, uvm):
         ch = uvm.channel
-        rep = ch.report if ch is not None and ch.report else {}
+        served, log, dropped = 0, [], 0
+        if ch is not None and ch.state == "open":
+            served, log, dropped, _ = ch.arena.account(ch.slot)
         result = uvm.result_bytes() if uvm.mem is not None and uvm.status in ("ok", "error") else b""
         return {
-            "tenant": uvm.tenant, "function": uvm.image, "user_vm": uvm.id, "status": uvm.status,
-            "exit_status": uvm.exit_status, "result": result.decode("utf-8", "replace"), "result_bytes": result,
-            "log": rep.get("log", []), "start_us": round((uvm.t_ready - uvm.t_create) / 1000, 1),
-            "run_us": round((uvm.t_end - uvm.t_ready) / 1000, 1) if uvm.t_end else None,
-            "io_requests": rep.get("served", 0), "exits": uvm.exits, "pages_added": len(uvm.pages),
+            "tenant": uvm.tenant, "function": uvm.image, "user_vm": uvm.id, "invocation": uvm.invocation,
+            "status": uvm.status, "exit_status": uvm.exit_status,
+            "result": result.decode("utf-8", "replace"), "result_bytes": result,
+            "log": log, "log_dropped": dropped,
+            "start_us": round(((uvm.t_run or uvm.t_end or uvm.t_ready) - uvm.t_create) / 1000, 1),
+            "run_us": round((uvm.t_end - uvm.t_run) / 1000, 1) if uvm.t_end and uvm.t_run else None,
+            "io_requests": served, "exits": uvm.exits, "pages_added": len(uvm.pages),
             "detail": uvm.detail,
         }
 
     def destroy(self, uvm, wait=True):
-        """Tear the user VM down: off the scheduler and its channel detached from the system VM
-        (whose account of it, requests served and log lines, is kept); then the VM is closed, its
-        pages unmapped and scrubbed and its memory unmapped. KVM takes ~14 ms to destroy a VM on
-        this machine, so with wait=False that second half runs on the reaper thread, off the
-        invocation's path (the pages stay owned by the user VM until then)."""
+        """Tear the user VM down: off the scheduler and its channel deactivated; then (waiting for
+        its system VM to let go of the channel) the VM closed, its pages unmapped and scrubbed and
+        its memory unmapped. With wait=False the second half runs on the reaper thread, off the
+        invocation's path."""
         self._detach(uvm)
         if wait or self.stepped:
             self._teardown(uvm)
         else:
-            self.reaper_queue.put(uvm)
+            self._reap(uvm, False)
+
+    def release(self, uvm):
+        """After an invocation: a user VM that exited cleanly is reset and made ready again (its
+        tenant and function only); any other is destroyed. Both on the reaper thread."""
+        self._detach(uvm)
+        recycle = (self.recycle and uvm.state == S.EXITED and not uvm.pages
+                   and len(self.tenants[uvm.tenant].ready[uvm.digest]) < max(self.ready_per_function, 1) * 2)
+        self._reap(uvm, recycle)
+
+    def _reap(self, uvm, recycle):
+        with self.reap_lock:
+            self.reap_queue.append((uvm, recycle))
+            self.reap_lock.notify()
 
     def _detach(self, uvm, why="destroyed by the host"):
         self.sched.remove(uvm, why)
-        if uvm.notify_fd >= 0:
-            self.sched.detach(uvm)
-        ch = uvm.channel
-        if ch is not None and ch.state == "open":
-            ch.state = "closed"
-            t = self.tenants[ch.sysvm]
-            if ("sysvm", ch.sysvm) in ch.page.mapped_by:
-                try:
-                    ch.report = t.sysvm.call("detach", chan=ch.id)
-                except NanvixError as e:
-                    ch.report = {"served": 0, "log": [], "error": str(e)}
-                self.pages.unmap(ch.page, ("sysvm", ch.sysvm))  # detached, or its process died
-            try:  # the channel id is done with: so is any verdict about it
-                os.unlink(broken_mark(t.sysvm.root, ch.id))
-            except FileNotFoundError:
-                pass
+        self._activate(uvm, False)
         if uvm.state not in (S.EXITED, S.CRASHED):
             uvm.state = S.CRASHED
             uvm.status = uvm.status or "crashed"
-            uvm.detail = uvm.detail or "destroyed by the host"
+            uvm.detail = uvm.detail or why
+
+    def _let_go(self, ch, timeout=IDLE_WAIT_S):
+        """Wait until the serving system VM no longer touches ch's page (it acknowledged the
+        deactivation), or is not running at all."""
+        t = self.tenants[ch.sysvm]
+        if not ch.used:  # never active in this generation: the system VM never saw it
+            return True
+        end = time.monotonic() + timeout
+        delay = 20e-6
+        while not ch.arena.idle(ch.slot) and t.sysvm.alive:
+            if time.monotonic() > end:
+                self.sysvm_events.append((t.name, "did not let go of channel %d" % ch.id, t.sysvm.epoch))
+                return False
+            t.ring()
+            time.sleep(delay)
+            delay = min(delay * 2, 2e-3)
+        return True
 
     def _teardown(self, uvm):
         ch = uvm.channel
+        if ch is not None and ch.state == "open":
+            self._let_go(ch)
+        self.sched.detach(uvm)
         if uvm.vm is not None:
             uvm.vm.close()
-        for page in ([ch.page] if ch is not None else []) + uvm.pages:
-            self.pages.unmap(page, ("uvm", uvm.id))
-            if page.owner is not None:
-                self.pages.release(page)
-        uvm.pages = []
-        if ch is not None and ch.doorbell_fd >= 0:
-            for fd in (ch.doorbell_fd, ch.notify_fd):
-                os.close(fd)
-            ch.doorbell_fd = ch.notify_fd = -1
+        self._drop_grown(uvm)
+        if ch is not None and ch.state == "open":
+            ch.state = "closed"
+            self.pages.unmap(ch.page, ("uvm", uvm.id))
+            self.pages.unmap(ch.page, ("sysvm", ch.sysvm))
+            self.pages.release(ch.page)
+            serving = self.tenants[ch.sysvm]
+            with serving.lock:
+                serving.free_slots.append(ch.slot)
             self.channels.pop(ch.id, None)
-        uvm.notify_fd = -1
-        self.release_memory(uvm)
+        if uvm.mem is not None:
+            uvm.mem.close()
+            uvm.mem = None
         with self.lock:
             self.tenants[uvm.tenant].uvms.pop(uvm.id, None)
             self.uvms.pop(uvm.id, None)
 
+    def _drop_grown(self, uvm):
+        for i, page in enumerate(uvm.pages):
+            if uvm.vm is not None and not uvm.vm.closed:
+                uvm.vm.delete_memory(SLOT_HOTADD + i)
+            self.pages.unmap(page, ("uvm", uvm.id))
+            self.pages.release(page)
+        uvm.pages = []
+
+    def _recycle(self, uvm):
+        """Reset a user VM that exited cleanly to its snapshot and make it ready again: memory
+        reverted to the snapshot, the vCPU's whole state restored, the pages it grew into freed,
+        its channel page scrubbed and handed out again (a new generation), within its tenant."""
+        ch = uvm.channel
+        if not self._let_go(ch):
+            return self._teardown(uvm)
+        uvm.tpl.reset(uvm.mem, uvm.vcpu)
+        self._drop_grown(uvm)
+        self.pages.scrub(ch.page)
+        init_channel(ch.page.mem)
+        ch.arena.hand_out(ch.slot, uvm.id, SHARD)
+        ch.used = False
+        uvm.new_invocation()
+        t = self.tenants[uvm.tenant]
+        with t.lock:
+            t.ready[uvm.digest].append(uvm)
+
     def _reaper(self):
         while True:
-            uvm = self.reaper_queue.get()
+            with self.reap_lock:
+                while not self.reap_queue:
+                    self.reap_lock.wait()
+                uvm, recycle = self.reap_queue.popleft()
             if uvm is None:
                 return
-            self._teardown(uvm)
+            try:
+                self._recycle(uvm) if recycle else self._teardown(uvm)
+            except Exception as e:  # a failed reset must not stop the reaper: drop that VM
+                self.sysvm_events.append((uvm.tenant, "reaping user VM %d failed: %s" % (uvm.id, e), 0))
+                try:
+                    self._teardown(uvm)
+                except Exception:
+                    pass
 
-    def release_memory(self, uvm):
-        if uvm.mem is not None:
-            uvm.mem.close()
-            uvm.mem = None
+    def _filler(self):
+        """Keep ready_per_function user VMs ready for every function a tenant has used, within
+        the tenant's quota, off every invocation's path."""
+        while not self.closing:
+            self.fill_event.wait(0.5)
+            self.fill_event.clear()
+            for (tenant, digest), image in list(self.wanted.items()):
+                if self.closing:
+                    return
+                t = self.tenants.get(tenant)
+                while t is not None and not self.closing and t.sysvm.alive:
+                    with t.lock:
+                        if len(t.ready[digest]) >= self.ready_per_function or len(t.uvms) >= t.quota_uvms:
+                            break
+                    try:
+                        uvm = self._build(t, image)
+                        uvm.tpl.prefault(uvm.mem)  # off the path, so the start does not fault it in
+                    except Exception:
+                        break
+                    with t.lock:
+                        t.ready[digest].append(uvm)
 
     def invoke(self, tenant, path, input_bytes=b"", timeout_ms=10_000):
         """Run one function to completion; returns its report (see report()). The scheduler ends
@@ -426,9 +601,8 @@ class Runtime:
         except BaseException:
             self.destroy(uvm)
             raise
-        self._detach(uvm)
         rep = self.report(uvm)
-        self.destroy(uvm, wait=False)
+        self.release(uvm)
         return rep
 
     # -- scheduler callbacks (on a core's thread) ------------------------------------------------
@@ -440,7 +614,9 @@ class Runtime:
         got = []
         for _ in range(n):  # all or nothing: the guest takes a non-zero answer as n pages
             try:
-                got.append(self._alloc_page(t, ("uvm", uvm.id)))
+                if self.pages.in_use(t.name) >= t.quota_pages:
+                    raise QuotaExceeded(t.name)
+                got.append(self.pages.alloc(("uvm", uvm.id), t.name))
             except (QuotaExceeded, OutOfPages):
                 for page in got:
                     self.pages.release(page)
@@ -456,7 +632,7 @@ class Runtime:
         return first
 
     def finished(self, uvm, how, detail):
-        uvm.t_end = time.perf_counter_ns()
+        uvm.t_end = time.monotonic_ns()
         if how == S.LEFT_EXIT:
             uvm.status = "ok" if uvm.exit_status == 0 else "error"
             uvm.state = S.EXITED
@@ -473,29 +649,30 @@ class Runtime:
 
     def channel_broken(self, ch):
         """The serving system VM found the channel's guest-written indices impossible (its
-        recorded verdict, which outlives the process)."""
-        if ch.sysvm is None or ch.state != "open":
-            return False
-        return os.path.exists(broken_mark(self.tenants[ch.sysvm].sysvm.root, ch.id))
+        verdict in the arena, which outlives the process)."""
+        return ch.state == "open" and ch.arena.broken(ch.slot)
 
     def close(self):
         self.closing = True
+        self.fill_event.set()
+        if self.filler:
+            self.filler.join(5)
         for uvm in list(self.uvms.values()):
-            if uvm.vm is not None and uvm.channel is not None and uvm.channel.state == "open":
+            if uvm.vm is not None:
                 self.destroy(uvm, wait=False)
-        self.reaper_queue.put(None)
+        self._reap(None, False)
         self.reaper.join()
         self.sched.stop()
         for t in self.tenants.values():
             t.sysvm.stop()
-            for tpl in t.templates.values():
-                tpl.close()
         if self.monitor:
             self.monitor.join(2)
         for fd in list(self.monitored):
             os.close(fd)
         self.monitored = {}
         self.monitor_epoll.close()
+        for t in self.tenants.values():
+            t.close()
         self.vm_pool.close()
         self.pages.close()
 

@@ -147,10 +147,12 @@ class Template:
             info = vcpu.exit_info()
             if reason != EXIT_IO or info["port"] != A["PORT_HYPERCALL"] or vcpu.reg("rax") & 0xFFFFFFFF != A["HC_READY"]:
                 raise GuestError("image did not reach NX_HC_READY: %r" % info)
-            self.regs = vcpu.get_regs()
-            if mem.read(A["LOW_SIZE"] + self.regs["rip"] - A["GPA_RAM"], 1)[0] == IN_EAX_IMM8:
-                self.regs["rip"] += 2  # resume after the `in`, as if it returned 0
-            self.regs["rax"] = 0
+            # The whole vCPU state at the snapshot point: every start (and every recycle)
+            # restores exactly this, resuming after the `in` as if it had returned 0.
+            self.state = vcpu.save_state()
+            if mem.read(A["LOW_SIZE"] + self.state.rip - A["GPA_RAM"], 1)[0] == IN_EAX_IMM8:
+                self.state.set_reg("rip", self.state.rip + 2)
+            self.state.set_reg("rax", 0)
         finally:
             vm.close()
             chan.close()
@@ -164,22 +166,39 @@ class Template:
         vm.set_memory(SLOT_CHANNEL, A["GPA_CHANNEL"], chan)
         vm.set_memory(SLOT_RAM, A["GPA_RAM"], mem, A["LOW_SIZE"], mem.size - A["LOW_SIZE"])
 
-    def instantiate(self, vm, channel_mem, input_bytes, doorbell_fd):
-        """Give a fresh VM its private copy-on-write memory, the channel and the input.
-        Returns (memory, vcpu)."""
-        if len(input_bytes) > A["INPUT_MAX"]:
-            raise InvalidArgument("input of %d bytes exceeds %d" % (len(input_bytes), A["INPUT_MAX"]))
+    def instantiate(self, vm, channel_mem, doorbell_fd):
+        """Give a fresh VM its private copy-on-write memory, the channel page and the doorbell,
+        and its vCPU in the snapshot's state. Returns (memory, vcpu)."""
         mem = Memory(self.size, self.fd, False)  # MAP_PRIVATE: copy-on-write
-        info = A["GPA_INFO"]
-        mem.set_u32(info + A["INFO_INPUT_LEN"], len(input_bytes))
-        mem.write(info + A["INFO_INPUT"], input_bytes)
         self._map(vm, mem, channel_mem)
         vm.ioeventfd(doorbell_fd, A["PORT_DOORBELL"])
         vcpu = vm.create_vcpu(0)
-        set_cpu_state(vcpu, self.tss_limit)
-        vcpu.set_regs(**self.regs)
+        vcpu.restore_state(self.state)
         vcpu.enable_sync_regs()
         return mem, vcpu
+
+    def reset(self, mem, vcpu):
+        """Back to the snapshot: every change made through the copy-on-write mapping dropped (it
+        reads as the sealed snapshot again) and the vCPU's whole state restored (registers, special
+        registers with FS/GS base, FPU/SSE/AVX, no pending event). Nothing of the last invocation
+        is left in the VM; its pages beyond the snapshot and its channel are the caller's."""
+        mem.revert()
+        vcpu.restore_state(self.state)
+
+    def prefault(self, mem):
+        """Map the snapshot's image into the host page tables ahead of a start (the guest's first
+        touches then skip the host's fault path)."""
+        n = min(mem.size, A["LOW_SIZE"] + self.image["end"] - A["GPA_RAM"])
+        mem.populate(0, n)
+
+    @staticmethod
+    def write_input(mem, data):
+        if len(data) > A["INPUT_MAX"]:
+            raise InvalidArgument("input of %d bytes exceeds %d" % (len(data), A["INPUT_MAX"]))
+        info = A["GPA_INFO"]
+        mem.set_u32(info + A["INFO_INPUT_LEN"], len(data))
+        if data:
+            mem.write(info + A["INFO_INPUT"], data)
 
     def close(self):
         if self.fd >= 0:

@@ -67,6 +67,12 @@ cdef extern from "<linux/kvm.h>":
         kvm_run_hw hw
         kvm_sync_u s
 
+    struct kvm_xsave:
+        uint32_t region[1024]
+
+    struct kvm_vcpu_events:
+        uint32_t flags
+
     struct kvm_userspace_memory_region:
         uint32_t slot
         uint32_t flags
@@ -85,6 +91,7 @@ cdef extern from "<linux/kvm.h>":
         KVM_GET_API_VERSION, KVM_CREATE_VM, KVM_CHECK_EXTENSION, KVM_GET_VCPU_MMAP_SIZE
         KVM_CREATE_VCPU, KVM_SET_USER_MEMORY_REGION, KVM_IOEVENTFD, KVM_RUN
         KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS
+        KVM_GET_XSAVE, KVM_SET_XSAVE, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS
         KVM_EXIT_UNKNOWN, KVM_EXIT_IO, KVM_EXIT_HLT, KVM_EXIT_MMIO, KVM_EXIT_SHUTDOWN
         KVM_EXIT_FAIL_ENTRY, KVM_EXIT_INTR, KVM_EXIT_INTERNAL_ERROR
         KVM_EXIT_IO_IN, KVM_EXIT_IO_OUT
@@ -95,14 +102,30 @@ cdef extern from "<linux/kvm.h>":
         KVM_CAP_USER_MEMORY, KVM_CAP_READONLY_MEM
 
 
+cdef struct vcpu_state:
+    kvm_regs regs
+    kvm_sregs sregs
+    kvm_xsave xsave
+    kvm_vcpu_events events
+
+
 cdef class Memory:
-    """A host mapping of guest-visible memory (a memfd or anonymous pages)."""
+    """A host mapping of guest-visible memory (a memfd or anonymous pages), or a view of part of
+    another Memory's mapping (parent set: no mapping of its own)."""
     cdef readonly uint64_t addr
     cdef readonly uint64_t size
     cdef readonly int fd
     cdef readonly bint shared
+    cdef readonly uint64_t file_offset   # where the mapping starts in fd
+    cdef readonly Memory parent
     cdef char *base
     cdef void _check(self, uint64_t off, uint64_t n) except *
+
+
+cdef class VcpuState:
+    """Every piece of a vCPU's state a guest can change from CPL3: general registers, special
+    registers (segments, FS/GS base, control registers), FPU/SSE/AVX (xsave) and pending events."""
+    cdef vcpu_state s
 
 
 cdef class Kvm:
@@ -125,3 +148,4 @@ cdef class Vcpu:
     cdef size_t run_size
     cdef readonly object vm
     cdef int run_nogil(self, long long budget_ns) noexcept nogil
+    cdef int restore_nogil(self, vcpu_state *s) noexcept nogil

@@ -27,7 +27,7 @@ cdef extern from "<sys/mman.h>" nogil:
     int madvise(void *addr, size_t length, int advice)
     void *MAP_FAILED
     int PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_NORESERVE
-    int MADV_DONTNEED
+    int MADV_DONTNEED, MADV_POPULATE_READ, MADV_POPULATE_WRITE
 
 cdef extern from "<fcntl.h>" nogil:
     int fallocate(int fd, int mode, long offset, long length)
@@ -105,15 +105,27 @@ def memfd(str name, uint64_t size, bint sealable=False):
 
 cdef class Memory:
     """A host mapping of guest memory. MAP_SHARED of a memfd is seen by every mapper (a channel);
-    MAP_PRIVATE of a memfd is a copy-on-write snapshot; fd=-1 gives fresh anonymous pages."""
+    MAP_PRIVATE of a memfd is a copy-on-write snapshot; fd=-1 gives fresh anonymous pages.
+    Memory(size, parent=m, offset=o) is a view of m's bytes [o, o+size): no mapping of its own
+    (one mapping can then hold many channels: the per-process limit on mappings is 65,530)."""
 
-    def __cinit__(self, uint64_t size, int fd=-1, bint shared=True, uint64_t offset=0):
+    def __cinit__(self, uint64_t size, int fd=-1, bint shared=True, uint64_t offset=0, Memory parent=None):
         cdef int flags = MAP_SHARED if shared else MAP_PRIVATE
+        cdef void *p
+        self.base = NULL
+        if parent is not None:
+            parent._check(offset, size)
+            self.parent = parent
+            self.base = parent.base + offset
+            self.addr = <uint64_t>self.base
+            self.size = size
+            self.fd = parent.fd
+            self.shared = parent.shared
+            self.file_offset = parent.file_offset + offset
+            return
         if fd < 0:
             flags |= MAP_ANONYMOUS
         flags |= MAP_NORESERVE
-        self.base = NULL
-        cdef void *p
         with nogil:
             p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, fd, offset)
         if p == MAP_FAILED:
@@ -123,25 +135,29 @@ cdef class Memory:
         self.size = size
         self.fd = fd
         self.shared = shared
+        self.file_offset = offset
 
     def __dealloc__(self):
-        if self.base != NULL:
+        if self.base != NULL and self.parent is None:
             munmap(self.base, self.size)
             self.base = NULL
+
+    def view(self, uint64_t offset, uint64_t size):
+        return Memory(size, parent=self, offset=offset)
 
     def close(self):
         cdef char *base = self.base
         self.base = NULL
-        if base != NULL:
+        if base != NULL and self.parent is None:
             with nogil:
                 munmap(base, self.size)
 
     @property
     def closed(self):
-        return self.base == NULL
+        return self.base == NULL or (self.parent is not None and self.parent.closed)
 
     cdef void _check(self, uint64_t off, uint64_t n) except *:
-        if self.base == NULL:
+        if self.base == NULL or (self.parent is not None and self.parent.base == NULL):
             raise ValueError("memory is unmapped")
         if off > self.size or n > self.size - off:
             raise IndexError("range [%#x, +%#x) outside %#x bytes" % (off, n, self.size))
@@ -177,15 +193,45 @@ cdef class Memory:
         (<uint64_t *>(self.base + off))[0] = v
 
     def scrub(self):
-        """Return every page to zero. For a memfd, punch the pages out (the kernel hands back
-        zeroed pages on the next touch); for anonymous memory, drop them."""
-        if self.base == NULL:
-            raise ValueError("memory is unmapped")
-        if self.fd >= 0 and self.shared:
-            if fallocate(self.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, self.size) != 0:
-                memset(self.base, 0, self.size)
-        elif madvise(self.base, self.size, MADV_DONTNEED) != 0:
-            memset(self.base, 0, self.size)
+        """Return every byte to zero. A shared memfd's range is punched out (the kernel hands back
+        zeroed pages on the next touch, in every process that maps it); anonymous memory is
+        dropped; a private file mapping is zeroed in place."""
+        cdef int err = 0
+        cdef char *base = self.base
+        cdef uint64_t n = self.size, off = self.file_offset
+        cdef int fd = self.fd
+        self._check(0, 0)
+        with nogil:
+            if fd >= 0 and self.shared:
+                err = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, n)
+            elif fd < 0:
+                err = madvise(base, n, MADV_DONTNEED)
+            else:
+                err = -1
+            if err != 0:
+                memset(base, 0, n)
+
+    def revert(self):
+        """Drop every change made through a private (copy-on-write) mapping: it reads as its
+        file again (a user VM's memory back to its snapshot)."""
+        cdef int err
+        self._check(0, 0)
+        if self.shared or self.fd < 0:
+            raise ValueError("revert() is for a private mapping of a file")
+        with nogil:
+            err = madvise(self.base, self.size, MADV_DONTNEED)
+        if err != 0:
+            raise OSError(errno, "madvise(MADV_DONTNEED) failed")
+
+    def populate(self, uint64_t off=0, n=None, bint write=False):
+        """Fault the range's pages into the host page tables now, so a guest's first touch does
+        not pay for them (MADV_POPULATE_READ / _WRITE). Returns False where the kernel refuses."""
+        cdef uint64_t count = self.size - off if n is None else n
+        cdef int err
+        self._check(off, count)
+        with nogil:
+            err = madvise(self.base + off, count, MADV_POPULATE_WRITE if write else MADV_POPULATE_READ)
+        return err == 0
 
     def is_zero(self, uint64_t off=0, n=None):
         """True if the range reads as zeros (used to show a page was scrubbed)."""
@@ -433,6 +479,50 @@ cdef class Vcpu:
             raise ValueError("only rax, rdx and rip are settable through sync_regs here")
         self.run.kvm_dirty_regs |= KVM_SYNC_X86_REGS
 
+    def save_state(self):
+        """Everything a guest can change from CPL3, as one VcpuState."""
+        cdef VcpuState st = VcpuState()
+        cdef int fd = self.fd, r = 0
+        self._live()
+        with nogil:
+            r = _ioctl(fd, KVM_GET_REGS, &st.s.regs)
+            if r >= 0:
+                r = _ioctl(fd, KVM_GET_SREGS, &st.s.sregs)
+            if r >= 0:
+                r = _ioctl(fd, KVM_GET_XSAVE, &st.s.xsave)
+            if r >= 0:
+                r = _ioctl(fd, KVM_GET_VCPU_EVENTS, &st.s.events)
+        _done(r, "saving the vCPU state")
+        return st
+
+    cdef int restore_nogil(self, vcpu_state *s) noexcept nogil:
+        """Load a saved state: registers, special registers, FPU/SSE/AVX, no pending event.
+        First a KVM_RUN with immediate_exit set: it completes an I/O exit still pending (the
+        guest's last `in`, which KVM would otherwise complete, into the restored registers, on the
+        next run) without entering the guest. Returns 0 or -errno."""
+        cdef int r
+        self.run.immediate_exit = 1
+        r = _ioctl(self.fd, KVM_RUN, NULL)
+        if r < 0 and r != -4:  # EINTR: what immediate_exit answers
+            return r
+        r = _ioctl(self.fd, KVM_SET_REGS, &s.regs)
+        if r >= 0:
+            r = _ioctl(self.fd, KVM_SET_SREGS, &s.sregs)
+        if r >= 0:
+            r = _ioctl(self.fd, KVM_SET_XSAVE, &s.xsave)
+        if r >= 0:
+            r = _ioctl(self.fd, KVM_SET_VCPU_EVENTS, &s.events)
+        self.run.immediate_exit = 0
+        self.run.kvm_dirty_regs = 0
+        return r if r < 0 else 0
+
+    def restore_state(self, VcpuState st):
+        cdef int r
+        self._live()
+        with nogil:
+            r = self.restore_nogil(&st.s)
+        _done(r, "restoring the vCPU state")
+
     # -- running -------------------------------------------------------------------------------
     cdef int run_nogil(self, long long budget_ns) noexcept nogil:
         return nx_vcpu_run(self.fd, self.run, budget_ns)
@@ -478,6 +568,30 @@ cdef class Vcpu:
     @property
     def io_port(self):
         return self.run.io.port
+
+
+cdef class VcpuState:
+    """A saved vCPU state (see the .pxd): restored in four ioctls, no Python objects involved."""
+
+    def __cinit__(self):
+        memset(&self.s, 0, sizeof(vcpu_state))
+
+    @property
+    def rip(self):
+        return self.s.regs.rip
+
+    def set_reg(self, str name, uint64_t value):
+        """Change one general register of the saved state (rip, rax, rsp, rflags)."""
+        if name == "rip":
+            self.s.regs.rip = value
+        elif name == "rax":
+            self.s.regs.rax = value
+        elif name == "rsp":
+            self.s.regs.rsp = value
+        elif name == "rflags":
+            self.s.regs.rflags = value
+        else:
+            raise ValueError(name)
 
 
 def kick_thread(unsigned long thread_ident):

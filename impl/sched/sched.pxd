@@ -11,7 +11,9 @@ cdef class Scheduler:
     cdef readonly list current           # per core: the user VM on it, or None
     cdef readonly object queues          # tenant -> deque of runnable user VMs
     cdef readonly object order           # deque of tenants with a runnable user VM
-    cdef readonly dict blocked           # notify fd -> user VM (all attached VMs by fd)
+    cdef readonly dict watched           # notify eventfd -> (tenant, arena, shard)
+    cdef readonly dict by_slot           # (tenant, channel slot) -> user VM
+    cdef readonly set parked             # user VMs blocked in the host
     cdef object lock, cond
     cdef object host
     cdef object epoll

@@ -7,7 +7,9 @@ fault, access outside its memory, a forbidden port), blocks (NX_HC_WAIT: it wait
 on its channel and holds no core until one arrives), is preempted (its slice is over: back to the
 end of its queue), or times out (its invocation's deadline passed: it is kicked out of KVM_RUN and
 never runs again). A waker thread watches the eventfds through which system VMs signal completions
-and makes blocked vCPUs runnable again; it also ends blocked invocations whose deadline passed.
+and makes blocked vCPUs runnable again; it also ends parked and queued invocations whose deadline
+passed. A system VM signals one eventfd per tenant and names the channels on its arena's wake
+ring, so the waker's work is O(channels woken), whatever the number of user VMs.
 
 The worker threads start with start(). Without it the scheduler runs nothing by itself: the
 refinement harness dispatches and runs cores one step at a time that way, and only it sets
@@ -58,7 +60,9 @@ cdef class Scheduler:
         self.current = [None] * self.ncores
         self.queues = collections.defaultdict(collections.deque)
         self.order = collections.deque()
-        self.blocked = {}
+        self.watched = {}    # notify eventfd -> (tenant, arena, shard)
+        self.by_slot = {}    # (tenant, channel slot) -> user VM
+        self.parked = set()  # user VMs BLOCKED in the host
         self.lock = threading.RLock()
         self.cond = threading.Condition(self.lock)
         self.epoll = select.epoll()
@@ -78,16 +82,24 @@ cdef class Scheduler:
         self.threads.append(spawn("nanvix-waker", self._waker))
 
     # -- admission and queues --------------------------------------------------------------------
-    def attach(self, uvm):
-        """Watch the user VM's notify eventfd (completions posted while it is blocked)."""
+    def watch(self, tenant, int notify_fd, arena, int shard):
+        """Watch a tenant's notify eventfd: its system VM signals it after naming, on the arena's
+        wake ring for this shard, the channels whose guest asked to be woken."""
         with self.lock:
-            self.blocked[uvm.notify_fd] = uvm
-            self.epoll.register(uvm.notify_fd, select.EPOLLIN)
+            self.watched[notify_fd] = (tenant, arena, shard)
+            self.epoll.register(notify_fd, select.EPOLLIN)
+
+    def attach(self, uvm, tenant, slot):
+        """The user VM whose channel is slot `slot` of tenant's arena."""
+        with self.lock:
+            self.by_slot[(tenant, slot)] = uvm
 
     def detach(self, uvm):
         with self.lock:
-            if self.blocked.pop(uvm.notify_fd, None) is not None:
-                self.epoll.unregister(uvm.notify_fd)
+            ch = uvm.channel
+            if ch is not None and self.by_slot.get((ch.sysvm, ch.slot)) is uvm:
+                del self.by_slot[(ch.sysvm, ch.slot)]
+            self.parked.discard(uvm)
 
     def submit(self, uvm):
         """A created user VM becomes runnable."""
@@ -170,6 +182,7 @@ cdef class Scheduler:
         its VM may be closed only then."""
         cdef int k
         with self.lock:
+            self.parked.discard(uvm)
             q = self.queues.get(uvm.tenant)
             if q and uvm in q:
                 q.remove(uvm)
@@ -262,6 +275,8 @@ cdef class Scheduler:
                 self.preempt(core)
                 return LEFT_PREEMPT
             budget = min(slice_end, deadline) - now
+            if not uvm.t_run:
+                uvm.t_run = now  # the invocation's first KVM_RUN: its start ends here
             with nogil:
                 err = vcpu.run_nogil(budget)
             uvm.exits += 1
@@ -312,6 +327,7 @@ cdef class Scheduler:
                 return False
             uvm.state = BLOCKED
             uvm.core = None
+            self.parked.add(uvm)
             self._set_core(core, None)
             self.cond.notify_all()
         if self.threads:
@@ -345,23 +361,31 @@ cdef class Scheduler:
                     except BlockingIOError:
                         pass
                     continue
-                uvm = self.blocked.get(fd)
-                if uvm is None:
+                w = self.watched.get(fd)
+                if w is None:
                     continue
                 try:
                     os.eventfd_read(fd)
-                except BlockingIOError:
-                    continue
-                # Only a completion the guest can read wakes it: a stray signal (a restarted
-                # system VM pokes every channel) must not make it runnable for nothing.
-                if uvm.state == BLOCKED and uvm.completions_ready():
-                    self._enqueue(uvm)
-                    woken.append(uvm)
+                except OSError:
+                    pass
+                tenant, arena, shard = w
+                slots = arena.wakes(shard)
+                if slots and slots[0] == -1:  # the wake ring overflowed: look at every parked one
+                    cands = [u for u in self.parked if u.channel is not None and u.channel.sysvm == tenant]
+                else:
+                    cands = [self.by_slot.get((tenant, s)) for s in slots]
+                for uvm in cands:
+                    # Only a completion the guest can read wakes it: a stray or forged slot (a
+                    # restarted system VM wakes every channel it recovered) wakes nothing.
+                    if uvm is not None and uvm.state == BLOCKED and uvm.completions_ready():
+                        self.parked.discard(uvm)
+                        self._enqueue(uvm)
+                        woken.append(uvm)
             now = nx_now_ns()
-            for uvm in self.blocked.values():
-                if uvm.state == BLOCKED and now >= uvm.deadline_ns:
-                    uvm.state = CRASHED  # killed by the host: no wake-up may queue it again
-                    expired.append(uvm)
+            for uvm in [u for u in self.parked if now >= u.deadline_ns]:
+                self.parked.discard(uvm)
+                uvm.state = CRASHED  # killed by the host: no wake-up may queue it again
+                expired.append(uvm)
             for tenant, q in list(self.queues.items()):  # queued past the deadline (cores busy)
                 for uvm in [u for u in q if now >= u.deadline_ns]:
                     q.remove(uvm)
@@ -378,15 +402,20 @@ cdef class Scheduler:
         with self.lock:
             if uvm.state != BLOCKED:
                 return False
+            self.parked.discard(uvm)
             self._enqueue(uvm)
             return True
 
     cdef double _next_deadline(self):
         cdef long long now = nx_now_ns(), soonest = now + 1_000_000_000
         with self.lock:
-            for uvm in self.blocked.values():
-                if uvm.state in (BLOCKED, RUNNABLE) and 0 < uvm.deadline_ns < soonest:
+            for uvm in self.parked:
+                if uvm.deadline_ns < soonest:
                     soonest = uvm.deadline_ns
+            for q in self.queues.values():
+                for uvm in q:
+                    if uvm.deadline_ns < soonest:
+                        soonest = uvm.deadline_ns
         return max(0.0, (soonest - now) / 1e9)
 
     def _waker(self):

@@ -5,7 +5,6 @@ SCM_RIGHTS; see server.py for the other end.
 """
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -13,7 +12,6 @@ import sys
 import threading
 
 from nanvix.impl.errors import NanvixError, SystemVMDown
-from nanvix.impl.sysvm.store import broken_mark
 
 MSG_MAX = 1 << 20
 
@@ -21,9 +19,14 @@ MSG_MAX = 1 << 20
 class SystemVM:
     module = "nanvix.impl.sysvm"  # what runs as the system VM (python -m)
 
-    def __init__(self, tenant, root):
+    def __init__(self, tenant, root, arena_fd, doorbell_fd, notify_fds):
+        """arena_fd: the tenant's channel arena; doorbell_fd: the eventfd its user VMs ring;
+        notify_fds: {shard: eventfd} the system VM signals for completions (all kept by the
+        control plane and handed to every incarnation of the process)."""
         self.tenant = tenant
         self.root = root
+        self.arena_fd, self.doorbell_fd = arena_fd, doorbell_fd
+        self.notify_fds = dict(notify_fds)
         self.proc = None
         self.sock = None
         self.epoch = 0          # how many times it was started
@@ -38,18 +41,19 @@ class SystemVM:
         return self.proc.pid if self.proc else None
 
     def argv(self):
-        return [sys.executable, "-m", self.module, "--tenant", self.tenant, "--root", self.root]
+        return [sys.executable, "-m", self.module, "--tenant", self.tenant, "--root", self.root,
+                "--arena", str(self.arena_fd), "--doorbell", str(self.doorbell_fd)] + \
+            ["--notify=%d:%d" % kv for kv in sorted(self.notify_fds.items())]
 
     def start(self):
         os.makedirs(self.root, mode=0o700, exist_ok=True)
-        if self.epoch == 0:  # verdicts of an earlier runtime name channel ids it no longer has
-            shutil.rmtree(broken_mark(self.root, ""), ignore_errors=True)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         # its own session: a Ctrl-C at the terminal is the control plane's to handle, not its
         self.proc = subprocess.Popen(self.argv() + ["--fd", str(child.fileno())],
-                                     pass_fds=[child.fileno()], env=env, close_fds=True,
-                                     start_new_session=True)
+                                     pass_fds=[child.fileno(), self.arena_fd, self.doorbell_fd,
+                                               *self.notify_fds.values()],
+                                     env=env, close_fds=True, start_new_session=True)
         child.close()
         self.sock = parent
         self.sock.settimeout(30)

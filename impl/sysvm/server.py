@@ -5,10 +5,14 @@ store, log; see store.py) and answers the requests user VMs post on their channe
 a full guest kernel cannot run under the nested KVM, so the system VM is a sandboxed host process
 whose kernel is the host's; its boundary is the same as a VM's: channel pages in, answers out.
 
-Run as `python -m nanvix.impl.sysvm` by the control plane (client.SystemVM), which talks to it
-over a SOCK_SEQPACKET socket: JSON messages, with channel memfds and eventfds passed as SCM_RIGHTS.
-Channels are served round-robin, a few requests each per round, so a busy user VM cannot starve
-the others. A malformed request gets an error completion; nothing a guest writes can stop the loop.
+Run as `python -m nanvix.impl.sysvm` by the control plane (client.SystemVM). It is handed the
+tenant's channel arena (nanvix.impl.channel.arena: every channel page of the tenant plus a control
+region), the tenant's doorbell eventfd (every user VM of the tenant rings it; so does the VMM when
+it hands a channel out or takes one back) and a notify eventfd per VMM shard. Channels come and go
+through the arena's change rings, so attaching one costs no message and no descriptor, and the loop
+serves only the active ones, round-robin, a few requests each per round, so a busy user VM cannot
+starve the others. A control socket (SOCK_SEQPACKET, JSON) carries only the hello, `state` and
+`ping`. A malformed request gets an error completion; nothing a guest writes can stop the loop.
 """
 import argparse
 import json
@@ -20,41 +24,27 @@ import socket
 import time
 
 from nanvix.impl.abi import ABI, EINVAL, EIO, ENOSYS, OP_CODES
-from nanvix.impl.channel import Ring
+from nanvix.impl.channel import Arena, Ring
+from nanvix.impl.channel.arena import SHARDS_MAX
 from nanvix.impl.errors import StoreError
-from nanvix.impl.kvm import Memory
-from nanvix.impl.sysvm.store import KV, Files, Log, broken_mark, escape_line
+from nanvix.impl.sysvm.store import KV, Files, Log, escape_line
 
 BATCH = 8               # requests per channel per round: fairness between channels
 POLL_NS = 50_000        # keep polling this long after the last request before sleeping
-LOG_KEEP = 16 << 10     # bytes of escaped log lines kept per channel for the invocation's report
 MSG_MAX = 1 << 20       # a control message either way (the SOCK_SEQPACKET datagram)
 
 OP = OP_CODES
 
 
 class ServedChannel:
-    """The system VM's end of one user VM's channel: the ring, its two eventfds, its account."""
-    __slots__ = ("id", "uvm", "mem", "ring", "doorbell", "notify", "log", "log_bytes", "log_dropped",
-                 "served", "in_service", "recorded")
+    """The system VM's end of one active channel slot: its ring over the slot's page."""
+    __slots__ = ("slot", "gen", "uvm", "shard", "ring", "served", "in_service")
 
-    def __init__(self, cid, uvm, memfd, doorbell, notify, ring_class=Ring):
-        self.id, self.uvm = cid, uvm
-        self.mem = Memory(ABI["CHANNEL_SIZE"], memfd, True)
-        os.close(memfd)  # the mapping keeps the pages; no descriptor lingers
-        self.ring = ring_class(self.mem, True)
-        self.doorbell, self.notify = doorbell, notify
-        self.log = []           # escaped lines for the report, at most LOG_KEEP bytes
-        self.log_bytes = 0
-        self.log_dropped = 0
+    def __init__(self, slot, gen, uvm, shard, ring):
+        self.slot, self.gen, self.uvm, self.shard = slot, gen, uvm, shard
+        self.ring = ring
         self.served = 0
         self.in_service = []   # taken, not yet answered (only a stepped server leaves any)
-        self.recorded = False  # its broken verdict is on disk
-
-    def close(self):
-        self.mem.close()
-        os.close(self.doorbell)
-        os.close(self.notify)
 
 
 class Server:
@@ -64,21 +54,75 @@ class Server:
     ring_class = Ring
     auto = True
 
-    def __init__(self, tenant, root, sock):
+    def __init__(self, tenant, root, sock, arena_fd, doorbell, notify):
+        """notify: {shard: eventfd} the server signals after posting on that shard's wake ring."""
         self.tenant = tenant
         self.sock = sock
         self.files = Files(os.path.join(root, "files"))
         self.kv = KV(os.path.join(root, "kv.sqlite3"))
         self.log = Log(os.path.join(root, "log"))
-        self.channels = {}
-        self.by_fd = {}
-        # A channel whose guest wrote impossible indices stays broken across restarts: the
-        # verdict is recorded under root, outside the guest's reach, before anyone is told of it.
+        self.arena = Arena(arena_fd)
+        self.doorbell = doorbell
+        self.notify = dict(notify)
+        self.channels = {}     # slot -> ServedChannel, the active slots
         self.root = root
-        os.makedirs(broken_mark(root, ""), mode=0o700, exist_ok=True)
         self.idle_since = time.monotonic_ns()
         self.epoll = select.epoll()
         self.epoll.register(sock.fileno(), select.EPOLLIN)
+        self.epoll.register(doorbell, select.EPOLLIN)
+        self.rescan()  # a restarted system VM adopts the slots its predecessor was serving
+
+    # -- channels, from the arena ------------------------------------------------------------------
+    def rescan(self):
+        for slot in range(self.arena.nslots):
+            self.refresh(slot)
+
+    def sync(self):
+        """Take in every slot the VMM handed out or took back since the last look."""
+        for shard in range(SHARDS_MAX):
+            changed = self.arena.changes(shard)
+            if changed and changed[0] == -1:
+                self.rescan()
+                changed = changed[1:]
+            for slot in changed:
+                self.refresh(slot)
+
+    def refresh(self, slot):
+        """Bring the server's view of one slot up to date with the VMM's: serve it while it is
+        active in its current generation; acknowledge it idle once it is not."""
+        gen, active, shard, uvm = self.arena.state(slot)
+        ch = self.channels.get(slot)
+        if ch is not None and (not active or ch.gen != gen):
+            del self.channels[slot]
+            ch = None
+        if not active:
+            self.arena.seen(slot, gen, idle=True)
+            return
+        if ch is not None:
+            return
+        # The same generation as the last server's: a restart; adopt the indices it published,
+        # after checking them, and fail what it had taken (retrying could apply a request twice).
+        adopt = self.arena.state_seen(slot) == gen
+        ring = self.ring_class(self.arena.page(slot), adopt)
+        ch = ServedChannel(slot, gen, uvm, shard, ring)
+        self.channels[slot] = ch
+        self.arena.seen(slot, gen, idle=False)
+        if adopt and self.arena.broken(slot):
+            ring.mark_broken("broken before this system VM started")
+        elif ring.broken:  # the published indices it adopted are impossible
+            self.record_broken(ch)
+        if adopt and ring.recover():
+            self.wake(ch)
+
+    def wake(self, ch):
+        """Tell the VMM shard holding ch's user VM that its guest has completions to read."""
+        self.arena.wake(ch.shard, ch.slot)
+        fd = self.notify.get(ch.shard)
+        if fd is not None:
+            try:
+                os.eventfd_write(fd, 1)
+            except OSError:
+                pass
 
     # -- one request ---------------------------------------------------------------------------
     def handle(self, ch, r):
@@ -88,12 +132,7 @@ class Server:
             return 0, b""
         if op == OP["log"]:
             self.log.write("uvm-%s" % ch.uvm, r.value)
-            line = escape_line(r.value)
-            if ch.log_bytes + len(line) <= LOG_KEEP:
-                ch.log.append(line)
-                ch.log_bytes += len(line)
-            else:
-                ch.log_dropped += 1
+            self.arena.log(ch.slot, escape_line(r.value))
             return len(r.value), b""
         if op == OP["clock"]:
             return time.time_ns(), b""
@@ -122,7 +161,8 @@ class Server:
 
     def answer(self, ch, r):
         """Handle one taken request and post its completion. Returns (result, whether the guest
-        asked to be notified)."""
+        asked to be notified). The account (served) is written before the answer, so once the
+        guest has its answer the account includes it."""
         if r.error:
             res, out = -r.error, b""
         else:
@@ -134,26 +174,21 @@ class Server:
                 self.log.write("sysvm", "internal error: %s" % type(e).__name__)  # (never raises)
                 res, out = -EIO, b""
         ch.served += 1
+        self.arena.served(ch.slot)
         return res, ch.ring.complete(r, res, out)
 
     def take(self, ch):
         """The next request of the channel (None: empty, no room, or broken)."""
         r = ch.ring.take()
-        if ch.ring.broken and not ch.recorded:
+        if ch.ring.broken and not self.arena.broken(ch.slot):
             self.record_broken(ch)
         return r
 
     def record_broken(self, ch):
-        """Write the channel's broken verdict to disk (it outlives this process). If the disk
-        refuses, the channel is still broken for this process, and the write is retried at the
-        next look."""
-        try:
-            with open(broken_mark(self.root, ch.id), "w") as f:
-                f.write(ch.ring.broken_reason + "\n")
-            ch.recorded = True
-        except OSError:
-            return
-        self.log.write("sysvm", "channel %s broken: %s" % (ch.id, ch.ring.broken_reason))
+        """Record the verdict in the arena, which outlives this process, before anyone is told:
+        a restarted system VM keeps the channel broken."""
+        self.arena.set_broken(ch.slot)
+        self.log.write("sysvm", "channel of uvm-%s broken: %s" % (ch.uvm, ch.ring.broken_reason))
 
     def serve(self, ch, budget):
         """Serve up to budget requests of one channel. Returns how many."""
@@ -166,7 +201,7 @@ class Server:
             n += 1
             notify |= self.answer(ch, r)[1]
         if notify:
-            os.eventfd_write(ch.notify, 1)
+            self.wake(ch)
         return n
 
     def serve_round(self):
@@ -176,7 +211,8 @@ class Server:
     def takeable(ch):
         """The channel has a request this system VM can take now: one is pending and its answer
         has room in the CQ. (A full CQ or a broken channel is no work: waiting on it must not
-        spin; the guest's next doorbell, or its delivery, wakes us.)"""
+        spin; the guest's next doorbell, or its delivery, wakes us.) pending() and cq_free()
+        may themselves find the channel broken, hence the last test."""
         r = ch.ring
         return not r.broken and r.pending() > 0 and r.cq_free() > 0 and not r.broken
 
@@ -213,45 +249,30 @@ class Server:
 
     def command(self, req, fds):
         op = req.get("op")
-        if op == "attach":
-            cid = req["chan"]
-            if cid in self.channels or len(fds) != 3:
-                raise ValueError("bad attach of channel %r" % cid)
-            ch = ServedChannel(cid, req["uvm"], *fds, ring_class=self.ring_class)
-            if os.path.exists(broken_mark(self.root, cid)):
-                ch.ring.mark_broken("broken before this system VM started")
-                ch.recorded = True
-            elif ch.ring.broken:  # the published indices it adopted are impossible
-                self.record_broken(ch)
-            self.channels[cid] = ch
-            self.by_fd[ch.doorbell] = ch
-            self.epoll.register(ch.doorbell, select.EPOLLIN)
-            recovered = ch.ring.recover()
-            if recovered:
-                os.eventfd_write(ch.notify, 1)
-            return {"ok": True, "recovered": recovered, "broken": ch.ring.broken}
-        if op == "detach":
-            ch = self.channels.pop(req["chan"], None)
-            if ch is None:
-                return {"ok": False, "error": "no channel %r" % req["chan"]}
-            self.epoll.unregister(ch.doorbell)
-            del self.by_fd[ch.doorbell]
-            info = self._channel_state(ch)
-            info.update(ok=True, log=ch.log, log_dropped=ch.log_dropped)
-            ch.close()
-            return info
         if op == "state":
+            self.sync()
             return {"ok": True, "pid": os.getpid(), "tenant": self.tenant,
-                    "channels": {str(c): self._channel_state(ch) for c, ch in self.channels.items()}}
+                    "channels": {str(s): self._channel_state(ch) for s, ch in self.channels.items()}}
+        if op == "shard":  # a new VMM shard holds user VMs of this tenant: its notify eventfd
+            shard = req.get("shard")
+            if not isinstance(shard, int) or not 0 <= shard < SHARDS_MAX or len(fds) != 1:
+                raise ValueError("bad shard message")
+            old = self.notify.pop(shard, None)
+            if old is not None:
+                os.close(old)
+            self.notify[shard] = fds[0]
+            return {"ok": True}
         if op == "ping":
             return {"ok": True, "pid": os.getpid()}
+        for fd in fds:
+            os.close(fd)
         raise ValueError("unknown op %r" % op)
 
     @staticmethod
     def _channel_state(ch):
         r = ch.ring
-        return {"uvm": ch.uvm, "served": ch.served, "taken": r.taken, "completed": r.completed,
-                "in_service_user_data": [r.user_data for r in ch.in_service],
+        return {"uvm": ch.uvm, "slot": ch.slot, "gen": ch.gen, "served": ch.served, "taken": r.taken,
+                "completed": r.completed, "in_service_user_data": [r.user_data for r in ch.in_service],
                 "rejected": r.rejected, "sq_head": r.sq_head, "cq_tail": r.cq_tail,
                 "broken": r.broken, "broken_reason": r.broken_reason}
 
@@ -262,8 +283,9 @@ class Server:
             self.step()
 
     def step(self):
-        """One round of the loop: serve, then wait for doorbells and control messages (not at all
-        while work arrived within the last POLL_NS)."""
+        """One round of the loop: take in channel changes, serve, then wait for doorbells and
+        control messages (not at all while work arrived within the last POLL_NS)."""
+        self.sync()
         if self.auto and self.serve_round():
             self.idle_since = time.monotonic_ns()
             timeout = 0
@@ -286,9 +308,7 @@ class Server:
         for fd, _ in events:
             if fd == self.sock.fileno():
                 self.control()
-            elif fd in self.by_fd:
-                # (an event of a doorbell that a detach earlier in this batch closed is stale:
-                # by_fd no longer has it, and its number may even belong to a new channel)
+            elif fd == self.doorbell:
                 try:
                     os.eventfd_read(fd)
                 except OSError:
@@ -314,11 +334,16 @@ def main(argv=None, server_class=Server):
     ap = argparse.ArgumentParser(prog="nanvix-sysvm")
     ap.add_argument("--tenant", required=True)
     ap.add_argument("--root", required=True)
-    ap.add_argument("--fd", type=int, required=True)
+    ap.add_argument("--fd", type=int, required=True, help="the control socket")
+    ap.add_argument("--arena", type=int, required=True, help="the tenant's channel arena (memfd)")
+    ap.add_argument("--doorbell", type=int, required=True, help="the tenant's doorbell eventfd")
+    ap.add_argument("--notify", action="append", default=[], metavar="SHARD:FD",
+                    help="a VMM shard's notify eventfd")
     a = ap.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the control plane decides when we stop
     sock = socket.socket(fileno=a.fd)
+    notify = {int(s): int(f) for s, f in (n.split(":") for n in a.notify)}
     sandbox(a.root)
-    server = server_class(a.tenant, a.root, sock)
+    server = server_class(a.tenant, a.root, sock, a.arena, a.doorbell, notify)
     sock.send(json.dumps({"ok": True, "pid": os.getpid()}).encode())
     server.run()

@@ -251,10 +251,3 @@ class Log:
 
     def close(self):
         os.close(self.fd)
-
-
-def broken_mark(root, cid):
-    """The file recording that a tenant's system VM found channel cid broken (the folder, for
-    cid ""). It lives in the tenant's root, outside the guest-visible files/ tree, and outlives
-    the system VM process."""
-    return os.path.join(root, "broken", str(cid))

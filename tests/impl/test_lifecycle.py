@@ -93,3 +93,23 @@ def test_ctrl_c_ends_a_run_cleanly_with_its_report(delay):
     if out.strip():  # interrupted once the user VM ran: its report
         rep = json.loads(out)
         assert rep["status"] == "crashed" and rep["detail"] == "interrupted (SIGINT)", rep
+
+
+def test_a_recycled_user_vm_starts_pristine(nanvix_home):
+    """Recycling within a tenant resets every piece of guest state: a guest that dirtied
+    registers (SSE, MXCSR, x87 control word, flags), memory (globals, heap, stack, the info block,
+    the channel's data area) finds none of it in the next invocation on the same VM."""
+    with Runtime(home=nanvix_home, cores=1, ready_per_function=0) as r:  # ready VMs: recycled ones only
+        image = r.load(guest("residue.c"))
+        fresh = r.invoke("pristine", image, b"look")
+        assert fresh["status"] == "ok", fresh
+        dirty = r.invoke("pristine", image, b"dirty")
+        assert dirty["status"] == "ok", dirty
+        for _ in range(20):  # until the dirtied VM comes back from its reset
+            again = r.invoke("pristine", image, b"look")
+            if again["user_vm"] == dirty["user_vm"]:
+                break
+        else:
+            pytest.fail("the dirtied user VM was never recycled")
+        assert again["status"] == "ok" and again["result"] == fresh["result"], (fresh, again)
+        assert r.uvms[dirty["user_vm"]].invocations >= 2

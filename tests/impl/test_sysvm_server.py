@@ -1,45 +1,115 @@
-"""The system VM's server loop, in this process: control messages and doorbells in one batch."""
-import json
+"""The system VM's server loop, in this process, on a real channel arena: channels come and go
+through the arena's change rings (no message, no descriptor per channel), an inactive slot is
+acknowledged idle, the report account is written before each answer, a restarted server adopts
+what its predecessor served, and forged or overflowing ring contents cannot derail it."""
 import os
 import socket
+import struct
 
-from nanvix.impl.abi import ABI
-from nanvix.impl.channel import init_channel
-from nanvix.impl.kvm import Memory, memfd
+import pytest
+
+from nanvix.impl.abi import ABI, EIO, OP_CODES
+from nanvix.impl.channel import Arena, init_channel
 from nanvix.impl.sysvm.server import Server
 
+N = ABI["RING_ENTRIES"]
+SQE = struct.Struct("<IIQIIIIIIQ16x")
+CQE = struct.Struct("<QqII40x")
 
-def make_server(tmp_path):
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    return Server("t", str(tmp_path), theirs), ours
+
+class Guest:
+    """The guest's end of one channel page (an honest guest, written from the host)."""
+
+    def __init__(self, page):
+        self.mem = page
+        self.sq_tail = self.cq_head = 0
+
+    def submit(self, opcode=0, user_data=0, data=b"", name_len=0):
+        off = (self.sq_tail % N) * ABI["DATA_SLOT"]
+        self.mem.write(ABI["DATA_OFF"] + off, data)
+        self.mem.write(ABI["SQ_OFF"] + (self.sq_tail % N) * 64,
+                       SQE.pack(opcode, 0, user_data, off, len(data), off, 0, name_len, 0, 0))
+        self.sq_tail += 1
+        self.mem.set_u32(ABI["HDR_SQ_TAIL"], self.sq_tail)
+
+    def reap(self):
+        out = []
+        while self.cq_head != self.mem.u32(ABI["HDR_CQ_TAIL"]):
+            out.append(CQE.unpack(self.mem.read(ABI["CQ_OFF"] + (self.cq_head % N) * 64, 64))[:2])
+            self.cq_head += 1
+        self.mem.set_u32(ABI["HDR_CQ_HEAD"], self.cq_head)
+        return out
 
 
-def attach(server, cid):
-    fd = memfd("chan", ABI["CHANNEL_SIZE"])
-    mem = Memory(ABI["CHANNEL_SIZE"], fd, True)
-    init_channel(mem)
+@pytest.fixture
+def host(tmp_path):
+    arena = Arena.create(8)
     doorbell = os.eventfd(0, os.EFD_NONBLOCK)
     notify = os.eventfd(0, os.EFD_NONBLOCK)
-    keep = os.dup(doorbell)  # the guest's side of the doorbell (KVM's ioeventfd in a host)
-    reply = server.command({"op": "attach", "chan": cid, "uvm": cid}, [fd, doorbell, notify])
-    assert reply["ok"]
-    return mem, keep
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+    def server():
+        return Server("t", str(tmp_path), theirs, arena.fd, doorbell, {0: notify})
+    yield arena, server, notify
+    arena.close()
+    for fd in (arena.fd, doorbell, notify):
+        os.close(fd)
 
 
-def test_a_doorbell_of_a_channel_detached_in_the_same_batch_is_ignored(tmp_path):
-    """The stale-eventfd crash: a detach closes a doorbell whose event is still in the batch
-    epoll returned. The loop must skip it (it used to read the closed fd: EBADF killed it)."""
-    server, ctl = make_server(tmp_path)
-    mems = [attach(server, cid) for cid in (1, 2)]
-    ctl.send(json.dumps({"op": "detach", "chan": 1}).encode())   # ready first
-    for _, bell in mems:
-        os.eventfd_write(bell, 1)                                  # then both doorbells
-    events = server.epoll.poll(0)
-    assert len(events) == 3
-    server.dispatch(events)              # no exception: the stale event was skipped
-    assert json.loads(ctl.recv(1 << 16))["ok"]
-    assert list(server.channels) == [2]
-    server.dispatch(server.epoll.poll(0))
-    ctl.send(json.dumps({"op": "ping"}).encode())
-    server.dispatch(server.epoll.poll(0))
-    assert json.loads(ctl.recv(1 << 16))["ok"]   # still serving
+def hand_out(arena, slot, uvm=1):
+    page = arena.page(slot)
+    page.scrub()
+    init_channel(page)
+    arena.hand_out(slot, uvm, 0)
+    arena.set_active(slot, True, 0)
+    return Guest(page)
+
+
+def test_a_channel_is_served_from_its_activation_and_let_go_after(host):
+    arena, make, notify = host
+    srv = make()
+    g = hand_out(arena, 3)
+    g.submit(OP_CODES["log"], 7, b"hello\nforged line")
+    g.submit(OP_CODES["nop"], 8)
+    srv.sync()
+    assert list(srv.channels) == [3]
+    srv.serve_round()
+    assert g.reap() == [(7, len(b"hello\nforged line")), (8, 0)]
+    served, log, dropped, broken = arena.account(3)
+    assert served == 2 and log == ["hello\\x0aforged line"] and not broken  # one call, one line
+    arena.set_active(3, False, 0)
+    assert not arena.idle(3)
+    srv.sync()
+    assert srv.channels == {} and arena.idle(3)   # acknowledged: the VMM may scrub the page now
+
+
+def test_a_restarted_server_adopts_its_channels_and_fails_what_was_taken(host):
+    arena, make, notify = host
+    first = make()
+    g = hand_out(arena, 0)
+    g.submit(OP_CODES["nop"], 1)
+    g.submit(OP_CODES["nop"], 2)
+    first.sync()
+    ch = first.channels[0]
+    assert first.take(ch).user_data == 1    # taken, never answered: then the server dies
+    second = make()                          # same arena, same generation: adopt
+    assert g.reap() == [(1, -EIO)]           # failed, not retried (it may not be idempotent)
+    assert os.eventfd_read(notify) >= 1 and arena.wakes(0) == [0]
+    second.serve_round()
+    assert g.reap() == [(2, 0)]              # the untaken one is served by the new server
+
+
+def test_forged_and_overflowing_change_rings(host):
+    arena, make, notify = host
+    srv = make()
+    g = hand_out(arena, 1)
+    # A ring whose producer index runs past its capacity, and indices of slots that do not
+    # exist: the server rescans every slot from the VMM's own records instead.
+    hdr = arena.mem  # (plain shared memory: poke its header as a lying VMM shard would)
+    change0 = 64  # offsetof(nx_ctl_hdr, change[0])
+    hdr.set_u32(change0, 5000)                     # head far past tail
+    srv.sync()
+    assert list(srv.channels) == [1]
+    g.submit(OP_CODES["nop"], 9)
+    srv.serve_round()
+    assert g.reap() == [(9, 0)]

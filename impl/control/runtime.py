@@ -12,6 +12,7 @@ import collections
 import itertools
 import json
 import os
+import queue
 import re
 import select
 import threading
@@ -34,6 +35,7 @@ TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 STATUS = {S.LEFT_EXIT: None, S.LEFT_CRASH: "crashed", S.LEFT_TIMEOUT: "timeout"}
 WATCHDOG_S = 5.0
 IDLE_WAIT_S = 2.0        # how long a teardown waits for the system VM to let go of a channel
+RECYCLE_WAIT_S = 0.005   # how long a start waits for a user VM being reset rather than build one
 SHARD = 0                # this process's VMM shard
 
 
@@ -66,6 +68,7 @@ class Tenant:
         self.templates = {}
         self.ready = collections.defaultdict(collections.deque)  # digest -> user VMs ready to start
         self.lock = threading.RLock()
+        self.ready_cond = threading.Condition(self.lock)
 
     def ring(self):
         """Wake the system VM (it takes in channel changes, or acknowledges a release)."""
@@ -175,7 +178,7 @@ class Runtime:
 
     def __init__(self, home=None, cores=0, max_pages=4096, pool_size=4, slice_ms=10,
                  quota_uvms=64, quota_pages=256, ram_size=DEFAULT_RAM, restart_system_vms=True,
-                 ready_per_function=2, recycle=True, arena_slots=256):
+                 ready_per_function=3, recycle=True, arena_slots=256):
         self.home = home or default_home()
         os.makedirs(os.path.join(self.home, "tenants"), mode=0o700, exist_ok=True)
         self.kvm = Kvm()
@@ -204,7 +207,10 @@ class Runtime:
         self.monitor = self.filler = None
         self.reap_lock = threading.Condition()
         self.reap_queue = collections.deque()   # (user VM, recycle?) after an invocation
+        self.recycling = collections.Counter()  # (tenant, digest) -> user VMs being reset
+        self.close_queue = queue.SimpleQueue()  # VMs to close: KVM takes ~15 ms for some
         self.reaper = spawn("nanvix-reaper", self._reaper)
+        self.closer = spawn("nanvix-vm-closer", self._closer)
         if not self.stepped:
             self.sched.start()
             self.monitor = spawn("nanvix-sysvm-monitor", self._monitor)
@@ -337,8 +343,11 @@ class Runtime:
         self.system_vm(tenant)
         if len(input_bytes) > ABI["INPUT_MAX"]:
             raise InvalidArgument("input of %d bytes exceeds %d" % (len(input_bytes), ABI["INPUT_MAX"]))
+        key = (tenant, image["digest"])
         with t.lock:
-            ready = t.ready.get(image["digest"])
+            ready = t.ready[image["digest"]]
+            if not ready and self.recycling[key]:  # one is being reset: sooner than a new one
+                t.ready_cond.wait_for(lambda: ready or not self.recycling[key], RECYCLE_WAIT_S)
             uvm = ready.popleft() if ready else None
         if uvm is None:
             uvm = self._build(t, image)
@@ -358,7 +367,9 @@ class Runtime:
         tpl = self.template(t, image)
         serving = self.serving_tenant(t)
         with t.lock:
-            self._make_room(t)
+            if not self._make_room(t):
+                raise QuotaExceeded("tenant %s is at its quota (%d user VMs, %d pages)"
+                                    % (t.name, t.quota_uvms, t.quota_pages))
             with self.lock:
                 uvm = self.uvm_class(next(self.ids), t.name, image, tpl)
                 t.uvms[uvm.id] = uvm
@@ -367,8 +378,6 @@ class Runtime:
             with serving.lock:
                 if not serving.free_slots:
                     raise QuotaExceeded("tenant %s has no free channel (%d)" % (serving.name, serving.arena.nslots))
-                if self.pages.in_use(t.name) >= t.quota_pages:
-                    raise QuotaExceeded("tenant %s holds its %d pages" % (t.name, t.quota_pages))
                 slot = serving.free_slots.pop()
                 page = serving.slot_page.get(slot)
                 if page is None:
@@ -393,15 +402,25 @@ class Runtime:
             raise
         return uvm
 
-    def _make_room(self, t):
-        """At its user-VM quota, a tenant gives up a user VM kept ready for another function."""
-        if len(t.uvms) < t.quota_uvms:
-            return
-        for digest, q in t.ready.items():
-            if q:
-                self._teardown(q.popleft())
-                return
-        raise QuotaExceeded("tenant %s already has %d user VMs" % (t.name, len(t.uvms)))
+    def _make_room(self, t, pages=1):
+        """Make room, within t's quotas, for one more user VM holding `pages` pages (0: only
+        pages). User VMs kept ready count against the quotas, but never refuse real work: one of
+        them (another function's first) is given up instead."""
+        def full():
+            return (pages == 1 and len(t.uvms) >= t.quota_uvms) or self.pages.in_use(t.name) + pages > t.quota_pages
+        while full():
+            victims = sorted(((d, q) for d, q in t.ready.items() if q), key=lambda dq: -len(dq[1]))
+            if not victims:
+                return False
+            self._discard(victims[0][1].popleft())
+        return True
+
+    def _discard(self, uvm):
+        """Tear a user VM down now, but close its VM on the closer thread (KVM can take ~15 ms)."""
+        self._teardown(uvm, close=False)
+        if uvm.vm is not None:
+            self.close_queue.put(uvm.vm)
+            uvm.vm = None
 
     def serving_tenant(self, t):
         """The tenant whose system VM (and arena) serves a new channel of tenant t: t, always."""
@@ -459,8 +478,13 @@ class Runtime:
         """After an invocation: a user VM that exited cleanly is reset and made ready again (its
         tenant and function only); any other is destroyed. Both on the reaper thread."""
         self._detach(uvm)
-        recycle = (self.recycle and uvm.state == S.EXITED and not uvm.pages
-                   and len(self.tenants[uvm.tenant].ready[uvm.digest]) < max(self.ready_per_function, 1) * 2)
+        key = (uvm.tenant, uvm.digest)
+        t = self.tenants[uvm.tenant]
+        with t.lock:
+            recycle = (self.recycle and uvm.state == S.EXITED and not uvm.pages
+                       and len(t.ready[uvm.digest]) + self.recycling[key] < max(self.ready_per_function, 1) * 2)
+            if recycle:
+                self.recycling[key] += 1
         self._reap(uvm, recycle)
 
     def _reap(self, uvm, recycle):
@@ -477,28 +501,30 @@ class Runtime:
             uvm.detail = uvm.detail or why
 
     def _let_go(self, ch, timeout=IDLE_WAIT_S):
-        """Wait until the serving system VM no longer touches ch's page (it acknowledged the
-        deactivation), or is not running at all."""
-        t = self.tenants[ch.sysvm]
-        if not ch.used:  # never active in this generation: the system VM never saw it
-            return True
+        """Wait until the serving system VM no longer touches ch's page (see _released)."""
         end = time.monotonic() + timeout
         delay = 20e-6
-        while not ch.arena.idle(ch.slot) and t.sysvm.alive:
+        while not self._released(ch):
             if time.monotonic() > end:
+                t = self.tenants[ch.sysvm]
                 self.sysvm_events.append((t.name, "did not let go of channel %d" % ch.id, t.sysvm.epoch))
                 return False
-            t.ring()
+            self.tenants[ch.sysvm].ring()
             time.sleep(delay)
             delay = min(delay * 2, 2e-3)
         return True
 
-    def _teardown(self, uvm):
+    def _released(self, ch):
+        """The serving system VM no longer touches ch's page: it acknowledged the deactivation,
+        or never saw this generation active, or is not running."""
+        return not ch.used or ch.arena.idle(ch.slot) or not self.tenants[ch.sysvm].sysvm.alive
+
+    def _teardown(self, uvm, close=True):
         ch = uvm.channel
         if ch is not None and ch.state == "open":
             self._let_go(ch)
         self.sched.detach(uvm)
-        if uvm.vm is not None:
+        if uvm.vm is not None and close:
             uvm.vm.close()
         self._drop_grown(uvm)
         if ch is not None and ch.state == "open":
@@ -528,10 +554,9 @@ class Runtime:
     def _recycle(self, uvm):
         """Reset a user VM that exited cleanly to its snapshot and make it ready again: memory
         reverted to the snapshot, the vCPU's whole state restored, the pages it grew into freed,
-        its channel page scrubbed and handed out again (a new generation), within its tenant."""
+        its channel page scrubbed and handed out again (a new generation), within its tenant. Its
+        system VM has let go of the channel (see _reaper)."""
         ch = uvm.channel
-        if not self._let_go(ch):
-            return self._teardown(uvm)
         uvm.tpl.reset(uvm.mem, uvm.vcpu)
         self._drop_grown(uvm)
         self.pages.scrub(ch.page)
@@ -542,23 +567,66 @@ class Runtime:
         t = self.tenants[uvm.tenant]
         with t.lock:
             t.ready[uvm.digest].append(uvm)
+            t.ready_cond.notify_all()
 
     def _reaper(self):
+        """Recycle or tear down user VMs after their invocation, each as soon as its system VM
+        has let go of its channel; one slow system VM holds up only its own tenant's VMs."""
+        pending = []   # (user VM, recycle?, give-up time)
         while True:
             with self.reap_lock:
-                while not self.reap_queue:
+                if not self.reap_queue and not pending:
                     self.reap_lock.wait()
-                uvm, recycle = self.reap_queue.popleft()
-            if uvm is None:
-                return
+                while self.reap_queue:
+                    uvm, recycle = self.reap_queue.popleft()
+                    if uvm is None:
+                        for u, _, _ in pending:
+                            self._reap_one(u, False)
+                        return
+                    pending.append((uvm, recycle, time.monotonic() + IDLE_WAIT_S))
+            now = time.monotonic()
+            waiting, late = [], set()
+            for uvm, recycle, until in pending:
+                ch = uvm.channel
+                if ch is None or ch.state != "open" or self._released(ch):
+                    self._reap_one(uvm, recycle)
+                elif now > until:
+                    self.sysvm_events.append((uvm.tenant, "did not let go of channel %d" % ch.id, 0))
+                    self._reap_one(uvm, False)
+                else:
+                    waiting.append((uvm, recycle, until))
+                    late.add(ch.sysvm)
+            pending = waiting
+            if pending:
+                for name in late:
+                    self.tenants[name].ring()
+                time.sleep(50e-6)
+
+    def _reap_one(self, uvm, recycle):
+        t = self.tenants[uvm.tenant]
+        try:
+            if recycle:
+                self._recycle(uvm)
+            else:
+                self._discard(uvm)
+        except Exception as e:  # a failed reset must not stop the reaper: drop that VM
+            self.sysvm_events.append((uvm.tenant, "reaping user VM %d failed: %s" % (uvm.id, e), 0))
             try:
-                self._recycle(uvm) if recycle else self._teardown(uvm)
-            except Exception as e:  # a failed reset must not stop the reaper: drop that VM
-                self.sysvm_events.append((uvm.tenant, "reaping user VM %d failed: %s" % (uvm.id, e), 0))
-                try:
-                    self._teardown(uvm)
-                except Exception:
-                    pass
+                self._teardown(uvm)
+            except Exception:
+                pass
+        finally:
+            if recycle:
+                with t.lock:
+                    self.recycling[(uvm.tenant, uvm.digest)] -= 1
+                    t.ready_cond.notify_all()
+
+    def _closer(self):
+        while True:
+            vm = self.close_queue.get()
+            if vm is None:
+                return
+            vm.close()
 
     def _filler(self):
         """Keep ready_per_function user VMs ready for every function a tenant has used, within
@@ -571,8 +639,9 @@ class Runtime:
                     return
                 t = self.tenants.get(tenant)
                 while t is not None and not self.closing and t.sysvm.alive:
-                    with t.lock:
-                        if len(t.ready[digest]) >= self.ready_per_function or len(t.uvms) >= t.quota_uvms:
+                    with t.lock:  # (ready VMs never take the last of a quota: leave room for work)
+                        if len(t.ready[digest]) + self.recycling[(tenant, digest)] >= self.ready_per_function \
+                                or len(t.uvms) + 2 > t.quota_uvms or self.pages.in_use(tenant) + 2 > t.quota_pages:
                             break
                     try:
                         uvm = self._build(t, image)
@@ -589,7 +658,10 @@ class Runtime:
         image = self.load(path) if isinstance(path, str) else path
         uvm = self.create_user_vm(tenant, image, input_bytes, timeout_ms)
         try:
-            self.start(uvm)
+            uvm.deadline_ns = S.now_ns() + uvm.timeout_ms * 1_000_000
+            self._activate(uvm, True)
+            if not self.sched.run_here(uvm):  # no idle core: a worker runs it when one frees
+                self.sched.submit(uvm)
             if not uvm.done.wait(timeout_ms / 1000 + WATCHDOG_S):
                 self._detach(uvm, "no end %.0f s past its deadline: stopped by the host's watchdog" % WATCHDOG_S)
                 uvm.status = "timeout"
@@ -612,6 +684,8 @@ class Runtime:
         if not 1 <= n <= ABI["HOTADD_MAX"] - len(uvm.pages):
             return 0
         got = []
+        with t.lock:
+            self._make_room(t, pages=n)
         for _ in range(n):  # all or nothing: the guest takes a non-zero answer as n pages
             try:
                 if self.pages.in_use(t.name) >= t.quota_pages:
@@ -662,6 +736,8 @@ class Runtime:
                 self.destroy(uvm, wait=False)
         self._reap(None, False)
         self.reaper.join()
+        self.close_queue.put(None)
+        self.closer.join()
         self.sched.stop()
         for t in self.tenants.values():
             t.sysvm.stop()

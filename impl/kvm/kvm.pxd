@@ -23,9 +23,16 @@ cdef extern from "<linux/kvm.h>":
         kvm_dtable gdt, idt
         uint64_t cr0, cr2, cr3, cr4, cr8, efer, apic_base
 
+    struct kvm_xsave:
+        uint32_t region[1024]
+
+    struct kvm_vcpu_events:
+        uint32_t flags
+
     struct kvm_sync_regs:
         kvm_regs regs
         kvm_sregs sregs
+        kvm_vcpu_events events
 
     union kvm_sync_u:
         kvm_sync_regs regs
@@ -67,12 +74,6 @@ cdef extern from "<linux/kvm.h>":
         kvm_run_hw hw
         kvm_sync_u s
 
-    struct kvm_xsave:
-        uint32_t region[1024]
-
-    struct kvm_vcpu_events:
-        uint32_t flags
-
     struct kvm_userspace_memory_region:
         uint32_t slot
         uint32_t flags
@@ -97,7 +98,7 @@ cdef extern from "<linux/kvm.h>":
         KVM_EXIT_IO_IN, KVM_EXIT_IO_OUT
         KVM_IOEVENTFD_FLAG_PIO, KVM_IOEVENTFD_FLAG_DATAMATCH, KVM_IOEVENTFD_FLAG_DEASSIGN
         KVM_MEM_READONLY
-        KVM_SYNC_X86_REGS
+        KVM_SYNC_X86_REGS, KVM_SYNC_X86_SREGS, KVM_SYNC_X86_EVENTS
         KVM_CAP_IMMEDIATE_EXIT, KVM_CAP_SYNC_REGS, KVM_CAP_IOEVENTFD, KVM_CAP_NR_MEMSLOTS
         KVM_CAP_USER_MEMORY, KVM_CAP_READONLY_MEM
 

@@ -499,22 +499,23 @@ cdef class Vcpu:
         """Load a saved state: registers, special registers, FPU/SSE/AVX, no pending event.
         First a KVM_RUN with immediate_exit set: it completes an I/O exit still pending (the
         guest's last `in`, which KVM would otherwise complete, into the restored registers, on the
-        next run) without entering the guest. Returns 0 or -errno."""
+        next run) without entering the guest. Then the FPU state; the registers, special
+        registers and events go through kvm_run's sync area, loaded by the next KVM_RUN: two
+        ioctls, not five. Returns 0 or -errno."""
         cdef int r
         self.run.immediate_exit = 1
         r = _ioctl(self.fd, KVM_RUN, NULL)
+        self.run.immediate_exit = 0
         if r < 0 and r != -4:  # EINTR: what immediate_exit answers
             return r
-        r = _ioctl(self.fd, KVM_SET_REGS, &s.regs)
-        if r >= 0:
-            r = _ioctl(self.fd, KVM_SET_SREGS, &s.sregs)
-        if r >= 0:
-            r = _ioctl(self.fd, KVM_SET_XSAVE, &s.xsave)
-        if r >= 0:
-            r = _ioctl(self.fd, KVM_SET_VCPU_EVENTS, &s.events)
-        self.run.immediate_exit = 0
-        self.run.kvm_dirty_regs = 0
-        return r if r < 0 else 0
+        r = _ioctl(self.fd, KVM_SET_XSAVE, &s.xsave)
+        if r < 0:
+            return r
+        memcpy(&self.run.s.regs.regs, &s.regs, sizeof(kvm_regs))
+        memcpy(&self.run.s.regs.sregs, &s.sregs, sizeof(kvm_sregs))
+        memcpy(&self.run.s.regs.events, &s.events, sizeof(kvm_vcpu_events))
+        self.run.kvm_dirty_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS
+        return 0
 
     def restore_state(self, VcpuState st):
         cdef int r

@@ -21,7 +21,7 @@ cdef class Scheduler:
     cdef bint stopping
     cdef readonly object counts          # how runs ended (a Counter), for reports
     cdef readonly object running         # tenant -> cores it holds (a Counter)
-    cdef list thread_ident, preempt_req
+    cdef list thread_ident, preempt_req, borrowed
     cdef int wake_r, wake_w
 
     cdef _enqueue(self, uvm)

@@ -64,7 +64,7 @@ cdef extern from "nanvix_abi.h":
         nx_ctl_ring wake[1]
 
     struct nx_ctl_slot:
-        uint32_t gen, active, shard
+        uint32_t gen, active, shard, running
         uint64_t uvm
         uint32_t seen_gen, idle, served, broken, log_len, log_dropped
         uint8_t log[1]

@@ -181,7 +181,7 @@ struct nx_ctl_slot {
     volatile uint32_t gen;            /* VMM: bumped each time the slot is handed to a new user VM */
     volatile uint32_t active;         /* VMM: 1 while its guest may submit */
     volatile uint32_t shard;          /* VMM: the shard whose wake ring answers for it */
-    uint32_t _v;
+    volatile uint32_t running;        /* VMM: 1 while its vCPU is on a core (only then can it submit) */
     uint64_t uvm;                     /* VMM: the user VM's id (for the system VM's log) */
     uint8_t _p0[40];
     volatile uint32_t seen_gen;       /* system VM: the generation its private state is for */

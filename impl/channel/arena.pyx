@@ -129,6 +129,7 @@ cdef class Arena:
         if shard >= NX_SHARDS_MAX:
             raise ValueError("shard %d" % shard)
         s.active = 0
+        s.running = 0
         s.uvm = uvm
         s.shard = shard
         s.served = s.broken = s.log_len = s.log_dropped = 0
@@ -141,6 +142,20 @@ cdef class Arena:
         cdef nx_ctl_slot *s = self.slot(i)
         cdef bint posted
         s.active = 1 if on else 0
+        with nogil:
+            nx_fence()
+            posted = self.push(&self.hdr.change[shard % NX_SHARDS_MAX], i)
+        return posted
+
+    def set_running(self, uint32_t i, bint on, uint32_t shard):
+        """Slot i's vCPU is (on) or is no longer (off) on a core: a guest can submit only while
+        it runs, so the system VM polls only those channels (and each one once more after it
+        stops, for what it submitted last)."""
+        cdef nx_ctl_slot *s = self.slot(i)
+        if s.running == (1 if on else 0):
+            return True
+        cdef bint posted
+        s.running = 1 if on else 0
         with nogil:
             nx_fence()
             posted = self.push(&self.hdr.change[shard % NX_SHARDS_MAX], i)
@@ -176,9 +191,9 @@ cdef class Arena:
         return self._drain(&self.hdr.change[shard % NX_SHARDS_MAX])
 
     def state(self, uint32_t i):
-        """(gen, active, shard, uvm) as the VMM wrote them."""
+        """(gen, active, shard, uvm, running) as the VMM wrote them."""
         cdef nx_ctl_slot *s = self.slot(i)
-        return s.gen, s.active == 1, s.shard, s.uvm
+        return s.gen, s.active == 1, s.shard, s.uvm, s.running == 1
 
     def state_seen(self, uint32_t i):
         """The generation the system VM last served slot i in."""

@@ -95,6 +95,7 @@ class Channel:
         self.sysvm = serving.name   # the tenant whose system VM serves it (its own, always)
         self.arena = serving.arena
         self.state = "open"
+        self.shard = SHARD
         self.active = False
         self.used = False    # activated in the current generation (so the system VM may touch it)
 

@@ -17,7 +17,7 @@ import struct
 
 from nanvix.impl.abi import ABI
 from nanvix.impl.errors import GuestError, InvalidArgument
-from nanvix.impl.kvm import Memory, memfd, EXIT_IO
+from nanvix.impl.kvm import EXIT_IO, Memory, VcpuState, memfd
 
 A = ABI
 P, RW, US, PS = 1, 2, 4, 0x80
@@ -159,6 +159,19 @@ class Template:
             os.close(chan_fd)
             mem.close()
         fcntl.fcntl(self.fd, F_ADD_SEALS, SEALS)  # nothing can change the snapshot now
+
+    @classmethod
+    def adopt(cls, fd, image, ram_size, state):
+        """A template booted elsewhere (another process of this host): its sealed snapshot memfd
+        and its vCPU state (VcpuState.to_bytes())."""
+        seals = fcntl.fcntl(fd, 1034)  # F_GET_SEALS: only a sealed snapshot is taken
+        if seals & SEALS != SEALS:
+            raise GuestError("a template snapshot must be sealed")
+        tpl = cls.__new__(cls)
+        tpl.fd, tpl.image, tpl.ram_size = fd, image, ram_size
+        tpl.size = A["LOW_SIZE"] + ram_size
+        tpl.state = VcpuState.from_bytes(state)
+        return tpl
 
     @staticmethod
     def _map(vm, mem, chan):

@@ -581,6 +581,18 @@ cdef class VcpuState:
     def rip(self):
         return self.s.regs.rip
 
+    def to_bytes(self):
+        """The state as bytes (to hand a snapshot's vCPU state to another process)."""
+        return (<char *>&self.s)[:sizeof(vcpu_state)]
+
+    @staticmethod
+    def from_bytes(const uint8_t[:] b):
+        cdef VcpuState st = VcpuState()
+        if b.shape[0] != sizeof(vcpu_state):
+            raise ValueError("a vCPU state is %d bytes, got %d" % (sizeof(vcpu_state), b.shape[0]))
+        memcpy(&st.s, &b[0], sizeof(vcpu_state))
+        return st
+
     def set_reg(self, str name, uint64_t value):
         """Change one general register of the saved state (rip, rax, rsp, rflags)."""
         if name == "rip":

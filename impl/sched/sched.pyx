@@ -222,11 +222,19 @@ cdef class Scheduler:
             return uvm
 
     cdef _set_core(self, int core, uvm):
+        """Put uvm (or nobody) on the core, telling the system VMs which vCPUs run: only those
+        can submit, so only their channels are polled (see the arena's set_running)."""
         old = self.current[core]
         if old is not None:
             self.running[old.tenant] -= 1
+            ch = old.channel
+            if ch is not None and ch.state == "open":
+                ch.arena.set_running(ch.slot, False, ch.shard)
         if uvm is not None:
             self.running[uvm.tenant] += 1
+            ch = uvm.channel
+            if ch is not None and ch.state == "open":
+                ch.arena.set_running(ch.slot, True, ch.shard)
         self.current[core] = uvm
         self.preempt_req[core] = False
 

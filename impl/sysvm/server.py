@@ -65,6 +65,7 @@ class Server:
         self.doorbell = doorbell
         self.notify = dict(notify)
         self.channels = {}     # slot -> ServedChannel, the active slots
+        self.hot = {}          # the ones worth polling: running vCPUs, and what they left behind
         self.root = root
         self.idle_since = time.monotonic_ns()
         self.epoll = select.epoll()
@@ -89,17 +90,24 @@ class Server:
 
     def refresh(self, slot):
         """Bring the server's view of one slot up to date with the VMM's: serve it while it is
-        active in its current generation; acknowledge it idle once it is not."""
-        gen, active, shard, uvm = self.arena.state(slot)
+        active in its current generation; acknowledge it idle once it is not. Only a running
+        vCPU can submit, so only those channels are polled (hot); a channel whose vCPU left its
+        core is polled until what it submitted is served, then armed (NEED_WAKEUP) and left
+        alone: its guest rings the doorbell should it submit again before the VMM says it runs."""
+        gen, active, shard, uvm, running = self.arena.state(slot)
         ch = self.channels.get(slot)
         if ch is not None and (not active or ch.gen != gen):
             del self.channels[slot]
+            self.hot.pop(slot, None)
             ch = None
         if not active:
             self.arena.seen(slot, gen, idle=True)
             return
-        if ch is not None:
-            return
+        if ch is None:
+            ch = self._adopt(slot, gen, shard, uvm)
+        self.hot[slot] = ch  # (running, or just stopped: one more look)
+
+    def _adopt(self, slot, gen, shard, uvm):
         # The same generation as the last server's: a restart; adopt the indices it published,
         # after checking them, and fail what it had taken (retrying could apply a request twice).
         adopt = self.arena.state_seen(slot) == gen
@@ -113,6 +121,17 @@ class Server:
             self.record_broken(ch)
         if adopt and ring.recover():
             self.wake(ch)
+        return ch
+
+    def cool(self):
+        """Drop from the hot set the channels whose vCPU is off its core and that have nothing
+        left to take, arming their doorbell first (and looking once more after arming)."""
+        for slot, ch in list(self.hot.items()):
+            if self.arena.state(slot)[4]:
+                continue
+            ch.ring.set_need_wakeup(True)
+            if not self.takeable(ch):
+                del self.hot[slot]
 
     def wake(self, ch):
         """Tell the VMM shard holding ch's user VM that its guest has completions to read."""
@@ -205,7 +224,7 @@ class Server:
         return n
 
     def serve_round(self):
-        return sum(self.serve(ch, BATCH) for ch in list(self.channels.values()))
+        return sum(self.serve(ch, BATCH) for ch in list(self.hot.values()))
 
     @staticmethod
     def takeable(ch):
@@ -292,15 +311,17 @@ class Server:
         elif self.auto and time.monotonic_ns() - self.idle_since < POLL_NS:
             timeout = 0
         else:
+            if self.auto:
+                self.cool()
             # Arm the doorbells, then look once more: a request posted before the flag was
             # visible would otherwise wait for the next one.
-            for ch in self.channels.values():
+            for ch in self.hot.values():
                 ch.ring.set_need_wakeup(True)
-            pending = self.auto and any(self.takeable(ch) for ch in self.channels.values())
+            pending = self.auto and any(self.takeable(ch) for ch in self.hot.values())
             timeout = 0 if pending else -1
         self.dispatch(self.epoll.poll(timeout))
         if timeout != 0:
-            for ch in self.channels.values():
+            for ch in self.hot.values():
                 ch.ring.set_need_wakeup(False)
             self.idle_since = time.monotonic_ns()
 

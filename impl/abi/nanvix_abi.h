@@ -157,10 +157,10 @@ struct nx_cqe {
  *   [chan_off + i * 2 MiB, +2 MiB)   channel page of slot i
  */
 #define NX_ARENA_MAGIC 0x414e4552u    /* "RENA" */
-#define NX_SHARDS_MAX 8u              /* VMM shards one tenant's user VMs may be spread over */
+#define NX_SHARDS_MAX 32u             /* VMM shards one tenant's user VMs may be spread over */
 #define NX_CTL_RING 1024u             /* entries of each change and wake ring (a power of two) */
 #define NX_CTL_LOG 8000u              /* bytes of an invocation's log kept for its report */
-#define NX_CTL_SLOTS_OFF 0x20000ull
+#define NX_CTL_SLOTS_OFF 0x80000ull
 
 struct nx_ctl_ring {                  /* single producer, single consumer, free-running u32 */
     volatile uint32_t head;  uint8_t _p0[60];   /* producer */

@@ -21,6 +21,7 @@ import time
 from nanvix.impl import sched as S
 from nanvix.impl.abi import ABI
 from nanvix.impl.channel import Arena, init_channel
+from nanvix.impl.channel.arena import SHARDS_MAX
 from nanvix.impl.control.pages import PagePool
 from nanvix.impl.control.pools import VmPool
 from nanvix.impl.control.report import state_report
@@ -36,7 +37,7 @@ STATUS = {S.LEFT_EXIT: None, S.LEFT_CRASH: "crashed", S.LEFT_TIMEOUT: "timeout"}
 WATCHDOG_S = 5.0
 IDLE_WAIT_S = 2.0        # how long a teardown waits for the system VM to let go of a channel
 RECYCLE_WAIT_S = 0.005   # how long a start waits for a user VM being reset rather than build one
-SHARD = 0                # this process's VMM shard
+LOCAL_SHARD = 0          # the control plane's own process is VMM shard 0
 
 
 class Interrupted(KeyboardInterrupt):
@@ -55,13 +56,13 @@ class Tenant:
     """A tenant: its system VM, its channel arena (every channel page of the tenant, shared with
     its system VM only) with its doorbell and notify eventfds, its user VMs and their pools."""
 
-    def __init__(self, name, tid, root, quota_uvms, quota_pages, capacity, sysvm_class=SystemVM):
+    def __init__(self, name, tid, root, quota_uvms, quota_pages, capacity, sysvm_class=SystemVM, shard=LOCAL_SHARD):
         self.name, self.id, self.root = name, tid, root
         self.quota_uvms, self.quota_pages = quota_uvms, quota_pages
         self.arena = Arena.create(capacity, "nanvix-arena-%s" % name)
         self.doorbell = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self.notify = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        self.sysvm = sysvm_class(name, root, self.arena.fd, self.doorbell, {SHARD: self.notify})
+        self.sysvm = sysvm_class(name, root, self.arena.fd, self.doorbell, {shard: self.notify})
         self.free_slots = list(range(capacity - 1, -1, -1))  # pop() hands out slot 0 first
         self.slot_page = {}      # slot -> its Page (made on the slot's first use)
         self.uvms = {}
@@ -89,13 +90,13 @@ class Tenant:
 class Channel:
     """The control plane's record of one channel: a slot of its serving tenant's arena."""
 
-    def __init__(self, uvm, page, slot, serving):
+    def __init__(self, uvm, page, slot, serving, shard):
         self.id, self.uvm, self.page, self.slot = uvm.id, uvm, page, slot
         self.tenant = uvm.tenant
         self.sysvm = serving.name   # the tenant whose system VM serves it (its own, always)
         self.arena = serving.arena
         self.state = "open"
-        self.shard = SHARD
+        self.shard = shard
         self.active = False
         self.used = False    # activated in the current generation (so the system VM may touch it)
 
@@ -176,6 +177,7 @@ class Runtime:
     sysvm_class = SystemVM
     uvm_class = UserVM
     stepped = False   # True: nothing runs by itself (no worker threads, no monitor, no pools)
+    shard_id = LOCAL_SHARD
 
     def __init__(self, home=None, cores=0, max_pages=4096, pool_size=4, slice_ms=10,
                  quota_uvms=64, quota_pages=256, ram_size=DEFAULT_RAM, restart_system_vms=True,
@@ -206,6 +208,8 @@ class Runtime:
         self.monitored = {}
         self.sysvm_events = []   # (tenant, what) history: crashes, restarts
         self.monitor = self.filler = None
+        self.held = []            # user VMs started by hold()
+        self.shards = []          # VMM shard processes (ShardClient), shard ids 1..
         self.reap_lock = threading.Condition()
         self.reap_queue = collections.deque()   # (user VM, recycle?) after an invocation
         self.recycling = collections.Counter()  # (tenant, digest) -> user VMs being reset
@@ -234,7 +238,7 @@ class Runtime:
                            self.quota_uvms, self.quota_pages, max(self.quota_uvms, self.arena_slots),
                            self.sysvm_class)
                 self.tenants[name] = t
-                self.sched.watch(name, t.notify, t.arena, SHARD)
+                self.sched.watch(name, t.notify, t.arena, self.shard_id)
             return t
 
     def system_vm(self, tenant):
@@ -388,11 +392,11 @@ class Runtime:
                         serving.free_slots.append(slot)
                         raise
                 self.pages.claim(page, ("channel", uvm.id))
-            ch = Channel(uvm, page, slot, serving)
+            ch = Channel(uvm, page, slot, serving, self.shard_id)
             uvm.channel = ch
             self.channels[ch.id] = ch
             init_channel(page.mem)
-            serving.arena.hand_out(slot, uvm.id, SHARD)
+            serving.arena.hand_out(slot, uvm.id, self.shard_id)
             uvm.vm = self.vm_pool.take()
             uvm.mem, uvm.vcpu = tpl.instantiate(uvm.vm, page.mem, serving.doorbell)
             self.pages.map(page, ("uvm", uvm.id))
@@ -437,7 +441,7 @@ class Runtime:
         if ch is not None and ch.state == "open" and ch.active != on:
             ch.active = on
             ch.used = True
-            if not ch.arena.set_active(ch.slot, on, SHARD):
+            if not ch.arena.set_active(ch.slot, on, ch.shard):
                 pass  # the change ring was full: the system VM rescans every slot instead
             if not on:
                 self.tenants[ch.sysvm].ring()  # so it lets go of the page soon
@@ -562,7 +566,7 @@ class Runtime:
         self._drop_grown(uvm)
         self.pages.scrub(ch.page)
         init_channel(ch.page.mem)
-        ch.arena.hand_out(ch.slot, uvm.id, SHARD)
+        ch.arena.hand_out(ch.slot, uvm.id, ch.shard)
         ch.used = False
         uvm.new_invocation()
         t = self.tenants[uvm.tenant]
@@ -652,6 +656,79 @@ class Runtime:
                     with t.lock:
                         t.ready[digest].append(uvm)
 
+    # -- user VMs held at once, over VMM shards ----------------------------------------------------
+    def hold(self, tenant, image, n, input_bytes=b"", timeout_ms=3_600_000, per_shard=1000):
+        """Start n user VMs of a function and let each run until it parks (blocks) or ends, and
+        hold them: this process takes up to per_shard of them, VMM shard processes the rest,
+        per_shard each (see shard.py). Returns {shard: {state: count}}."""
+        from nanvix.impl.control.shard import ShardClient, hold_here
+        t = self.tenant(tenant)
+        self.system_vm(tenant)
+        tpl = self.template(t, image)
+        out = {}
+        local = min(n, max(0, per_shard - len(self.uvms)))
+        if local:
+            out[self.shard_id] = hold_here(self, tenant, image, local, input_bytes, timeout_ms)
+        n -= local
+        while n > 0:
+            shard = next((s for s in self.shards if s.held < per_shard), None)
+            if shard is None:
+                if len(self.shards) + 1 >= SHARDS_MAX:
+                    raise QuotaExceeded("all %d VMM shards are full" % SHARDS_MAX)
+                shard = ShardClient(len(self.shards) + 1, cores=self.sched.ncores, max_pages=per_shard + 64)
+                self.shards.append(shard)
+            k = min(n, per_shard - shard.held)
+            self._shard_tenant(shard, t, tpl, k)
+            out[shard.id] = shard.call("hold", tenant=tenant, image=tpl.image, n=k, input=input_bytes.hex(),
+                                       timeout_ms=timeout_ms)["states"]
+            shard.held += k
+            n -= k
+        return out
+
+    def _shard_tenant(self, shard, t, tpl, slots):
+        """Give a shard what it needs to hold user VMs of t: the arena, the doorbell, a notify
+        eventfd of its own (also handed to t's system VM), the snapshot, and `slots` channel slots."""
+        if t.name not in shard.tenants:
+            notify = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            t.sysvm.notify_fds[shard.id] = notify  # (handed to every later incarnation too)
+            t.sysvm.call("shard", fds=[notify], shard=shard.id)
+            shard.call("tenant", fds=[t.arena.fd, t.doorbell, notify], tenant=t.name,
+                       quota_uvms=t.quota_uvms, quota_pages=t.quota_pages)
+            shard.tenants[t.name] = notify
+        if (t.name, tpl.image["digest"]) not in shard.templates:
+            shard.call("template", fds=[tpl.fd], tenant=t.name, image=tpl.image, ram_size=tpl.ram_size,
+                       state=tpl.state.to_bytes().hex())
+            shard.templates.add((t.name, tpl.image["digest"]))
+        with t.lock:
+            if len(t.free_slots) < slots:
+                raise QuotaExceeded("tenant %s has %d free channels" % (t.name, len(t.free_slots)))
+            given = [t.free_slots.pop() for _ in range(slots)]
+        shard.slots.setdefault(t.name, []).extend(given)
+        shard.call("slots", tenant=t.name, slots=given)
+
+    def drop_held(self):
+        """Destroy every held user VM, here and in the shards (which then exit)."""
+        for uvm in self.held:
+            self.destroy(uvm, wait=False)
+        self.held = []
+        for shard in self.shards:
+            shard.close()
+            for name, slots in shard.slots.items():  # scrubbed by the shard as it tore down
+                t = self.tenants[name]
+                with t.lock:
+                    t.free_slots.extend(slots)
+                t.sysvm.notify_fds.pop(shard.id, None)
+        self.shards = []
+
+    def shard_stats(self):
+        """Per shard: user VMs, open files, mappings of its process."""
+        out = {self.shard_id: {"user_vms": len(self.uvms), "fds": len(os.listdir("/proc/self/fd")),
+                               "mappings": sum(1 for _ in open("/proc/self/maps")), "pid": os.getpid()}}
+        for s in self.shards:
+            r = s.call("stats")
+            out[s.id] = {k: r[k] for k in ("user_vms", "fds", "mappings", "pid")}
+        return out
+
     def invoke(self, tenant, path, input_bytes=b"", timeout_ms=10_000):
         """Run one function to completion; returns its report (see report()). The scheduler ends
         an invocation at its deadline; should it not, the watchdog here does, WATCHDOG_S later.
@@ -729,6 +806,8 @@ class Runtime:
 
     def close(self):
         self.closing = True
+        if self.shards or self.held:
+            self.drop_held()
         self.fill_event.set()
         if self.filler:
             self.filler.join(5)

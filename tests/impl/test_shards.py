@@ -1,0 +1,43 @@
+"""User VMs held over VMM shard processes: each holds its share, at most two descriptors per user
+VM, on its tenant's arena and snapshot; the tenant's system VM serves them all (their wake-ups go
+to the right shard); the control plane keeps serving invocations; dropping them frees the slots."""
+import pytest
+
+from conftest import ROOT, example
+from nanvix.impl.control.runtime import Runtime
+
+pytestmark = pytest.mark.kvm
+PARK = ROOT + "/impl/cli/guests/park.c"
+IO = ROOT + "/tests/guests/io.c"
+
+
+def test_user_vms_held_over_shards(nanvix_home):
+    with Runtime(home=nanvix_home, cores=1, quota_uvms=96, arena_slots=96, quota_pages=200) as r:
+        assert r.invoke("sharded", example("echo.c"), b"x")["status"] == "ok"
+        placed = r.hold("sharded", r.load(PARK), 30, per_shard=10)
+        assert sum(sum(v.values()) for v in placed.values()) == 30
+        assert all(set(v) == {"blocked"} for v in placed.values()), placed  # every one ran and parked
+        stats = r.shard_stats()
+        assert len(stats) >= 3
+        for shard, s in stats.items():
+            if shard:  # a shard process: its descriptors are its user VMs' two, plus a few
+                assert s["fds"] <= 2 * s["user_vms"] + 24, (shard, s)
+        # the system VM serves user VMs in the shards, and their wake-ups reach the right shard:
+        # 20 guests over two more shards each add 1 to a key and end
+        done = r.hold("sharded", r.load(IO), 20, b"kvadd hits 1", per_shard=10)
+        assert sum(v.get("exited", 0) for s, v in done.items() if s) == 20, done
+        assert r.invoke("sharded", IO, b"kvget hits")["result"] == "2:20"
+        given = {s for shard in r.shards for v in shard.slots.values() for s in v}
+        r.drop_held()
+        t = r.tenants["sharded"]
+        assert given <= set(t.free_slots)  # the shards' slots are back, scrubbed by the shards
+        wait_until(lambda: not [u for u in r.uvms.values() if u.state != "created"])  # (ready ones stay)
+        assert r.invoke("sharded", example("echo.c"), b"after")["result"] == "after"
+
+
+def wait_until(pred, timeout=10.0):
+    import time
+    end = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.01)

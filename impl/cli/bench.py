@@ -1,80 +1,235 @@
-"""`nanvix bench`: start time, invocation and I/O round trip, each beside a floor measured in the
-same run (floors.py). Figures are medians; compare the ratios, not the absolute values."""
+"""`nanvix bench`: every figure beside a floor that does the same work, interleaved in one run,
+as medians and p99 (the machines are shared and noisy: compare the ratios, not the values).
+
+  start        invoke -> the guest's first KVM_RUN (a user VM kept ready)  vs  a bare KVM VM
+               created, mapped, given a vCPU and run to its first exit
+  echo         one echo invocation end to end (Python API)  vs  posix_spawn of a static echo
+               with its output read, and vs gVisor's `runsc do echo`
+  teardown     resetting a user VM for its next invocation, and destroying one  vs  closing a
+               bare VM
+  throughput   sustained echo invocations/s with 1 core and 1 invoker, and 2 cores and 2
+  io           a no-op request's round trip, the system VM polling, and through the doorbell
+               (the system VM asleep)  vs  a pipe round trip to another process
+  memory       MemAvailable per live user VM that has run (parked), and descriptors per VM
+`nanvix bench --live N` holds N live user VMs over VMM shard processes (the scale test).
+Targets (issue 11) are printed met or not; they are never asserted by the tests.
+"""
 import json
+import os
 import statistics
 import tempfile
+import threading
 import time
 
 from nanvix.impl.cli import floors as F
-from nanvix.impl.cli.common import emit, positive
+from nanvix.impl.cli.common import emit, positive, positive_float
 from nanvix.impl.cli.run import example
+
+GUESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guests")
+TARGETS = {  # figure -> (comparison, bound)
+    "start_p50_us": ("<=", 150), "start_over_bare_kvm": ("<=", 0.35),
+    "echo_p50_us": ("<=", 400), "echo_over_spawn": ("<=", 0.6),
+    "invocations_per_s_2_cores": (">=", 2000),
+    "io_polled_us": ("<=", 1), "io_doorbell_us": ("<=", 30),
+    "live_user_vms": (">=", 20000), "kib_per_user_vm": ("<=", 600),
+}
 
 
 def register(sub):
-    p = sub.add_parser("bench", help="start time, invocation and I/O round trip against floors")
-    p.add_argument("-n", type=positive, default=30, help="repetitions per measurement")
-    p.add_argument("--density", type=positive, default=200, help="user VMs held at once for the memory figure")
+    p = sub.add_parser("bench", help="start, invocation, teardown, throughput, I/O and memory, each "
+                       "beside a floor measured in the same run")
+    p.add_argument("-n", type=positive, default=100, help="repetitions per interleaved measurement")
+    p.add_argument("--seconds", type=positive_float, default=3.0, help="length of each throughput run")
+    p.add_argument("--hold", type=positive, default=300, help="parked user VMs for the memory figure")
+    p.add_argument("--live", type=positive, default=None, metavar="N",
+                   help="the scale test instead: hold N live user VMs over VMM shard processes")
+    p.add_argument("--per-shard", type=positive, default=2500, help="user VMs per process (--live)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 
 
-def memory_per_vm(rt, image, count):
-    """Host memory per live user VM: MemAvailable before and after `count` user VMs exist
-    (created, memory mapped, channel attached; not yet run). Kernel and user memory alike."""
-    before = F.mem_available_kib()
-    vms = [rt.create_user_vm("density", image, b"x") for _ in range(count)]
-    after = F.mem_available_kib()
-    for vm in vms:
-        rt.destroy(vm)
-    return max(0, before - after) / count
+def stats(xs):
+    xs = sorted(xs)
+    return {"p50": round(statistics.median(xs), 2), "p99": round(xs[min(len(xs) - 1, int(0.99 * len(xs)))], 2),
+            "n": len(xs)}
+
+
+def judge(values):
+    out = {}
+    for name, (op, bound) in TARGETS.items():
+        if name in values and values[name] is not None:
+            v = values[name]
+            out[name] = {"value": v, "target": "%s %s" % (op, bound), "met": v <= bound if op == "<=" else v >= bound}
+    return out
+
+
+def throughput(home, cores, seconds, image_path):
+    """Echo invocations/s sustained for `seconds` by `cores` invoker threads on `cores` cores."""
+    from nanvix.impl.control.runtime import Runtime
+    with Runtime(home=home, cores=cores) as rt:
+        img = rt.load(image_path)
+        rt.prepare("tput", img)
+        for _ in range(50):
+            rt.invoke("tput", img, b"x")
+        count = [0]
+        lock = threading.Lock()
+        end = time.monotonic() + seconds
+
+        def work():
+            n = 0
+            while time.monotonic() < end:
+                rt.invoke("tput", img, b"hi")
+                n += 1
+            with lock:
+                count[0] += n
+        t0 = time.monotonic()
+        threads = [threading.Thread(target=work) for _ in range(cores)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return round(count[0] / (time.monotonic() - t0), 1)
 
 
 def cmd_bench(args):
-    from nanvix.impl.control.runtime import Runtime
-    n = max(3, args.n)
+    if args.live:
+        return cmd_live(args)
+    from nanvix.impl.control.host import Host
     med = statistics.median
-    with tempfile.TemporaryDirectory(prefix="nanvix-bench-") as home, \
-            Runtime(home=home, quota_uvms=10_000, quota_pages=10_000) as rt:
-        hello = rt.load(example("hello.c"))
-        rt.invoke("bench", hello)  # warm: system VM, template
-        starts, totals = [], []
-        for _ in range(n):
-            t0 = time.perf_counter_ns()
-            r = rt.invoke("bench", hello, b"x")
-            totals.append((time.perf_counter_ns() - t0) / 1000)
-            starts.append(r["start_us"])
-        ping = json.loads(rt.invoke("bench", example("ping.c"), b"%d" % (n * 100))["result"])
-        floor_vm = F.bare_kvm(rt.kvm, n)
-        rt.invoke("density", hello)
-        per_vm_kib = memory_per_vm(rt, hello, args.density)
-    floor_fork = F.fork_exec(n)
-    pipe = F.pipe_round_trip(n * 100)
-    rows = [
-        ("user VM start (warm system VM)", med(starts), "us"),
-        ("invocation: start+run+teardown (hello)", med(totals), "us"),
-        ("floor: bare KVM create+run to first exit", med(floor_vm), "us"),
-        ("floor: fork+exec /bin/true", med(floor_fork), "us"),
-        ("I/O round trip, mean (ping)", ping["mean_ns"] / 1000, "us"),
-        ("I/O round trip, best (ping)", ping["best_ns"] / 1000, "us"),
-        ("floor: pipe round trip to a process", med(pipe) / 1000, "us"),
-    ]
-    density = {"user_vms": args.density, "host_kib_per_user_vm": round(per_vm_kib, 1),
-               "user_vms_per_gib": int(1024 * 1024 / per_vm_kib) if per_vm_kib else None}
-    ratios = {
-        "start_over_bare_kvm": round(med(starts) / med(floor_vm), 2),
-        "invocation_over_fork_exec": round(med(totals) / med(floor_fork), 2),
-        "io_rtt_over_pipe_rtt": round(ping["mean_ns"] / med(pipe), 2),
+    with tempfile.TemporaryDirectory(prefix="nanvix-bench-") as home:
+        spawn_path = F.static_echo(home)
+        with Host(home=home, cores=2, quota_uvms=args.hold + 64, quota_pages=args.hold + 256,
+                  arena_slots=args.hold + 64) as host:
+            rt = host.runtime
+            host.deploy("bench", example("echo.c"), name="echo")
+            for _ in range(30):  # warm: system VM, snapshot, ready user VMs, caches
+                host.invoke("bench", "echo", b"x")
+            bare = F.BareKvm(rt.kvm)
+            starts, floor_start, echo, spawn, floor_close = [], [], [], [], []
+            for _ in range(args.n):
+                t, held = bare.start()
+                floor_start.append(t)
+                floor_close.append(bare.close(held))
+                t0 = time.perf_counter_ns()
+                r = host.invoke("bench", "echo", b"hi")
+                echo.append(F.us(t0))
+                if not r.ok or r.result != b"hi":
+                    raise RuntimeError("echo failed: %r" % (r,))
+                starts.append(r.start_us)
+                spawn.append(F.spawn_echo(spawn_path, "hi"))
+            bare.shutdown()
+            gvisor, skipped = [], {}
+            path, why = F.runsc()
+            if path:
+                for _ in range(min(args.n, 10)):
+                    gvisor.append(F.runsc_echo(path, "hi"))
+            else:
+                skipped["runsc"] = why
+            # teardown: reset a user VM for its next invocation; destroy one (closing its VM)
+            img = rt.load(example("echo.c"))
+            resets, destroys = [], []
+            for i in range(min(args.n, 50)):
+                for kind in ("reset", "destroy"):
+                    u = rt.create_user_vm("bench", img, b"hi")
+                    rt.start(u)
+                    u.done.wait(10)
+                    t0 = time.perf_counter_ns()
+                    rt.reset(u) if kind == "reset" else rt.destroy(u, wait=True)
+                    (resets if kind == "reset" else destroys).append(F.us(t0))
+            # I/O round trips
+            ping = rt.load(example("ping.c"))
+            polled = json.loads(rt.invoke("bench", ping, b"%d" % (args.n * 20))["result"])
+            bell = json.loads(rt.invoke("bench", ping, b"%d 300" % max(20, args.n // 2))["result"])
+            pipe = F.Pipe()
+            pipe_rtt = [pipe.round_trip_ns() / 1000 for _ in range(args.n * 20)]
+            pipe.close()
+            # memory: parked user VMs that have run, in this process
+            park = rt.load(os.path.join(GUESTS, "park.c"))
+            fds0 = len(os.listdir("/proc/self/fd"))
+            avail0 = F.mem_available_kib()
+            held = rt.hold("bench-mem", park, args.hold, per_shard=args.hold + 1)
+            time.sleep(0.5)
+            kib = (avail0 - F.mem_available_kib()) / args.hold
+            fds_per_vm = (len(os.listdir("/proc/self/fd")) - fds0) / args.hold
+            rt.drop_held()
+        tput1 = throughput(os.path.join(home, "t1"), 1, args.seconds, example("echo.c"))
+        tput2 = throughput(os.path.join(home, "t2"), 2, args.seconds, example("echo.c"))
+    figures = {
+        "start (invoke -> first KVM_RUN)": dict(stats(starts), floor="bare KVM create + run to first exit"),
+        "floor: bare KVM create + run to first exit": stats(floor_start),
+        "echo invocation, end to end": dict(stats(echo), floor="posix_spawn of a static echo"),
+        "floor: posix_spawn of a static echo": stats(spawn),
+        "teardown: reset for the next invocation": dict(stats(resets), floor="bare VM close"),
+        "teardown: destroy (VM closed)": dict(stats(destroys), floor="bare VM close"),
+        "floor: bare VM close": stats(floor_close),
+        "I/O round trip, polled (mean, best)": {"p50": polled["mean_ns"] / 1000, "best": polled["best_ns"] / 1000},
+        "I/O round trip, doorbell (mean, best)": {"p50": bell["mean_ns"] / 1000, "best": bell["best_ns"] / 1000},
+        "floor: pipe round trip": stats(pipe_rtt),
     }
-    result = {"n": n, "measurements": {name: round(v, 2) for name, v, _ in rows}, "unit": "us",
-              "ratios": ratios, "density": density}
-    if args.json:
-        emit(result, True, None)
-    else:
-        print("%-44s %12s" % ("measurement (median of %d)" % n, "us"))
-        for name, v, _ in rows:
-            print("%-44s %12.1f" % (name, v))
-        for k, v in ratios.items():
-            print("ratio %-38s %12.2f" % (k, v))
-        print("host memory per live user VM (%d VMs)          %8.0f KiB" % (args.density, per_vm_kib))
-        print(json.dumps(result))
+    if gvisor:
+        figures["peer: runsc do echo (gVisor, ptrace)"] = stats(gvisor)
+    values = {
+        "start_p50_us": figures["start (invoke -> first KVM_RUN)"]["p50"],
+        "start_over_bare_kvm": round(med(starts) / med(floor_start), 3),
+        "echo_p50_us": figures["echo invocation, end to end"]["p50"],
+        "echo_over_spawn": round(med(echo) / med(spawn), 3),
+        "echo_over_runsc": round(med(echo) / med(gvisor), 4) if gvisor else None,
+        "invocations_per_s_1_core": tput1, "invocations_per_s_2_cores": tput2,
+        "second_core_speedup": round(tput2 / tput1, 2) if tput1 else None,
+        "io_polled_us": round(polled["mean_ns"] / 1000, 3), "io_doorbell_us": round(bell["mean_ns"] / 1000, 3),
+        "io_polled_over_pipe": round(polled["mean_ns"] / 1000 / med(pipe_rtt), 3),
+        "kib_per_user_vm": round(kib, 1), "fds_per_user_vm": round(fds_per_vm, 2),
+        "reset_us": round(med(resets), 1), "destroy_us": round(med(destroys), 1),
+    }
+    result = {"n": args.n, "figures": figures, "values": values, "targets": judge(values),
+              "measurements": {k: v["p50"] for k, v in figures.items()},
+              "ratios": {k: v for k, v in values.items() if ("_over_" in k or k.endswith("speedup")) and v},
+              "memory": {"held_user_vms": args.hold, "placed": held}, "skipped": skipped, "unit": "us"}
+    emit(result, args.json, render)
+    return 0
+
+
+def render(r):
+    lines = ["%-46s %10s %10s" % ("figure (us)", "p50", "p99")]
+    for name, f in r["figures"].items():
+        lines.append("%-46s %10.2f %10s" % (name, f["p50"], "%.2f" % f["p99"] if "p99" in f else "best %.2f" % f["best"]))
+    lines.append("")
+    for k, v in r["values"].items():
+        t = r["targets"].get(k)
+        lines.append("%-46s %10s %s" % (k, v, "" if t is None else "target %s: %s" % (t["target"], "met" if t["met"] else "NOT met")))
+    for k, why in r["skipped"].items():
+        lines.append("skipped %s: %s" % (k, why))
+    return "\n".join(lines)
+
+
+def cmd_live(args):
+    """Hold N live user VMs that have run (parked), over VMM shards: how many, how long, what
+    each costs the host, and an invocation beside them."""
+    from nanvix.impl.control.runtime import Runtime
+    n = args.live
+    with tempfile.TemporaryDirectory(prefix="nanvix-live-") as home, \
+            Runtime(home=home, cores=2, quota_uvms=n + 64, quota_pages=n + 256, arena_slots=n + 64,
+                    max_pages=min(n, args.per_shard) + 256) as rt:
+        echo = rt.load(example("echo.c"))
+        rt.invoke("live", echo, b"warm")
+        time.sleep(0.5)
+        avail0 = F.mem_available_kib()
+        t0 = time.monotonic()
+        placed = rt.hold("live", rt.load(os.path.join(GUESTS, "park.c")), n, per_shard=args.per_shard)
+        took = time.monotonic() - t0
+        time.sleep(1)
+        kib = (avail0 - F.mem_available_kib()) / n
+        shards = rt.shard_stats()
+        parked = sum(v.get("blocked", 0) for v in placed.values())
+        beside = [rt.invoke("live", echo, b"hi") for _ in range(20)]
+        rt.drop_held()
+    values = {"live_user_vms": parked, "kib_per_user_vm": round(kib, 1), "seconds_to_hold": round(took, 1),
+              "processes": len(shards),
+              "fds_per_user_vm": round(max((s["fds"] - 20) / s["user_vms"] for s in shards.values() if s["user_vms"] > 100), 2),
+              "echo_beside_them_start_us_p50": statistics.median(b["start_us"] for b in beside),
+              "echo_beside_them_ok": sum(b["status"] == "ok" for b in beside)}
+    result = {"live": n, "values": values, "targets": judge(values), "placed": placed, "shards": shards}
+    emit(result, args.json, lambda r: "\n".join(
+        ["%-34s %s%s" % (k, v, "" if k not in r["targets"] else "   target %s: %s" % (
+            r["targets"][k]["target"], "met" if r["targets"][k]["met"] else "NOT met")) for k, v in r["values"].items()]))
     return 0

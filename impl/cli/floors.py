@@ -1,79 +1,146 @@
-"""The floors `nanvix bench` compares nanvix against, measured in the same run: the work any design
-of the kind must do (a bare KVM VM created and run to its first exit, a process forked and
-exec'd, a pipe round trip to another process)."""
+"""The floors `nanvix bench` compares nanvix against, each doing the same work as the figure it
+stands beside, measured in the same run: a bare KVM VM created and run to its first exit (what any
+VM-per-invocation start costs), a static program spawned and waited for with its output read
+(what the echo function does, as a host process), gVisor's `runsc do` (skipped, with the reason,
+where it is absent), a pipe round trip to another process (the host's IPC floor) and a bare VM
+close."""
 import os
+import shutil
 import subprocess
 import time
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 
-def bare_kvm(kvm, n):
-    """Bare KVM: create a VM, map 2 MiB of copy-on-write memory, one vCPU, set registers, run to
-    the first exit (a one-instruction 64-bit CPL3 guest). The floor any VM-per-invocation design
-    pays; the nanvix start adds the channel, the system VM attach and the input, and saves the
-    VM creation through its pool."""
-    from nanvix.impl.control import uvm as U
-    from nanvix.impl.kvm import Memory, memfd
-    A = U.A
-    times = []
-    fd = memfd("floor", A["LOW_SIZE"] + A["PAGE_2M"])
-    tpl = Memory(A["LOW_SIZE"] + A["PAGE_2M"], fd, True)
-    lim = U.lay_out(tpl, A["PAGE_2M"], 1)
-    tpl.write(A["LOW_SIZE"], bytes([0xE5, A["PORT_HYPERCALL"]]))  # in eax, port
-    chan_fd = memfd("floor-chan", A["CHANNEL_SIZE"])
-    chan = Memory(A["CHANNEL_SIZE"], chan_fd, True)
-    for _ in range(n):
+
+def us(t0):
+    return (time.perf_counter_ns() - t0) / 1000
+
+
+class BareKvm:
+    """Create a VM, map 2 MiB of copy-on-write memory plus the low pages and a channel page, one
+    vCPU, set its registers, run to the first exit (a one-instruction 64-bit CPL3 guest); then,
+    apart, close it."""
+
+    def __init__(self, kvm):
+        from nanvix.impl.control import uvm as U
+        from nanvix.impl.kvm import Memory, memfd
+        self.U, self.Memory, self.kvm = U, Memory, kvm
+        A = self.A = U.A
+        self.fd = memfd("floor", A["LOW_SIZE"] + A["PAGE_2M"])
+        self.tpl = Memory(A["LOW_SIZE"] + A["PAGE_2M"], self.fd, True)
+        self.limit = U.lay_out(self.tpl, A["PAGE_2M"], 1)
+        self.tpl.write(A["LOW_SIZE"], bytes([0xE5, A["PORT_HYPERCALL"]]))  # in eax, port
+        self.chan_fd = memfd("floor-chan", A["CHANNEL_SIZE"])
+        self.chan = Memory(A["CHANNEL_SIZE"], self.chan_fd, True)
+
+    def start(self):
+        """(microseconds to the first exit, the VM and its memory, to close apart)."""
+        A = self.A
         t0 = time.perf_counter_ns()
-        vm = kvm.create_vm()
-        mem = Memory(tpl.size, fd, False)
+        vm = self.kvm.create_vm()
+        mem = self.Memory(self.tpl.size, self.fd, False)
         vm.set_memory(0, 0, mem, 0, A["LOW_SIZE"])
-        vm.set_memory(1, A["GPA_CHANNEL"], chan)
+        vm.set_memory(1, A["GPA_CHANNEL"], self.chan)
         vm.set_memory(2, A["GPA_RAM"], mem, A["LOW_SIZE"], A["PAGE_2M"])
         v = vm.create_vcpu(0)
-        U.set_cpu_state(v, lim)
+        self.U.set_cpu_state(v, self.limit)
         v.set_regs(rip=A["GPA_RAM"], rflags=2)
         v.run_once()
-        times.append((time.perf_counter_ns() - t0) / 1000)
-        vm.close()  # destroying the VM is off the clock, as it is for an invocation
+        return us(t0), (vm, mem)
+
+    @staticmethod
+    def close(held):
+        vm, mem = held
+        t0 = time.perf_counter_ns()
+        vm.close()
         mem.close()
-    chan.close()
-    tpl.close()
-    os.close(fd)
-    os.close(chan_fd)
-    return times
+        return us(t0)
+
+    def shutdown(self):
+        self.chan.close()
+        self.tpl.close()
+        os.close(self.fd)
+        os.close(self.chan_fd)
 
 
-def fork_exec(n):
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter_ns()
-        subprocess.run(["/bin/true"])
-        times.append((time.perf_counter_ns() - t0) / 1000)
-    return times
+def static_echo(cache):
+    """The static echo program, built once (gcc -static) into the cache."""
+    out = os.path.join(cache, "floor-echo")
+    if not os.path.exists(out):
+        tmp = out + ".%d" % os.getpid()
+        subprocess.run(["gcc", "-O2", "-static", "-o", tmp, os.path.join(HERE, "guests", "floor_echo.c")],
+                       check=True, capture_output=True)
+        os.rename(tmp, out)
+    return out
 
 
-def pipe_round_trip(n):
-    """Round trip through a pipe pair to a forked process: the host IPC floor."""
-    a_r, a_w = os.pipe()
-    b_r, b_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(a_w)
-        os.close(b_r)
-        while os.read(a_r, 1):
-            os.write(b_w, b"x")
-        os._exit(0)
-    os.close(a_r)
-    os.close(b_w)
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter_ns()
-        os.write(a_w, b"x")
-        os.read(b_r, 1)
-        times.append(time.perf_counter_ns() - t0)
-    os.close(a_w)
+def spawn_echo(path, data):
+    """posix_spawn the static echo, read its output through a pipe, wait for it."""
+    r, w = os.pipe()
+    t0 = time.perf_counter_ns()
+    fa = [(os.POSIX_SPAWN_DUP2, w, 1), (os.POSIX_SPAWN_CLOSE, r)]
+    pid = os.posix_spawn(path, [path, data], {}, file_actions=fa)
+    os.close(w)
+    got = b""
+    while True:
+        b = os.read(r, 4096)
+        if not b:
+            break
+        got += b
     os.waitpid(pid, 0)
-    os.close(b_r)
-    return times
+    dt = us(t0)
+    os.close(r)
+    if got != data.encode():
+        raise RuntimeError("the spawn floor echoed %r" % got)
+    return dt
+
+
+def runsc():
+    """The `runsc` command, or (None, why not)."""
+    path = shutil.which("runsc")
+    if path is None:
+        return None, "runsc is not installed (Debian package runsc)"
+    if os.geteuid() != 0:
+        return None, "runsc do needs root"
+    return path, ""
+
+
+def runsc_echo(path, data):
+    t0 = time.perf_counter_ns()
+    p = subprocess.run([path, "--platform=ptrace", "--network=none", "do", "echo", "-n", data],
+                       capture_output=True, timeout=30)
+    dt = us(t0)
+    if p.returncode != 0 or p.stdout != data.encode():
+        raise RuntimeError("runsc do failed: %s" % p.stderr.decode(errors="replace")[-200:])
+    return dt
+
+
+class Pipe:
+    """Round trips of one byte through a pipe pair to a forked process."""
+
+    def __init__(self):
+        self.a_r, self.a_w = os.pipe()
+        self.b_r, self.b_w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(self.a_w)
+            os.close(self.b_r)
+            while os.read(self.a_r, 1):
+                os.write(self.b_w, b"x")
+            os._exit(0)
+        os.close(self.a_r)
+        os.close(self.b_w)
+
+    def round_trip_ns(self):
+        t0 = time.perf_counter_ns()
+        os.write(self.a_w, b"x")
+        os.read(self.b_r, 1)
+        return time.perf_counter_ns() - t0
+
+    def close(self):
+        os.close(self.a_w)
+        os.waitpid(self.pid, 0)
+        os.close(self.b_r)
 
 
 def mem_available_kib():

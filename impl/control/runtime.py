@@ -32,6 +32,7 @@ from nanvix.impl.kvm import Kvm
 from nanvix.impl.sysvm.client import SystemVM
 from nanvix.impl.threads import spawn
 
+HDR_SQ_FLAGS, NEED_WAKEUP = ABI["HDR_SQ_FLAGS"], ABI["SQ_NEED_WAKEUP"]
 TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 STATUS = {S.LEFT_EXIT: None, S.LEFT_CRASH: "crashed", S.LEFT_TIMEOUT: "timeout"}
 WATCHDOG_S = 5.0
@@ -357,8 +358,10 @@ class Runtime:
         if uvm is None:
             uvm = self._build(t, image)
         if self.ready_per_function:
-            self.prepare(tenant, image)
-            self.fill_event.set()
+            if key not in self.wanted:
+                self.prepare(tenant, image)
+            elif len(ready) < self.ready_per_function:
+                self.fill_event.set()
         uvm.new_invocation(timeout_ms)
         uvm.t_create = t0
         uvm.invocation = next(self.invocation_ids)
@@ -443,8 +446,8 @@ class Runtime:
             ch.used = True
             if not ch.arena.set_active(ch.slot, on, ch.shard):
                 pass  # the change ring was full: the system VM rescans every slot instead
-            if not on:
-                self.tenants[ch.sysvm].ring()  # so it lets go of the page soon
+            if not on and ch.page.mem.u32(HDR_SQ_FLAGS) & NEED_WAKEUP:
+                self.tenants[ch.sysvm].ring()  # it sleeps: wake it, so it lets go of the page soon
 
     def wait(self, uvm, timeout=None):
         if not uvm.done.wait(timeout):
@@ -491,6 +494,15 @@ class Runtime:
             if recycle:
                 self.recycling[key] += 1
         self._reap(uvm, recycle)
+
+    def reset(self, uvm):
+        """release(), done now in this thread: a user VM that exited cleanly is reset and made
+        ready again once its system VM has let go of the channel (else it is destroyed)."""
+        self._detach(uvm)
+        if self.recycle and uvm.state == S.EXITED and not uvm.pages and self._let_go(uvm.channel):
+            self._recycle(uvm)
+        else:
+            self._teardown(uvm)
 
     def _reap(self, uvm, recycle):
         with self.reap_lock:
@@ -578,6 +590,7 @@ class Runtime:
         """Recycle or tear down user VMs after their invocation, each as soon as its system VM
         has let go of its channel; one slow system VM holds up only its own tenant's VMs."""
         pending = []   # (user VM, recycle?, give-up time)
+        delay = 20e-6
         while True:
             with self.reap_lock:
                 if not self.reap_queue and not pending:
@@ -601,11 +614,14 @@ class Runtime:
                 else:
                     waiting.append((uvm, recycle, until))
                     late.add(ch.sysvm)
+            delay = 20e-6 if len(waiting) < len(pending) else min(delay * 2, 1e-3)
             pending = waiting
             if pending:
                 for name in late:
                     self.tenants[name].ring()
-                time.sleep(50e-6)
+                with self.reap_lock:  # (a new VM to reap cuts the wait short)
+                    if not self.reap_queue:
+                        self.reap_lock.wait(delay)
 
     def _reap_one(self, uvm, recycle):
         t = self.tenants[uvm.tenant]

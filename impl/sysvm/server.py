@@ -79,8 +79,9 @@ class Server:
             self.refresh(slot)
 
     def sync(self):
-        """Take in every slot the VMM handed out or took back since the last look."""
-        for shard in range(SHARDS_MAX):
+        """Take in every slot the VMM handed out or took back since the last look (only the
+        shards this tenant's user VMs are on post changes: this process's notify set)."""
+        for shard in self.notify:
             changed = self.arena.changes(shard)
             if changed and changed[0] == -1:
                 self.rescan()

@@ -44,6 +44,8 @@ def register(sub):
     p.add_argument("--live", type=positive, default=None, metavar="N",
                    help="the scale test instead: hold N live user VMs over VMM shard processes")
     p.add_argument("--per-shard", type=positive, default=2500, help="user VMs per process (--live)")
+    p.add_argument("--fairness", action="store_true",
+                   help="only the fairness section: a quiet tenant alone and beside each noisy neighbour")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 
@@ -91,9 +93,84 @@ def throughput(home, cores, seconds, image_path):
         return round(count[0] / (time.monotonic() - t0), 1)
 
 
+NEIGHBOURS = {"cpu spin": example("loop.c"), "exit storm": os.path.join(GUESTS, "exitstorm.c"),
+              "doorbell storm": os.path.join(GUESTS, "bellstorm.c"), "I/O flood": os.path.join(GUESTS, "ioflood.c")}
+
+
+def fairness(home, n, seconds):
+    """A quiet tenant's invocation (one kv round trip through its system VM), alone and beside
+    each kind of noisy neighbour: four of its guests at a time, re-invoked as they end (each with
+    a 300 ms budget). Returns {kind: latency stats}, the alone runs taken before and after."""
+    from nanvix.impl.control.runtime import Runtime
+    io = os.path.join(os.path.dirname(GUESTS), "..", "..", "tests", "guests", "io.c")
+    if not os.path.exists(io):
+        io = example("echo.c")
+    with Runtime(home=home, cores=2, quota_uvms=64) as rt:
+        quiet = rt.load(io)
+        rt.invoke("quiet", quiet, b"kvput k v")
+        for _ in range(20):
+            rt.invoke("quiet", quiet, b"kvget k")
+
+        def measure():
+            out = []
+            end = time.monotonic() + seconds
+            while len(out) < n or time.monotonic() < end:
+                t0 = time.perf_counter_ns()
+                r = rt.invoke("quiet", quiet, b"kvget k")
+                out.append(F.us(t0))
+                if r["status"] != "ok":
+                    raise RuntimeError("the quiet tenant's invocation failed: %r" % r)
+                time.sleep(0.002)
+                if len(out) >= 5 * n:
+                    break
+            return out
+
+        alone = measure()
+        result = {}
+        for kind, path in NEIGHBOURS.items():
+            img = rt.load(path)
+            stop = threading.Event()
+
+            def noisy():
+                while not stop.is_set():
+                    rt.invoke("noisy", img, b"", 300)
+            threads = [threading.Thread(target=noisy) for _ in range(4)]
+            for th in threads:
+                th.start()
+            time.sleep(0.3)
+            result[kind] = measure()
+            stop.set()
+            for th in threads:
+                th.join()
+        alone += measure()
+    out = {"alone": stats(alone)}
+    for kind, xs in result.items():
+        s = stats(xs)
+        s["p50_ratio"] = round(s["p50"] / out["alone"]["p50"], 2)
+        s["p99_ratio"] = round(s["p99"] / out["alone"]["p99"], 2)
+        out[kind] = s
+    return out
+
+
+def render_fairness(f):
+    lines = ["%-16s %10s %10s %10s %10s" % ("quiet tenant beside", "p50 us", "p99 us", "p50 ratio", "p99 ratio")]
+    for kind, s in f.items():
+        lines.append("%-16s %10.1f %10.1f %10s %10s" % (kind, s["p50"], s["p99"], s.get("p50_ratio", ""),
+                                                        s.get("p99_ratio", "")))
+    return "\n".join(lines)
+
+
 def cmd_bench(args):
     if args.live:
         return cmd_live(args)
+    if args.fairness:
+        with tempfile.TemporaryDirectory(prefix="nanvix-fair-") as home:
+            f = fairness(home, args.n, args.seconds)
+        worst = max(s["p99_ratio"] for k, s in f.items() if k != "alone")
+        emit({"fairness": f, "targets": {"fairness_p99_ratio": {"value": worst, "target": "<= 1.5", "met": worst <= 1.5}}},
+             args.json, lambda r: render_fairness(r["fairness"]) + "\nworst p99 ratio %.2f: target <= 1.5 %s"
+             % (worst, "met" if worst <= 1.5 else "NOT met"))
+        return 0
     from nanvix.impl.control.host import Host
     med = statistics.median
     with tempfile.TemporaryDirectory(prefix="nanvix-bench-") as home:

@@ -31,6 +31,8 @@ from nanvix.impl.sysvm.store import KV, Files, Log, escape_line
 
 BATCH = 8               # requests per channel per round: fairness between channels
 POLL_NS = 50_000        # keep polling this long after the last request before sleeping
+STORM_WAKES = 8         # doorbells in a row that brought no work: a storm, throttled ...
+STORM_MAX_S = 0.005     # ... up to this long a wake-up (the storming tenant's own latency only)
 MSG_MAX = 1 << 20       # a control message either way (the SOCK_SEQPACKET datagram)
 
 OP = OP_CODES
@@ -68,6 +70,7 @@ class Server:
         self.hot = {}          # the ones worth polling: running vCPUs, and what they left behind
         self.root = root
         self.idle_since = time.monotonic_ns()
+        self.empty_wakes = 0   # wake-ups in a row that found no work (a doorbell storm?)
         self.epoll = select.epoll()
         self.epoll.register(sock.fileno(), select.EPOLLIN)
         self.epoll.register(doorbell, select.EPOLLIN)
@@ -269,6 +272,10 @@ class Server:
 
     def command(self, req, fds):
         op = req.get("op")
+        if op != "shard":  # only a shard's notify eventfd is kept; nothing else comes with fds
+            for fd in fds:
+                os.close(fd)
+            fds = []
         if op == "state":
             self.sync()
             return {"ok": True, "pid": os.getpid(), "tenant": self.tenant,
@@ -284,8 +291,6 @@ class Server:
             return {"ok": True}
         if op == "ping":
             return {"ok": True, "pid": os.getpid()}
-        for fd in fds:
-            os.close(fd)
         raise ValueError("unknown op %r" % op)
 
     @staticmethod
@@ -308,6 +313,7 @@ class Server:
         self.sync()
         if self.auto and self.serve_round():
             self.idle_since = time.monotonic_ns()
+            self.empty_wakes = 0
             timeout = 0
         elif self.auto and time.monotonic_ns() - self.idle_since < POLL_NS:
             timeout = 0
@@ -320,11 +326,17 @@ class Server:
                 ch.ring.set_need_wakeup(True)
             pending = self.auto and any(self.takeable(ch) for ch in self.hot.values())
             timeout = 0 if pending else -1
+            if not pending and self.empty_wakes >= STORM_WAKES:
+                # A guest rings with nothing posted, again and again: this tenant's own system VM
+                # slows down (no request is lost: the rings are armed and looked at after this)
+                # instead of taking the cores from every other tenant's.
+                time.sleep(min(STORM_MAX_S, 25e-6 * (1 << min(self.empty_wakes - STORM_WAKES, 8))))
         self.dispatch(self.epoll.poll(timeout))
         if timeout != 0:
             for ch in self.hot.values():
                 ch.ring.set_need_wakeup(False)
             self.idle_since = time.monotonic_ns()
+            self.empty_wakes += 1  # (reset as soon as a round serves something)
 
     def dispatch(self, events):
         for fd, _ in events:

@@ -113,3 +113,48 @@ def test_forged_and_overflowing_change_rings(host):
     g.submit(OP_CODES["nop"], 9)
     srv.serve_round()
     assert g.reap() == [(9, 0)]
+
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=12)
+MESSAGES = st.one_of(
+    st.binary(max_size=200),                                              # not JSON at all
+    JSON.map(lambda v: json_bytes(v)),                                    # JSON, any shape
+    st.fixed_dictionaries({"op": st.sampled_from(["state", "ping", "shard", "attach", "detach", "take", "x"])},
+                          optional={"shard": st.integers(-5, 40) | st.text(max_size=3), "slot": st.integers()})
+    .map(lambda v: json_bytes(v)),                                        # the real ops, bad arguments
+)
+
+
+def json_bytes(v):
+    import json
+    return json.dumps(v).encode()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(msgs=st.lists(MESSAGES, min_size=1, max_size=6))
+def test_control_messages_never_bring_the_server_down(tmp_path_factory, msgs):
+    """Whatever arrives on the control socket, the server answers it (an error for a bad one)
+    and goes on serving: only the socket's end stops it."""
+    import json
+    tmp = tmp_path_factory.mktemp("ctl")
+    arena = Arena.create(4)
+    doorbell, notify = os.eventfd(0, os.EFD_NONBLOCK), os.eventfd(0, os.EFD_NONBLOCK)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    srv = Server("t", str(tmp), theirs, arena.fd, doorbell, {0: notify})
+    try:
+        for m in msgs + [json_bytes({"op": "ping"})]:
+            ours.send(m if m else b"{}")
+            srv.control()
+            reply = json.loads(ours.recv(1 << 20))
+            assert isinstance(reply, dict) and "ok" in reply
+        assert reply["ok"]
+    finally:
+        ours.close()
+        theirs.close()
+        arena.close()
+        for fd in (arena.fd, doorbell, notify):
+            os.close(fd)

@@ -15,8 +15,8 @@ class SteppedSystemVM(SystemVM):
     module = "nanvix.refine.sysvm"
     plant = None  # a planted bug of the system VM process, passed as --plant
 
-    def argv(self):
-        return super().argv() + (["--plant", self.plant] if self.plant else [])
+    def argv(self, cgroup_procs):
+        return super().argv(cgroup_procs) + (["--plant", self.plant] if self.plant else [])
 
 
 class SteppedUserVM(UserVM):

@@ -22,7 +22,7 @@ cdef extern from "nanvix_abi.h":
         NX_ABI_VERSION, NX_RING_MAGIC, NX_RING_ENTRIES, NX_SQ_OFF, NX_CQ_OFF, NX_DATA_OFF
         NX_DATA_SLOT, NX_SQ_NEED_WAKEUP, NX_CQ_NOTIFY_ME
         NX_OP_COUNT, NX_NAME_MAX
-        NX_EINVAL, NX_ENOENT, NX_EACCES, NX_EIO, NX_E2BIG, NX_ENOSPC, NX_ENOSYS
+        NX_EINVAL, NX_ENOENT, NX_EACCES, NX_EIO, NX_E2BIG, NX_ENOSPC, NX_ENOSYS, NX_EFBIG, NX_EDQUOT
 
     # everything else Python needs from the ABI (re-exported below, not duplicated);
     # the 64-bit constants are declared as such so nothing truncates them

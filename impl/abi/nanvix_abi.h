@@ -141,6 +141,8 @@ struct nx_cqe {
 #define NX_E2BIG 7
 #define NX_ENOSPC 28
 #define NX_ENOSYS 38
+#define NX_EFBIG 27                   /* a file would exceed the tenant's largest file */
+#define NX_EDQUOT 122                 /* the tenant is at one of its storage limits */
 
 /* ---- host side only: a tenant's channel arena (never mapped into a guest) ---------------------
  *

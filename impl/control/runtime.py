@@ -24,11 +24,13 @@ from nanvix.impl.channel import Arena, init_channel
 from nanvix.impl.channel.arena import SHARDS_MAX
 from nanvix.impl.control.pages import PagePool
 from nanvix.impl.control.pools import VmPool
+from nanvix.impl.control.register import Register
 from nanvix.impl.control.report import state_report
 from nanvix.impl.control.uvm import DEFAULT_RAM, SLOT_HOTADD, Template
 from nanvix.impl.errors import InvalidArgument, NotFound, OutOfPages, QuotaExceeded, SystemVMDown
 from nanvix.impl.guest.build import build_image
 from nanvix.impl.kvm import Kvm
+from nanvix.impl.limits import Limits
 from nanvix.impl.sysvm.client import SystemVM
 from nanvix.impl.threads import spawn
 
@@ -57,13 +59,16 @@ class Tenant:
     """A tenant: its system VM, its channel arena (every channel page of the tenant, shared with
     its system VM only) with its doorbell and notify eventfds, its user VMs and their pools."""
 
-    def __init__(self, name, tid, root, quota_uvms, quota_pages, capacity, sysvm_class=SystemVM, shard=LOCAL_SHARD):
+    def __init__(self, name, tid, root, limits, uid, capacity, sysvm_class=SystemVM, shard=LOCAL_SHARD,
+                 cgroup=None):
         self.name, self.id, self.root = name, tid, root
-        self.quota_uvms, self.quota_pages = quota_uvms, quota_pages
+        self.limits = limits
+        self.invocations = 0     # running now (against limits.invocations)
         self.arena = Arena.create(capacity, "nanvix-arena-%s" % name)
         self.doorbell = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self.notify = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        self.sysvm = sysvm_class(name, root, self.arena.fd, self.doorbell, {shard: self.notify})
+        self.sysvm = sysvm_class(name, root, self.arena.fd, self.doorbell, {shard: self.notify}, uid,
+                                 limits, cgroup)
         self.free_slots = list(range(capacity - 1, -1, -1))  # pop() hands out slot 0 first
         self.slot_page = {}      # slot -> its Page (made on the slot's first use)
         self.uvms = {}
@@ -71,6 +76,14 @@ class Tenant:
         self.ready = collections.defaultdict(collections.deque)  # digest -> user VMs ready to start
         self.lock = threading.RLock()
         self.ready_cond = threading.Condition(self.lock)
+
+    @property
+    def quota_uvms(self):
+        return self.limits.user_vms
+
+    @property
+    def quota_pages(self):
+        return self.limits.pages
 
     def ring(self):
         """Wake the system VM (it takes in channel changes, or acknowledges a release)."""
@@ -182,15 +195,21 @@ class Runtime:
 
     def __init__(self, home=None, cores=0, max_pages=4096, pool_size=4, slice_ms=10,
                  quota_uvms=64, quota_pages=256, ram_size=DEFAULT_RAM, restart_system_vms=True,
-                 ready_per_function=3, recycle=True, arena_slots=256):
+                 ready_per_function=3, recycle=True, arena_slots=256, limits=None):
+        """limits: the default Limits of a tenant (quota_uvms and quota_pages set its user_vms and
+        pages); a tenant's own limits, once set (set_limits), are kept in the host's register."""
         self.home = home or default_home()
         os.makedirs(os.path.join(self.home, "tenants"), mode=0o700, exist_ok=True)
+        if os.geteuid() != 0:
+            raise SystemVMDown("a nanvix host jails each tenant's system VM (its own uid, namespaces, "
+                               "cgroup): it must run as root")
+        defaults = (limits or Limits()).replace(user_vms=quota_uvms, pages=quota_pages)
+        self.register = Register(self.home, defaults)
         self.kvm = Kvm()
         self.pages = self.page_pool_class(max_pages)
         self.vm_pool = VmPool(self.kvm, 0 if self.stepped else pool_size)
         self.sched = self.scheduler(cores, slice_ms * 1_000_000)
         self.ram_size = ram_size
-        self.quota_uvms, self.quota_pages = quota_uvms, quota_pages
         self.arena_slots = arena_slots
         self.restart_system_vms = restart_system_vms
         self.ready_per_function = 0 if self.stepped else ready_per_function
@@ -235,9 +254,10 @@ class Runtime:
                 if not isinstance(name, str) or not TENANT_NAME.fullmatch(name):
                     raise InvalidArgument("tenant names are 1-32 of [a-z0-9_-], starting with a letter "
                                           "or digit; got %r" % (name,))
-                t = Tenant(name, len(self.tenants), os.path.join(self.home, "tenants", name),
-                           self.quota_uvms, self.quota_pages, max(self.quota_uvms, self.arena_slots),
-                           self.sysvm_class)
+                uid = self.register.ensure(name)["uid"]
+                limits = self.register.limits(name)
+                t = Tenant(name, len(self.tenants), os.path.join(self.home, "tenants", name), limits, uid,
+                           max(limits.user_vms, self.arena_slots), self.sysvm_class)
                 self.tenants[name] = t
                 self.sched.watch(name, t.notify, t.arena, self.shard_id)
             return t
@@ -748,7 +768,20 @@ class Runtime:
     def invoke(self, tenant, path, input_bytes=b"", timeout_ms=10_000):
         """Run one function to completion; returns its report (see report()). The scheduler ends
         an invocation at its deadline; should it not, the watchdog here does, WATCHDOG_S later.
-        Interrupted (Ctrl-C), the user VM is stopped and Interrupted carries its report."""
+        Interrupted (Ctrl-C), the user VM is stopped and Interrupted carries its report. A tenant
+        running its limit of invocations already is refused (QuotaExceeded)."""
+        t = self.tenant(tenant)
+        with t.lock:
+            if t.invocations >= t.limits.invocations:
+                raise QuotaExceeded("tenant %s is running its limit of %d invocations" % (tenant, t.limits.invocations))
+            t.invocations += 1
+        try:
+            return self._invoke(tenant, path, input_bytes, timeout_ms)
+        finally:
+            with t.lock:
+                t.invocations -= 1
+
+    def _invoke(self, tenant, path, input_bytes, timeout_ms):
         image = self.load(path) if isinstance(path, str) else path
         uvm = self.create_user_vm(tenant, image, input_bytes, timeout_ms)
         try:
@@ -809,6 +842,44 @@ class Runtime:
             uvm.state = S.CRASHED
         uvm.detail = detail
         uvm.done.set()
+
+    # -- limits and usage ------------------------------------------------------------------------
+    def limits(self, tenant):
+        return self.tenant(tenant).limits
+
+    def set_limits(self, tenant, **changes):
+        """Change some of a tenant's limits (checked; kept in the register). The control plane's
+        take effect at once; the system VM's storage limits through a message, its cgroup's by
+        rewriting it; a larger largest-file restarts the system VM (its jail's file-size limit
+        can only be lowered from inside)."""
+        t = self.tenant(tenant)
+        with t.lock:
+            old = t.limits
+            new = t.limits = self.register.set_limits(tenant, **changes)
+            t.sysvm.limits = new
+            if t.sysvm.alive:
+                if new.file_size > old.file_size:
+                    self._start_sysvm(t)
+                else:
+                    if t.sysvm.cgroup.available:
+                        t.sysvm.cgroup.create(new.sysvm_memory, new.sysvm_cpu, new.sysvm_pids)
+                    t.sysvm.call("limits", limits=new.to_dict())
+        self.fill_event.set()
+        return new
+
+    def usage(self, tenant):
+        """What the tenant holds now, beside its limits: user VMs, pages and running invocations
+        (the control plane's count), files, keys and log (its system VM's, started if need be), its
+        system VM's memory, CPU and tasks (its cgroup's)."""
+        t = self.tenant(tenant)
+        with t.lock:
+            out = {"tenant": tenant, "user_vms": len(t.uvms), "pages": self.pages.in_use(tenant),
+                   "invocations": t.invocations}
+        sysvm = self.system_vm(tenant)
+        out.update(sysvm.call("usage")["usage"])
+        out.update(sysvm.cgroup.usage())
+        out["limits"] = t.limits.to_dict()
+        return out
 
     # -- the state report ---------------------------------------------------------------------------
     def state(self):

@@ -26,6 +26,7 @@ import time
 
 from nanvix.impl import sched as S
 from nanvix.impl.channel import Arena
+from nanvix.impl.limits import Limits
 from nanvix.impl.control.runtime import Runtime, Tenant
 from nanvix.impl.control.uvm import Template
 from nanvix.impl.errors import NanvixError, NotFound, SystemVMDown
@@ -53,7 +54,8 @@ class ShardTenant(Tenant):
     def __init__(self, name, arena_fd, doorbell, notify, quota_uvms, quota_pages):
         import collections
         self.name, self.id, self.root = name, 0, None
-        self.quota_uvms, self.quota_pages = quota_uvms, quota_pages
+        self.limits = Limits(user_vms=quota_uvms, pages=quota_pages)
+        self.invocations = 0
         self.arena = Arena(arena_fd)
         self.doorbell, self.notify = doorbell, notify
         self.sysvm = RemoteSystemVM()

@@ -1,7 +1,9 @@
-"""The control plane's handle on one tenant's system VM process: start it, call it, stop it.
+"""The control plane's handle on one tenant's system VM process: start it (jailed), call it, stop it.
 
-Messages are JSON over a SOCK_SEQPACKET socket, with channel memfds and eventfds passed as
-SCM_RIGHTS; see server.py for the other end.
+Messages are JSON over a SOCK_SEQPACKET socket, with eventfds passed as SCM_RIGHTS; see server.py
+for the other end. Before each start the control plane gives the tenant's directory to the
+tenant's uid and makes its cgroup with the tenant's limits; the process jails itself
+(jail.py) before it serves anything.
 """
 import json
 import os
@@ -12,6 +14,8 @@ import sys
 import threading
 
 from nanvix.impl.errors import NanvixError, SystemVMDown
+from nanvix.impl.limits import Limits
+from nanvix.impl.sysvm.jail import Cgroup
 
 MSG_MAX = 1 << 20
 
@@ -19,12 +23,17 @@ MSG_MAX = 1 << 20
 class SystemVM:
     module = "nanvix.impl.sysvm"  # what runs as the system VM (python -m)
 
-    def __init__(self, tenant, root, arena_fd, doorbell_fd, notify_fds):
+    def __init__(self, tenant, root, arena_fd, doorbell_fd, notify_fds, uid, limits=Limits(), cgroup=None):
         """arena_fd: the tenant's channel arena; doorbell_fd: the eventfd its user VMs ring;
         notify_fds: {shard: eventfd} the system VM signals for completions (all kept by the
-        control plane and handed to every incarnation of the process)."""
+        control plane and handed to every incarnation of the process); uid: the tenant's own
+        (also its gid); limits: the tenant's; cgroup: the tenant's cgroup's name."""
         self.tenant = tenant
         self.root = root
+        self.uid = uid
+        self.limits = limits
+        self.cgroup = Cgroup(cgroup or "%s-%d" % (tenant, uid))
+        self.jail = {}          # what the jail applied, as the system VM reported it
         self.arena_fd, self.doorbell_fd = arena_fd, doorbell_fd
         self.notify_fds = dict(notify_fds)
         self.proc = None
@@ -40,17 +49,43 @@ class SystemVM:
     def pid(self):
         return self.proc.pid if self.proc else None
 
-    def argv(self):
+    @property
+    def server_pid(self):
+        """The host pid of the serving process (pid 1 of its namespaces; self.pid is its warden)."""
+        try:
+            with open("/proc/%d/task/%d/children" % (self.pid, self.pid)) as f:
+                return int(f.read().split()[0])
+        except (OSError, IndexError, ValueError, TypeError):
+            return None
+
+    def argv(self, cgroup_procs):
         return [sys.executable, "-m", self.module, "--tenant", self.tenant, "--root", self.root,
-                "--arena", str(self.arena_fd), "--doorbell", str(self.doorbell_fd)] + \
-            ["--notify=%d:%d" % kv for kv in sorted(self.notify_fds.items())]
+                "--arena", str(self.arena_fd), "--doorbell", str(self.doorbell_fd),
+                "--uid", str(self.uid), "--limits", json.dumps(self.limits.to_dict())] + \
+            ["--notify=%d:%d" % kv for kv in sorted(self.notify_fds.items())] + \
+            ["--cgroup=%s" % p for p in cgroup_procs]
+
+    def prepare(self):
+        """The tenant's directory, owned by the tenant's uid (all of it, should an older host
+        have left anything owned by another), and its cgroup. Returns the cgroup.procs files."""
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        st = os.stat(self.root)
+        if (st.st_uid, st.st_gid) != (self.uid, self.uid):
+            for d, dirs, files in os.walk(self.root):
+                for n in dirs + files:
+                    os.chown(os.path.join(d, n), self.uid, self.uid, follow_symlinks=False)
+            os.chown(self.root, self.uid, self.uid)
+        os.chmod(self.root, 0o700)
+        if not self.cgroup.available:
+            return []
+        return self.cgroup.create(self.limits.sysvm_memory, self.limits.sysvm_cpu, self.limits.sysvm_pids)
 
     def start(self):
-        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        procs = self.prepare()
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        env = {"PYTHONDONTWRITEBYTECODE": "1"}   # nothing of the host's environment
         # its own session: a Ctrl-C at the terminal is the control plane's to handle, not its
-        self.proc = subprocess.Popen(self.argv() + ["--fd", str(child.fileno())],
+        self.proc = subprocess.Popen(self.argv(procs) + ["--fd", str(child.fileno())],
                                      pass_fds=[child.fileno(), self.arena_fd, self.doorbell_fd,
                                                *self.notify_fds.values()],
                                      env=env, close_fds=True, start_new_session=True)
@@ -60,7 +95,9 @@ class SystemVM:
         self.epoch += 1
         hello = self._recv()
         if not hello.get("ok"):
-            raise SystemVMDown("system VM of %s failed to start: %r" % (self.tenant, hello))
+            self.kill()
+            raise SystemVMDown("system VM of %s failed to start: %s" % (self.tenant, hello.get("error", hello)))
+        self.jail = hello.get("jail", {})
         return self
 
     def _recv(self):
@@ -105,3 +142,4 @@ class SystemVM:
             else:
                 self.sock.close()
             self.proc = None
+            self.cgroup.remove()

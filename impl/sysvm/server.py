@@ -17,16 +17,18 @@ starve the others. A control socket (SOCK_SEQPACKET, JSON) carries only the hell
 import argparse
 import json
 import os
-import resource
 import select
 import signal
 import socket
+import sys
 import time
 
 from nanvix.impl.abi import ABI, EINVAL, EIO, ENOSYS, OP_CODES
 from nanvix.impl.channel import Arena, Ring
 from nanvix.impl.channel.arena import SHARDS_MAX
 from nanvix.impl.errors import StoreError
+from nanvix.impl.limits import Limits
+from nanvix.impl.sysvm import jail
 from nanvix.impl.sysvm.store import KV, Files, Log, escape_line
 
 BATCH = 8               # requests per channel per round: fairness between channels
@@ -56,13 +58,15 @@ class Server:
     ring_class = Ring
     auto = True
 
-    def __init__(self, tenant, root, sock, arena_fd, doorbell, notify):
-        """notify: {shard: eventfd} the server signals after posting on that shard's wake ring."""
+    def __init__(self, tenant, root, sock, arena_fd, doorbell, notify, limits=Limits()):
+        """notify: {shard: eventfd} the server signals after posting on that shard's wake ring;
+        limits: the tenant's (its storage is kept within them)."""
         self.tenant = tenant
         self.sock = sock
-        self.files = Files(os.path.join(root, "files"))
-        self.kv = KV(os.path.join(root, "kv.sqlite3"))
-        self.log = Log(os.path.join(root, "log"))
+        self.limits = limits
+        self.files = Files(os.path.join(root, "files"), limits)
+        self.kv = KV(os.path.join(root, "kv.sqlite3"), limits)
+        self.log = Log(os.path.join(root, "log"), limits)
         self.arena = Arena(arena_fd)
         self.doorbell = doorbell
         self.notify = dict(notify)
@@ -291,7 +295,23 @@ class Server:
             return {"ok": True}
         if op == "ping":
             return {"ok": True, "pid": os.getpid()}
+        if op == "usage":
+            return {"ok": True, "usage": self.usage()}
+        if op == "limits":  # the control plane changed the tenant's limits
+            self.set_limits(Limits.from_dict(req.get("limits", {})))
+            return {"ok": True}
         raise ValueError("unknown op %r" % op)
+
+    def set_limits(self, limits):
+        self.limits = self.files.limits = limits
+        self.kv.set_limits(limits)
+        self.log.set_limits(limits)
+
+    def usage(self):
+        """What the tenant holds in its system VM, and its limits there."""
+        out = dict(self.files.usage(), **self.kv.usage(), **self.log.usage())
+        out["channels_active"] = len(self.channels)
+        return out
 
     @staticmethod
     def _channel_state(ch):
@@ -349,35 +369,32 @@ class Server:
                     pass
 
 
-def sandbox(root):
-    """Confine the process: its own session, no new privileges, no core dumps, a private umask,
-    and only the tenant's directory as its working directory."""
-    if os.getsid(0) != os.getpid():  # (the control plane starts it as a session leader)
-        os.setsid()
-    os.umask(0o077)
-    os.chdir(root)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    try:
-        import ctypes
-        ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
-    except OSError:
-        pass
-
-
 def main(argv=None, server_class=Server):
     ap = argparse.ArgumentParser(prog="nanvix-sysvm")
     ap.add_argument("--tenant", required=True)
-    ap.add_argument("--root", required=True)
+    ap.add_argument("--root", required=True, help="the tenant's directory (its whole filesystem, jailed)")
     ap.add_argument("--fd", type=int, required=True, help="the control socket")
     ap.add_argument("--arena", type=int, required=True, help="the tenant's channel arena (memfd)")
     ap.add_argument("--doorbell", type=int, required=True, help="the tenant's doorbell eventfd")
     ap.add_argument("--notify", action="append", default=[], metavar="SHARD:FD",
                     help="a VMM shard's notify eventfd")
+    ap.add_argument("--uid", type=int, required=True, help="the tenant's uid (and gid)")
+    ap.add_argument("--cgroup", action="append", default=[], metavar="PROCS",
+                    help="a cgroup.procs file of the tenant's cgroup, to join")
+    ap.add_argument("--limits", default="{}", help="the tenant's limits (JSON)")
     a = ap.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the control plane decides when we stop
     sock = socket.socket(fileno=a.fd)
     notify = {int(s): int(f) for s, f in (n.split(":") for n in a.notify)}
-    sandbox(a.root)
-    server = server_class(a.tenant, a.root, sock, a.arena, a.doorbell, notify)
-    sock.send(json.dumps({"ok": True, "pid": os.getpid()}).encode())
+    try:
+        limits = Limits.from_dict(json.loads(a.limits))
+        # Confined before a single guest byte is read; from here on this process is pid 1 of its
+        # own namespaces, with the tenant's directory as "/".
+        facts = jail.enter(a.root, a.uid, a.uid, a.cgroup, file_size=limits.file_size,
+                           nofile=128 + SHARDS_MAX)
+        server = server_class(a.tenant, "/", sock, a.arena, a.doorbell, notify, limits)
+    except Exception as e:
+        sock.send(json.dumps({"ok": False, "error": "%s: %s" % (type(e).__name__, e)}).encode())
+        sys.exit(1)
+    sock.send(json.dumps({"ok": True, "pid": os.getpid(), "jail": facts}).encode())
     server.run()

@@ -4,6 +4,12 @@ Files are confined by the kernel: every path is opened with openat2(2) RESOLVE_B
 tenant's root, so `..`, absolute paths and symlinks cannot leave it, whatever the string looks like.
 The key-value store is SQLite in WAL mode with synchronous=FULL: a put is acknowledged only after
 it is durable, so it survives a kill -9 of the system VM.
+
+Each part keeps the tenant within its limits (nanvix.impl.limits.Limits): it counts what the
+tenant holds when it opens (a restarted system VM counts again) and checks every request that
+would grow it before doing anything, so a request past a limit changes nothing and gets EDQUOT
+(a total), EFBIG (one file) or E2BIG (one value). The system VM is the only writer of the tree,
+so its counts stay exact. A full disk is ENOSPC, never a crash.
 """
 import ctypes
 import errno
@@ -12,14 +18,15 @@ import sqlite3
 import stat
 import time
 
-from nanvix.impl.abi import EACCES, EINVAL, EIO, ENOENT, E2BIG, ENOSPC, WRITE_APPEND, WRITE_TRUNC
+from nanvix.impl.abi import (EACCES, EDQUOT, EFBIG, EINVAL, EIO, ENOENT, E2BIG, ENOSPC, WRITE_APPEND,
+                             WRITE_TRUNC)
 from nanvix.impl.errors import StoreError
+from nanvix.impl.limits import Limits
 
 _libc = ctypes.CDLL(None, use_errno=True)
 SYS_openat2 = 437
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_BENEATH = 0x08
-MAX_FILE = 64 << 20  # a file may not grow past 64 MiB through the channel
 
 
 class _OpenHow(ctypes.Structure):
@@ -41,16 +48,39 @@ def _code(e):
     """Map a host errno to the guest's error code; escapes become EACCES."""
     return {errno.ENOENT: ENOENT, errno.EXDEV: EACCES, errno.ELOOP: EACCES, errno.EACCES: EACCES,
             errno.EPERM: EACCES, errno.EISDIR: EINVAL, errno.ENOTDIR: ENOENT,
-            errno.ENAMETOOLONG: E2BIG, errno.ENOSPC: ENOSPC, errno.EDQUOT: ENOSPC}.get(e.errno, EIO)
+            errno.ENAMETOOLONG: E2BIG, errno.ENOSPC: ENOSPC, errno.EDQUOT: EDQUOT,
+            errno.EFBIG: EFBIG}.get(e.errno, EIO)
 
 
 class Files:
     """The tenant's file tree. Paths are bytes from the guest: checked here for a clear error,
-    and confined by openat2 whatever this check misses."""
+    and confined by openat2 whatever this check misses. `bytes` and `inodes` count what the tree
+    holds (regular files' sizes; files and directories)."""
 
-    def __init__(self, root):
+    def __init__(self, root, limits=Limits()):
         os.makedirs(root, mode=0o700, exist_ok=True)
         self.root_fd = os.open(root, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+        self.limits = limits
+        self.bytes = self.inodes = 0
+        for _, dirs, names, dfd in os.fwalk(".", dir_fd=self.root_fd):
+            self.inodes += len(dirs) + len(names)
+            for n in names:
+                try:
+                    st = os.stat(n, dir_fd=dfd, follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    self.bytes += st.st_size
+
+    def usage(self):
+        return {"file_bytes": self.bytes, "files": self.inodes}
+
+    def _grow(self, new_inodes=0, new_bytes=0):
+        """Refuse (EDQUOT) what would take the tree past its limits; nothing is changed yet."""
+        if new_inodes > 0 and self.inodes + new_inodes > self.limits.files:
+            raise StoreError(EDQUOT, "the tenant's %d files and directories are used" % self.limits.files)
+        if new_bytes > 0 and self.bytes + new_bytes > self.limits.file_bytes:
+            raise StoreError(EDQUOT, "the tenant's %d bytes of files would be exceeded" % self.limits.file_bytes)
 
     @staticmethod
     def check(path):
@@ -73,15 +103,25 @@ class Files:
             raise StoreError(_code(e), "%s: %s" % (path.decode(errors="replace"), e.strerror))
 
     def _mkdirs(self, d):
-        """mkdir -p, one component at a time, each parent opened beneath the root."""
+        """mkdir -p, one component at a time, each parent opened beneath the root; each new
+        directory counts against the tenant's inodes."""
         parts = [p for p in d.split(b"/") if p and p != b"."]
         parent = os.dup(self.root_fd)
         try:
             for p in parts:
                 try:
-                    os.mkdir(p, 0o700, dir_fd=parent)
-                except FileExistsError:
-                    pass
+                    os.stat(p, dir_fd=parent, follow_symlinks=False)
+                except FileNotFoundError:
+                    self._grow(new_inodes=1)
+                    try:
+                        os.mkdir(p, 0o700, dir_fd=parent)
+                        self.inodes += 1
+                    except FileExistsError:
+                        pass
+                    except OSError as e:
+                        raise StoreError(_code(e), "%s: %s" % (p.decode(errors="replace"), e.strerror))
+                except OSError:
+                    pass  # (openat2 below gives the error that matters)
                 try:
                     fd = openat2(parent, p, os.O_DIRECTORY | os.O_RDONLY)
                 except OSError as e:
@@ -103,24 +143,40 @@ class Files:
             os.close(fd)
 
     def write(self, path, data, offset, flags):
-        mode = os.O_WRONLY | os.O_CREAT
-        if flags & WRITE_APPEND:
-            mode |= os.O_APPEND
-        elif flags & WRITE_TRUNC:
-            mode |= os.O_TRUNC
-        if offset + len(data) > MAX_FILE:
-            raise StoreError(ENOSPC, "file would exceed %d bytes" % MAX_FILE)
-        fd = self._open(path, mode, create_parents=True)
+        """Write data at offset (or append, or truncate first). The file's new size is known
+        before anything is written, so a write past a limit changes nothing."""
+        append, trunc = bool(flags & WRITE_APPEND), bool(flags & WRITE_TRUNC) and not flags & WRITE_APPEND
+        if offset + len(data) > self.limits.file_size:
+            raise StoreError(EFBIG, "a file may hold at most %d bytes" % self.limits.file_size)
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            fd = self._open(path, os.O_WRONLY)
+            created = False
+        except StoreError as e:
+            if e.code != ENOENT:
+                raise
+            self._grow(new_inodes=1, new_bytes=(0 if append else offset) + len(data))
+            fd = self._open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, create_parents=True)
+            created = True
+            self.inodes += 1
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
                 raise StoreError(EINVAL, "not a regular file")
-            if flags & WRITE_APPEND:
-                if os.fstat(fd).st_size + len(data) > MAX_FILE:
-                    raise StoreError(ENOSPC, "file would exceed %d bytes" % MAX_FILE)
-                n = os.write(fd, data)
-            else:
-                n = os.pwrite(fd, data, offset)
-            os.fsync(fd)
+            old = st.st_size
+            new = old + len(data) if append else (offset + len(data) if trunc else max(old, offset + len(data)))
+            if new > self.limits.file_size:
+                raise StoreError(EFBIG, "a file may hold at most %d bytes" % self.limits.file_size)
+            if not created:
+                self._grow(new_bytes=new - old)
+            try:
+                if trunc:
+                    os.ftruncate(fd, 0)
+                n = os.pwrite(fd, data, old) if append else os.pwrite(fd, data, offset)
+                os.fsync(fd)
+            except OSError as e:
+                raise StoreError(_code(e), "%s: %s" % (path.decode(errors="replace"), e.strerror))
+            finally:
+                self.bytes += os.fstat(fd).st_size - old  # what is really there, even after a failure
             return n
         finally:
             os.close(fd)
@@ -139,11 +195,15 @@ class Files:
             raise StoreError(EINVAL, "cannot delete %r" % path)
         dfd = self._open(parent or b".", os.O_DIRECTORY | os.O_RDONLY)
         try:
+            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
             os.unlink(name, dir_fd=dfd)
         except OSError as e:
             raise StoreError(_code(e), "%s: %s" % (path.decode(errors="replace"), e.strerror))
         finally:
             os.close(dfd)
+        self.inodes -= 1
+        if stat.S_ISREG(st.st_mode) and st.st_nlink <= 1:
+            self.bytes -= st.st_size
         return 0
 
     def close(self):
@@ -151,35 +211,77 @@ class Files:
 
 
 class KV:
-    """Durable key-value store: each acknowledged write is committed and fsynced first."""
+    """Durable key-value store: each acknowledged write is committed and fsynced first. `bytes`
+    counts keys and values, `keys` the keys; the database file itself is capped too (SQLite's
+    max_page_count), so even a miscount could not fill the disk."""
 
-    def __init__(self, path):
+    def __init__(self, path, limits=Limits()):
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA temp_store=MEMORY")          # no temporary files outside the tree
+        self.db.execute("PRAGMA journal_size_limit=%d" % (4 << 20))
+        self.set_limits(limits)
         self.db.execute("CREATE TABLE IF NOT EXISTS kv (key BLOB PRIMARY KEY, value BLOB NOT NULL)")
+        self.keys, self.bytes = self.db.execute(
+            "SELECT count(*), coalesce(sum(length(key) + length(value)), 0) FROM kv").fetchone()
+
+    def set_limits(self, limits):
+        self.limits = limits
+        page = self.db.execute("PRAGMA page_size").fetchone()[0]
+        self.db.execute("PRAGMA max_page_count=%d" % ((2 * limits.kv_bytes + (8 << 20)) // page))
+
+    def usage(self):
+        return {"kv_bytes": self.bytes, "kv_keys": self.keys}
+
+    def _sql(self, *args):
+        try:
+            return self.db.execute(*args)
+        except sqlite3.Error as e:
+            full = "full" in str(e)  # SQLITE_FULL: the disk, or the database's own cap
+            raise StoreError(ENOSPC if full else EIO, "key-value store: %s" % e)
 
     def get(self, key):
-        row = self.db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        row = self._sql("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
         if row is None:
             raise StoreError(ENOENT, "no key %r" % key)
         return bytes(row[0])
 
+    def _set(self, key, value):
+        """Insert or replace within the limits (inside the caller's transaction, if any)."""
+        if len(value) > self.limits.kv_value:
+            raise StoreError(E2BIG, "a value may hold at most %d bytes" % self.limits.kv_value)
+        row = self._sql("SELECT length(value) FROM kv WHERE key = ?", (key,)).fetchone()
+        grow = len(value) - row[0] if row else len(key) + len(value)
+        if row is None and self.keys + 1 > self.limits.kv_keys:
+            raise StoreError(EDQUOT, "the tenant's %d keys are used" % self.limits.kv_keys)
+        if grow > 0 and self.bytes + grow > self.limits.kv_bytes:
+            raise StoreError(EDQUOT, "the tenant's %d bytes of keys and values would be exceeded"
+                             % self.limits.kv_bytes)
+        self._sql("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                  (key, value))
+        return grow, row is None
+
+    def _account(self, grow, new):
+        self.bytes += grow
+        self.keys += new
+
     def put(self, key, value):
-        self.db.execute("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                        (key, value))
+        self._account(*self._set(key, value))
         return len(value)
 
     def delete(self, key):
-        if self.db.execute("DELETE FROM kv WHERE key = ?", (key,)).rowcount == 0:
+        row = self._sql("SELECT length(key) + length(value) FROM kv WHERE key = ?", (key,)).fetchone()
+        if row is None or self._sql("DELETE FROM kv WHERE key = ?", (key,)).rowcount == 0:
             raise StoreError(ENOENT, "no key %r" % key)
+        self._account(-row[0], -1)
         return 0
 
     def add(self, key, delta):
         """Atomic read-add-write of a decimal integer value."""
-        self.db.execute("BEGIN IMMEDIATE")
+        self._sql("BEGIN IMMEDIATE")
         try:
-            row = self.db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+            row = self._sql("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
             try:
                 cur = int(bytes(row[0])) if row else 0
             except ValueError:
@@ -187,13 +289,16 @@ class KV:
             new = cur + delta
             if not -(1 << 63) <= new < (1 << 63):
                 raise StoreError(EINVAL, "overflow")
-            self.db.execute("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                            (key, str(new).encode()))
-            self.db.execute("COMMIT")
-            return new
+            change = self._set(key, str(new).encode())
+            self._sql("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
             raise
+        self._account(*change)
+        return new
 
     def items(self):
         return {bytes(k): bytes(v) for k, v in self.db.execute("SELECT key, value FROM kv ORDER BY key")}
@@ -231,23 +336,51 @@ def escape_line(msg, limit=LINE_MAX):
 
 
 class Log:
-    """The tenant's log: one escaped line per message. Writing it never raises: a log that
-    cannot be written (a full disk, its quota) drops the line and counts it."""
+    """The tenant's log: one escaped line per message, in two halves (log, then log.1 once log
+    holds half the tenant's log bytes), so it never holds more than its limit. Writing it never
+    raises: a line that cannot be written (a full disk) is dropped and counted."""
 
-    def __init__(self, path):
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    def __init__(self, path, limits=Limits()):
+        self.path, self.old = path, path + ".1"
+        self.set_limits(limits)
         self.dropped = 0
+        self.fd = None
+        self._open()
+
+    def set_limits(self, limits):
+        self.half = max(4096, limits.log_bytes // 2)
+
+    def _open(self):
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self.size = os.fstat(self.fd).st_size
+
+    def usage(self):
+        try:
+            old = os.stat(self.old).st_size
+        except OSError:
+            old = 0
+        return {"log_bytes": self.size + old, "log_dropped": self.dropped}
 
     def write(self, who, msg):
         if isinstance(msg, str):
             msg = msg.encode("utf-8", "backslashreplace")
-        line = "%s %s %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%S"), who, escape_line(msg))
+        line = ("%s %s %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), who,
+                                escape_line(msg))).encode("utf-8", "backslashreplace")
         try:
-            os.write(self.fd, line.encode("utf-8", "backslashreplace"))
+            if self.fd is None:  # (a rotation failed half way: start again where we can)
+                self._open()
+            if self.size + len(line) > self.half:
+                os.replace(self.path, self.old)
+                os.close(self.fd)
+                self.fd = None
+                self._open()
+            os.write(self.fd, line)
+            self.size += len(line)
             return True
         except OSError:
             self.dropped += 1
             return False
 
     def close(self):
-        os.close(self.fd)
+        if self.fd is not None:
+            os.close(self.fd)

@@ -319,7 +319,7 @@ def test_grow_refused_past_the_tenant_page_quota(rt, invoke):
     status error), never half-granted, and the tenant keeps working."""
     tenant = "tight"
     invoke(tenant, IO, "kvput x 1")
-    rt.tenant(tenant).quota_pages = 4
+    rt.set_limits(tenant, pages=4)
     rep = invoke(tenant, guest("grow.c"), timeout_ms=20_000)
     assert rep["status"] == "error", rep
     assert rep["result"] == "malloc failed"

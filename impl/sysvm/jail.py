@@ -1,0 +1,288 @@
+"""The system VM's jail, modelled on Firecracker's jailer.
+
+On this machine the system VM's macro-kernel is the host's own Linux, so the process that serves a
+tenant is confined before it reads a byte from any guest. `enter()` runs in the (single-threaded)
+system VM process after everything it needs is loaded, and leaves it:
+
+- in the tenant's cgroup (memory, CPU and task limits; made by the control plane, `Cgroup`);
+- in new mount, pid, ipc, uts, network and cgroup namespaces: it sees no other process and has no
+  network (a loopback that is down); the process that serves is pid 1 of its own pid namespace, its
+  parent (the warden, outside) only waits for it, and takes it down if the warden itself dies;
+- with the tenant's directory as its whole filesystem (pivot_root into a bind mount of it, mounted
+  nosuid, nodev, noexec): no other tenant's tree, no /dev, /proc or host file exists there;
+- as the tenant's own uid and gid, no supplementary groups, no capabilities (bounding and ambient
+  sets emptied), no_new_privs;
+- under Landlock (read, write and make only beneath that root, no TCP, no signals or abstract
+  sockets outside its domain) and a seccomp allow-list of the syscalls it serves with;
+- with rlimits (no core dumps, no new processes, few files, no file larger than the tenant's limit)
+  and an empty environment.
+
+What it does not stop: the system VM shares the host kernel, so a kernel bug reachable through the
+allowed syscalls is a way out; its CPU and memory are bounded by its cgroup, not isolated. See the
+README's threat model.
+"""
+import ctypes
+import resource
+import errno
+import os
+import select
+import signal
+import struct
+import sys
+
+from nanvix.impl.sysvm.syscalls import install as install_seccomp
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC = 0x20000, 0x02000000, 0x04000000, 0x08000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 1, 38, 24
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+SYS_pivot_root = 155
+SYS_landlock_create_ruleset, SYS_landlock_add_rule, SYS_landlock_restrict_self = 444, 445, 446
+HOSTNAME = b"nanvix-sysvm"
+
+# Landlock access rights (uapi/linux/landlock.h), by the ABI version that introduced them.
+LL_FS = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 5: (1 << 16) - 1}
+LL_READ_FILE, LL_WRITE_FILE, LL_READ_DIR, LL_REMOVE_DIR, LL_REMOVE_FILE = 4, 2, 8, 16, 32
+LL_MAKE_DIR, LL_MAKE_REG, LL_REFER, LL_TRUNCATE = 128, 256, 1 << 13, 1 << 14
+LL_NET_ALL = 3                  # bind and connect TCP (ABI 4)
+LL_SCOPE_ALL = 3                # abstract unix sockets and signals (ABI 6)
+
+
+class JailError(OSError):
+    """The jail could not be set up: the system VM must not serve unconfined."""
+
+
+def _check(ret, what):
+    if ret < 0:
+        e = ctypes.get_errno()
+        raise JailError(e, "%s: %s" % (what, os.strerror(e)))
+    return ret
+
+
+def _prctl(*args):
+    return _check(_libc.prctl(*[ctypes.c_ulong(a) for a in args]), "prctl(%d)" % args[0])
+
+
+def _mount(src, target, fstype, flags):
+    enc = lambda s: s.encode() if isinstance(s, str) else s
+    return _check(_libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), None),
+                  "mount %s" % target)
+
+
+# -- the cgroup (the control plane makes it and sets its limits; the jailed process joins it) -----
+class Cgroup:
+    """A tenant's cgroup: v1 controllers memory, cpu and pids where the host mounts them so (this
+    machine), else the unified v2 hierarchy. Named per host home, so two hosts on one machine
+    never share one."""
+    ROOT = "/sys/fs/cgroup"
+
+    def __init__(self, name):
+        self.name = name
+        self.v1 = os.path.isdir(os.path.join(self.ROOT, "memory")) and not os.path.exists(
+            os.path.join(self.ROOT, "cgroup.controllers"))
+        ctrls = ("memory", "cpu", "pids") if self.v1 else ("",)
+        if self.v1 and os.path.isdir(os.path.join(self.ROOT, "cpuacct")) and not os.path.samefile(
+                os.path.join(self.ROOT, "cpuacct"), os.path.join(self.ROOT, "cpu")):
+            ctrls += ("cpuacct",)   # (accounting only: where cpu and cpuacct are mounted apart)
+        self.dirs = [os.path.join(self.ROOT, c, "nanvix", name) for c in ctrls]
+
+    @property
+    def available(self):
+        return all(os.path.isdir(os.path.dirname(os.path.dirname(d))) for d in self.dirs) and os.access(self.ROOT, os.W_OK)
+
+    def create(self, memory, cpu, pids):
+        for d in self.dirs:
+            os.makedirs(d, exist_ok=True)
+        if self.v1:
+            mem, cpud, pidd = self.dirs[:3]
+            self._write(mem, "memory.limit_in_bytes", memory)
+            self._write(cpud, "cpu.cfs_period_us", 100_000)
+            self._write(cpud, "cpu.cfs_quota_us", max(1000, int(cpu * 100_000)))
+            self._write(pidd, "pids.max", pids)
+        else:
+            d = self.dirs[0]
+            self._write(d, "memory.max", memory)
+            self._write(d, "cpu.max", "%d 100000" % max(1000, int(cpu * 100_000)))
+            self._write(d, "pids.max", pids)
+        return [os.path.join(d, "cgroup.procs") for d in self.dirs]
+
+    @staticmethod
+    def _write(d, name, value):
+        try:
+            with open(os.path.join(d, name), "w") as f:
+                f.write(str(value))
+        except OSError as e:
+            if e.errno != errno.ENOENT:  # (a controller knob this kernel lacks)
+                raise
+
+    def usage(self):
+        """Memory in use (bytes), CPU used (ns, when the host accounts it) and tasks, as read."""
+        def read(d, name):
+            try:
+                with open(os.path.join(d, name)) as f:
+                    return f.read()
+            except OSError:
+                return None
+        out = {}
+        if self.v1:
+            mem, cpud, pidd = self.dirs[:3]
+            m, p = read(mem, "memory.usage_in_bytes"), read(pidd, "pids.current")
+            acct = read(os.path.join(self.ROOT, "cpuacct", "nanvix", self.name), "cpuacct.usage")
+            throttled = read(cpud, "cpu.stat")
+        else:
+            d = self.dirs[0]
+            m, p, throttled = read(d, "memory.current"), read(d, "pids.current"), read(d, "cpu.stat")
+            acct = None
+            if throttled:
+                for line in throttled.splitlines():
+                    if line.startswith("usage_usec"):
+                        acct = str(int(line.split()[1]) * 1000)
+        out["sysvm_memory"] = int(m) if m else None
+        out["sysvm_tasks"] = int(p) if p else None
+        out["sysvm_cpu_ns"] = int(acct) if acct else None
+        if throttled:
+            for line in throttled.splitlines():
+                if line.startswith("nr_throttled"):
+                    out["sysvm_cpu_throttled"] = int(line.split()[1])
+        return out
+
+    def remove(self):
+        for d in self.dirs:
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass  # (still has a task, or already gone)
+
+
+# -- inside the jailed process ----------------------------------------------------------------
+def _landlock():
+    """Only the filesystem view's root, beneath; no TCP; no signals or abstract sockets out.
+    Returns the ABI version used (0: the kernel has no Landlock)."""
+    abi = _libc.syscall(SYS_landlock_create_ruleset, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    if abi < 1:
+        return 0
+    fs = LL_FS[max(v for v in LL_FS if v <= abi)]
+    if abi >= 6:
+        attr, size = struct.pack("<QQQ", fs, LL_NET_ALL, LL_SCOPE_ALL), 24
+    elif abi >= 4:
+        attr, size = struct.pack("<QQ", fs, LL_NET_ALL), 16
+    else:
+        attr, size = struct.pack("<Q", fs), 8
+    buf = ctypes.create_string_buffer(attr, len(attr))
+    rs = _check(_libc.syscall(SYS_landlock_create_ruleset, buf, ctypes.c_size_t(size), ctypes.c_uint32(0)),
+                "landlock_create_ruleset")
+    allowed = (LL_READ_FILE | LL_WRITE_FILE | LL_READ_DIR | LL_REMOVE_DIR | LL_REMOVE_FILE | LL_MAKE_DIR
+               | LL_MAKE_REG | (LL_REFER if abi >= 2 else 0) | (LL_TRUNCATE if abi >= 3 else 0))
+    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    rule = ctypes.create_string_buffer(struct.pack("<Qi", allowed, root), 12)
+    try:
+        _check(_libc.syscall(SYS_landlock_add_rule, ctypes.c_int(rs), ctypes.c_int(1), rule, ctypes.c_uint32(0)),
+               "landlock_add_rule")
+        _check(_libc.syscall(SYS_landlock_restrict_self, ctypes.c_int(rs), ctypes.c_uint32(0)),
+               "landlock_restrict_self")
+    finally:
+        os.close(root)
+        os.close(rs)
+    return abi
+
+
+def _view(root):
+    """Make the tenant's directory the whole filesystem: a private mount tree, the directory
+    bind-mounted onto itself (nosuid, nodev, noexec) and pivoted into; the old root detached."""
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _mount(root, root, None, MS_BIND | MS_REC)
+    _mount(None, root, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    os.chdir(root)
+    _check(_libc.syscall(SYS_pivot_root, b".", b"."), "pivot_root")
+    _check(_libc.umount2(b".", MNT_DETACH), "umount old root")
+    os.chdir("/")
+
+
+def _cap_last():
+    last = 40
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            last = int(f.read())
+    except OSError:
+        pass
+    return last
+
+
+def _drop_privileges(uid, gid, last_cap):
+    for cap in range(last_cap + 1):
+        _prctl(PR_CAPBSET_DROP, cap)
+    _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)   # from root to a uid: permitted and effective capabilities cleared
+    if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid) or os.getgroups():
+        raise JailError(errno.EPERM, "credentials did not change")
+    _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
+def _rlimits(file_size, nofile):
+    for res, value in ((resource.RLIMIT_CORE, 0), (resource.RLIMIT_NPROC, 0),
+                       (resource.RLIMIT_NOFILE, nofile), (resource.RLIMIT_FSIZE, file_size),
+                       (resource.RLIMIT_MEMLOCK, 0), (resource.RLIMIT_MSGQUEUE, 0)):
+        resource.setrlimit(res, (value, value))
+    # a write past RLIMIT_FSIZE fails with EFBIG instead of killing the process
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def _warden(child, uid, gid):
+    """The parent outside the namespaces: unprivileged, it waits for the system VM and exits with
+    its status (the control plane watches this process; killing it kills the system VM)."""
+    try:
+        os.closerange(3, 1 << 16)
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+        _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        while True:
+            try:
+                _, status = os.waitpid(child, 0)
+                break
+            except InterruptedError:
+                continue
+        os._exit(os.waitstatus_to_exitcode(status) & 0xff if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+    except BaseException:
+        os._exit(125)
+
+
+def enter(root, uid, gid, cgroup_procs=(), file_size=64 << 20, nofile=64, seccomp=True):
+    """Confine this process for good (see the module's doc). root: the tenant's directory (host
+    path); cgroup_procs: the cgroup.procs files to join. Returns what was applied (the jail facts).
+    Raises JailError when a part cannot be applied: the caller must then not serve."""
+    if not os.path.isdir(root):
+        raise JailError(errno.ENOENT, "no directory %s" % root)
+    last_cap = _cap_last()
+    for procs in cgroup_procs:
+        with open(procs, "w") as f:
+            f.write(str(os.getpid()))
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET
+                         | CLONE_NEWCGROUP), "unshare")
+    parent = os.pidfd_open(os.getpid())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()   # the first process in the new pid namespace: pid 1 there
+    if child:
+        _warden(child, uid, gid)
+    _check(_libc.sethostname(HOSTNAME, len(HOSTNAME)), "sethostname")
+    _view(root)
+    _rlimits(file_size, nofile)
+    _drop_privileges(uid, gid, last_cap)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # (after the credentials change, which clears it)
+    if select.select([parent], [], [], 0)[0]:  # the warden died before we asked: go too
+        os._exit(1)
+    os.close(parent)
+    landlock = _landlock()
+    os.environ.clear()
+    if seccomp:
+        install_seccomp()
+    return {"uid": uid, "gid": gid, "pid_ns_pid": os.getpid(), "landlock_abi": landlock,
+            "seccomp": bool(seccomp), "cgroups": len(cgroup_procs)}

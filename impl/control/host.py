@@ -140,6 +140,21 @@ class Host:
             e.invocation = Invocation.from_report(e.report)
             raise
 
+    # -- limits and usage ----------------------------------------------------------------------
+    def limits(self, tenant):
+        """The tenant's limits (nanvix.impl.limits.Limits) as a dict."""
+        return self.runtime.limits(tenant).to_dict()
+
+    def set_limits(self, tenant, **limits):
+        """Change some of the tenant's limits (InvalidArgument for an unknown or bad one); they
+        are kept by the host and take effect at once. Returns all of the tenant's limits."""
+        return self.runtime.set_limits(tenant, **limits).to_dict()
+
+    def usage(self, tenant):
+        """What the tenant holds now (user VMs, pages, running invocations, file bytes, files,
+        kv bytes and keys, log bytes, its system VM's memory, CPU and tasks), with "limits"."""
+        return self.runtime.usage(tenant)
+
     def close(self):
         self.runtime.close()
 

@@ -12,7 +12,7 @@ import sys
 
 from nanvix.impl.cli.common import fail, version
 
-SUBCOMMAND_MODULES = ("nanvix.impl.cli.run", "nanvix.impl.cli.demo", "nanvix.impl.cli.bench",
+SUBCOMMAND_MODULES = ("nanvix.impl.cli.run", "nanvix.impl.cli.usage", "nanvix.impl.cli.demo", "nanvix.impl.cli.bench",
                       "nanvix.proofs.cli", "nanvix.model.cli", "nanvix.model.density", "nanvix.refine.cli")
 
 

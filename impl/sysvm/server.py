@@ -323,9 +323,18 @@ class Server:
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self):
+        """Serve until the control plane goes away. Nothing a guest writes raises out of a step
+        (requests are answered, bad ones with errors); should anything else, it is logged and the
+        loop goes on, after a pause so a fault that repeats cannot spin a core."""
         self.idle_since = time.monotonic_ns()
         while True:
-            self.step()
+            try:
+                self.step()
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except Exception as e:
+                self.log.write("sysvm", "loop error: %s: %s" % (type(e).__name__, str(e)[:200]))
+                time.sleep(0.01)
 
     def step(self):
         """One round of the loop: take in channel changes, serve, then wait for doorbells and

@@ -92,14 +92,11 @@ class Files:
             raise StoreError(EACCES, "path %r leaves the tenant's tree" % path)
         return path
 
-    def _open(self, path, flags, create_parents=False):
+    def _open(self, path, flags):
         path = self.check(path)
         try:
             return openat2(self.root_fd, path, flags)
         except OSError as e:
-            if e.errno == errno.ENOENT and create_parents and b"/" in path.rstrip(b"/"):
-                self._mkdirs(path.rsplit(b"/", 1)[0])
-                return self._open(path, flags)
             raise StoreError(_code(e), "%s: %s" % (path.decode(errors="replace"), e.strerror))
 
     def _mkdirs(self, d):
@@ -154,8 +151,10 @@ class Files:
         except StoreError as e:
             if e.code != ENOENT:
                 raise
+            if b"/" in path.rstrip(b"/"):
+                self._mkdirs(path.rsplit(b"/", 1)[0])   # (its new directories count first)
             self._grow(new_inodes=1, new_bytes=(0 if append else offset) + len(data))
-            fd = self._open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, create_parents=True)
+            fd = self._open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
             created = True
             self.inodes += 1
         try:

@@ -24,7 +24,8 @@ ALLOW = (
     "epoll_ctl", "epoll_create1", "poll", "ppoll", "pselect6", "select",
     # time, randomness, identity, signals, threads' own bookkeeping
     "clock_gettime", "clock_nanosleep", "nanosleep", "gettimeofday", "getrandom", "getpid",
-    "gettid", "getuid", "geteuid", "getgid", "getegid", "getppid", "rt_sigaction",
+    "gettid", "getuid", "geteuid", "getgid", "getegid", "getppid", "getgroups", "getresuid",
+    "getresgid", "capget", "rt_sigaction",
     "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "futex", "sched_yield", "sched_getaffinity",
     "set_robust_list", "rseq", "uname", "sysinfo", "getrusage", "prlimit64", "exit", "exit_group",
 )
@@ -38,11 +39,12 @@ KILL = (
     "name_to_handle_at", "mknodat", "setuid", "setgid", "setreuid", "setregid", "setresuid",
     "setresgid", "setgroups", "capset", "socket", "socketpair", "connect", "bind", "listen",
     "accept", "accept4", "io_uring_setup", "io_uring_enter", "io_uring_register", "kill", "tkill",
-    "tgkill", "pidfd_open", "pidfd_send_signal", "pidfd_getfd", "memfd_create", "ioctl",
+    "tgkill", "pidfd_open", "pidfd_send_signal", "pidfd_getfd", "memfd_create",
     "landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self",
 )
 
 PROT_EXEC = 4
+TCGETS = 0x5401   # isatty(): Python's open() asks it of every file
 
 
 def install():
@@ -56,4 +58,7 @@ def install():
     for name in ("mmap", "mprotect"):
         f.add_rule(sc.ALLOW, name, sc.Arg(2, sc.MASKED_EQ, PROT_EXEC, 0))
         f.add_rule(sc.KILL_PROCESS, name, sc.Arg(2, sc.MASKED_EQ, PROT_EXEC, PROT_EXEC))
+    # no ioctl on anything it holds, but isatty() is answered "not a terminal"
+    f.add_rule(sc.ERRNO(errno.ENOTTY), "ioctl", sc.Arg(1, sc.EQ, TCGETS))
+    f.add_rule(sc.KILL_PROCESS, "ioctl", sc.Arg(1, sc.NE, TCGETS))
     f.load()

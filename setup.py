@@ -88,7 +88,8 @@ setup(
     ext_modules=cythonize(EXTENSIONS, include_path=[cython_include()],
                           compiler_directives={"language_level": "3"}),
     cmdclass={"build_ext": BuildExt},
-    install_requires=["z3-solver>=4.12", "networkx>=3.0", "pyseccomp==0.1.2"],
+    install_requires=["z3-solver>=4.12", "networkx>=3.0", "pyseccomp==0.1.2", "numpy>=1.26,<3",
+                      "matplotlib>=3.8,<4"],
     extras_require={"test": ["pytest>=7", "hypothesis>=6.80"]},
     entry_points={"console_scripts": ["nanvix = nanvix.cli:main"]},
 )

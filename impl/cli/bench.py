@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 
-from nanvix.impl.cli import floors as F
+from nanvix.impl.cli import density_inputs, floors as F
 from nanvix.impl.cli.common import emit, positive, positive_float
 from nanvix.impl.cli.run import example
 
@@ -262,6 +262,7 @@ def cmd_bench(args):
               "measurements": {k: v["p50"] for k, v in figures.items()},
               "ratios": {k: v for k, v in values.items() if ("_over_" in k or k.endswith("speedup")) and v},
               "memory": {"held_user_vms": args.hold, "placed": held}, "skipped": skipped, "unit": "us"}
+    result["density_inputs"] = density_inputs.measure(small=args.n < 100, values=values)  # nanvix density --inputs
     emit(result, args.json, render)
     return 0
 

@@ -128,11 +128,20 @@ class Inputs:
             used = True
         if "live" in obj and isinstance(obj.get("values"), dict):   # the scale test
             v = obj["values"]
-            if isinstance(v.get("live_user_vms"), int) and v["live_user_vms"] > 0:
-                self.set("live_ceiling", v["live_user_vms"], "measured (%s: user VMs held at once)" % path)
+            held, asked = v.get("live_user_vms"), obj.get("live")
+            if isinstance(held, int) and held > 0:
+                # fewer held than asked: the ceiling was met; all held: at least that many fit
+                if isinstance(asked, int) and held < asked:
+                    self.set("live_ceiling", held, "measured (%s: %d of %d user VMs held)" % (path, held, asked))
+                elif held > self["live_ceiling"]:
+                    self.set("live_ceiling", held, "measured (%s: all %d user VMs held)" % (path, held))
+                else:
+                    self.notes.append("%s: %d user VMs held, no more than the ceiling used" % (path, held))
                 used = True
-            if isinstance(v.get("kib_per_user_vm"), (int, float)) and v["kib_per_user_vm"] > 0:
-                self.set("kib_per_user_vm", v["kib_per_user_vm"], "measured (%s, %d held)" % (path, v.get("live_user_vms", 0)))
+            # (its per-VM memory is MemAvailable's, which other processes move: second to the cgroup's)
+            kib = v.get("kib_per_user_vm")
+            if isinstance(kib, (int, float)) and kib > 0 and not self.sources["kib_per_user_vm"].startswith("measured"):
+                self.set("kib_per_user_vm", kib, "measured (%s: MemAvailable, %d held)" % (path, held or 0))
         if not used:
             raise ValueError("%s: no density inputs in it (expected `nanvix bench --json` output)" % path)
 

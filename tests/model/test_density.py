@@ -246,11 +246,14 @@ def test_inputs_from_bench_json_are_marked_measured(tmp_path):
                    "cpu_us_per_invocation": -5},
         "how": {"kib_per_user_vm": "memory charged per user VM"}, "notes": ["runsc absent"]}}))
     live = tmp_path / "live.json"
-    live.write_text(json.dumps({"live": 20000, "values": {"live_user_vms": 19990, "kib_per_user_vm": 650.0}}))
     inp = D.Inputs()
     inp.load(str(bench))
-    inp.load(str(live))
-    assert inp["sysvm_kib"] == 20000.0 and inp["live_ceiling"] == 19990 and inp["kib_per_user_vm"] == 650.0
+    # a scale test that held all it was asked for shows a floor of the ceiling, one that fell short the ceiling
+    for asked, held, ceiling in ((2000, 2000, 20000), (30000, 30000, 30000), (30000, 19990, 19990)):
+        live.write_text(json.dumps({"live": asked, "values": {"live_user_vms": held, "kib_per_user_vm": 650.0}}))
+        inp.load(str(live))
+        assert inp["live_ceiling"] == ceiling
+    assert inp["sysvm_kib"] == 20000.0 and inp["kib_per_user_vm"] == 700.0   # the cgroup's count kept
     assert inp.sources["sysvm_kib"].startswith("measured") and inp.sources["ready_per_function"].startswith("setting")
     assert inp["cpu_us_per_invocation"] == D.DEFAULTS["cpu_us_per_invocation"][0]   # a negative is not taken
     assert "bogus" not in inp.values and any("runsc absent" in n for n in inp.notes)

@@ -206,7 +206,8 @@ def designs(inp):
         template_cpu_ms=inp["template_build_us"] / 1000.0 + init, tenant_cpu_ms=inp["sysvm_start_us"] / 1000.0,
         live_ceiling=inp["live_ceiling"],
         basis="measured on this machine where the inputs say so; a snapshot per function CoW-shared "
-              "by its user VMs")
+              "by its user VMs; a start's latency (start_us) is reported, its CPU counted in "
+              "cpu_us_per_invocation")
     firecracker = Design(
         "firecracker", "Firecracker: microVM per instance, snapshot restore, keep-alive", keep_s=keep,
         shared=bool(inp["firecracker_shared"]),

@@ -403,7 +403,15 @@ def main(argv=None, server_class=Server):
                            nofile=128 + SHARDS_MAX)
         server = server_class(a.tenant, "/", sock, a.arena, a.doorbell, notify, limits)
     except Exception as e:
-        sock.send(json.dumps({"ok": False, "error": "%s: %s" % (type(e).__name__, e)}).encode())
+        hello(sock, {"ok": False, "error": "%s: %s" % (type(e).__name__, e)})
         sys.exit(1)
-    sock.send(json.dumps({"ok": True, "pid": os.getpid(), "jail": facts}).encode())
+    hello(sock, {"ok": True, "pid": os.getpid(), "jail": facts})
     server.run()
+
+
+def hello(sock, msg):
+    """The first message; a control plane already gone (Ctrl-C while starting us) ends us quietly."""
+    try:
+        sock.send(json.dumps(msg).encode())
+    except OSError:
+        sys.exit(0)

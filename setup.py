@@ -27,6 +27,7 @@ PACKAGES = {
     "nanvix.impl.sched": "impl/sched",
     "nanvix.impl.sysvm": "impl/sysvm",
     "nanvix.impl.control": "impl/control",
+    "nanvix.impl.serve": "impl/serve",
     "nanvix.impl.cli": "impl/cli",
     "nanvix.impl.guest": "impl/guest",
     "nanvix.refine": "refine",
@@ -88,8 +89,10 @@ setup(
     ext_modules=cythonize(EXTENSIONS, include_path=[cython_include()],
                           compiler_directives={"language_level": "3"}),
     cmdclass={"build_ext": BuildExt},
-    install_requires=["z3-solver>=4.12", "networkx>=3.0", "pyseccomp==0.1.2", "numpy>=1.26,<3",
-                      "matplotlib>=3.8,<4"],
+    # the daemon's front door (uvicorn with uvloop and httptools, a bare ASGI app; see impl/serve):
+    # uvicorn's httptools protocol is subclassed, so its minor version is pinned
+    install_requires=["z3-solver>=4.12", "networkx>=3.0", "uvicorn>=0.55,<0.56", "uvloop>=0.21",
+                      "httptools>=0.6", "pyseccomp==0.1.2", "numpy>=1.26,<3", "matplotlib>=3.8,<4"],
     extras_require={"test": ["pytest>=7", "hypothesis>=6.80"]},
     entry_points={"console_scripts": ["nanvix = nanvix.cli:main"]},
 )

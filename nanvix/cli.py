@@ -1,7 +1,8 @@
 """The `nanvix` command line: a thin client of the public API (nanvix.Host) and of the checkers.
 
-Each subcommand lives with the part of the project it exercises: run, build, demo and bench in
-nanvix.impl.cli; verify in nanvix.proofs.cli; explore in nanvix.model.cli; density in
+Each subcommand lives with the part of the project it exercises: run, build, serve, tenant(s),
+deploy, invoke, functions, logs, demo and bench in nanvix.impl.cli (the daemon's client commands
+talk to $NANVIX_URL when set, and work embedded otherwise); verify in nanvix.proofs.cli; explore in nanvix.model.cli; density in
 nanvix.model.density; check in nanvix.refine.cli. A module registers its subcommand with
 `register(subparsers)` and sets `func`. A user's mistake (a missing file, a bad argument, a
 refused request) is answered with one line on stderr and exit code 2, never a traceback.
@@ -12,7 +13,9 @@ import sys
 
 from nanvix.impl.cli.common import fail, version
 
-SUBCOMMAND_MODULES = ("nanvix.impl.cli.run", "nanvix.impl.cli.usage", "nanvix.impl.cli.demo", "nanvix.impl.cli.bench",
+SUBCOMMAND_MODULES = ("nanvix.impl.cli.run", "nanvix.impl.cli.serve", "nanvix.impl.cli.tenants",
+                      "nanvix.impl.cli.deploy", "nanvix.impl.cli.invoke", "nanvix.impl.cli.functions",
+                      "nanvix.impl.cli.logs", "nanvix.impl.cli.usage", "nanvix.impl.cli.demo", "nanvix.impl.cli.bench",
                       "nanvix.proofs.cli", "nanvix.model.cli", "nanvix.model.density", "nanvix.refine.cli")
 
 

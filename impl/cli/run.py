@@ -2,6 +2,7 @@
 import os
 
 from nanvix.impl.cli.common import emit, positive
+from nanvix.impl.cli.target import add_target_args, client, home_lock
 
 EXAMPLES = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples"))
 
@@ -17,10 +18,10 @@ def example(name):
 def register(sub):
     p = sub.add_parser("run", help="run one function in a fresh user VM")
     p.add_argument("path", help="a function's C source (built with the SDK, cached) or a built image")
-    p.add_argument("--tenant", default="default")
     p.add_argument("--input", default="", help="the function's input (text)")
     p.add_argument("--timeout-ms", type=positive, default=10_000)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_target_args(p)   # with a daemon: deployed under the file's name, then invoked
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("build", help="build a function's C source into an image (cached)")
@@ -43,10 +44,17 @@ def cmd_run(args):
     from nanvix.impl.control.host import Host
     from nanvix.impl.control.runtime import load_image
     from nanvix.impl.control.runtime import Interrupted
+    c = client(args)
+    if c is not None:
+        from nanvix.impl.cli.deploy import deploy_remote
+        fn = deploy_remote(c, args.path, None)
+        r, _ = c.invoke(fn["function"], args.input.encode(), args.timeout_ms)
+        emit(r, args.json, render_run)
+        return 0 if r["status"] == "ok" else 1
     load_image(args.path)  # a bad path or a failed build is answered before any VM exists
-    with Host() as host:
+    with home_lock(), Host() as host:
         try:
-            r = host.run(args.tenant, args.path, args.input.encode(), args.timeout_ms)
+            r = host.run(args.tenant or "default", args.path, args.input.encode(), args.timeout_ms)
         except Interrupted as e:  # Ctrl-C: the user VM was stopped; show what it had done
             emit(e.invocation.to_dict(), args.json, render_run)
             return 130

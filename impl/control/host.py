@@ -12,9 +12,14 @@ builds a function once (C source against the SDK, or a built image) and boots it
 tenant; `invoke` runs it in a fresh user VM and returns a typed result. Every error is a
 nanvix.NanvixError (see nanvix.impl.errors).
 """
+import json
 import os
 import re
+import shutil
+import sqlite3
+import tempfile
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 
 from nanvix.impl.abi import ABI
@@ -22,6 +27,7 @@ from nanvix.impl.control.runtime import Interrupted, Runtime, load_image
 from nanvix.impl.errors import InvalidArgument, NotFound
 
 FUNCTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+IMAGE_DIGEST = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
 
 
 @dataclass(frozen=True)
@@ -81,27 +87,44 @@ class Host:
         threads running vCPUs (default: every CPU); options: Runtime's (quota_uvms, quota_pages,
         max_pages, pool_size, slice_ms, ram_size)."""
         self.runtime = Runtime(home=home, cores=cores, **options)
-        self._functions = {}   # (tenant, name) -> (Function, image)
+        self._functions = {}   # (tenant, name) -> (Function, image; None until first used)
         self._lock = threading.Lock()
+        self._registry = None
+        self._restore_functions()
 
     @property
     def home(self):
         return self.runtime.home
 
-    def deploy(self, tenant, source, name=None):
+    def deploy(self, tenant, source, name=None, origin=None):
         """Build `source` (a C file, or a built image folder) once and deploy it for `tenant` as
         `name` (default: the file's name). Its snapshot is booted now, so the first invocation
-        pays only for the start. Deploying a name again replaces it."""
+        pays only for the start. Deploying a name again replaces it. The deployment is on disk
+        (in the home) before this returns: a host opened later on the same home has it.
+        origin: what to record as its source (default: the path)."""
         image = load_image(source)
         name = name or os.path.basename(os.path.normpath(source))
         if not isinstance(name, str) or not FUNCTION_NAME.fullmatch(name):
             raise InvalidArgument("function names are 1-64 of [A-Za-z0-9_.-], starting with a letter or "
                                   "digit; got %r" % (name,))
         self.runtime.prepare(tenant, image)
-        fn = Function(tenant, name, image["digest"], os.path.abspath(source))
+        self.runtime.system_vm(tenant)   # started now too, so user VMs are made ready before the first call
+        fn = Function(tenant, name, image["digest"], origin or os.path.abspath(source))
+        image = self._keep_image(image)
         with self._lock:
+            self._record_function(fn)
             self._functions[(tenant, name)] = (fn, image)
         return fn
+
+    def undeploy(self, tenant, name):
+        """Forget a deployed function (on disk too). Returns the Function it was."""
+        with self._lock:
+            got = self._functions.get((tenant, name))
+            if got is None:
+                raise NotFound("tenant %s has no function %r" % (tenant, name))
+            self._forget_function(tenant, name)
+            del self._functions[(tenant, name)]
+        return got[0]
 
     def function(self, tenant, name):
         with self._lock:
@@ -122,7 +145,8 @@ class Host:
             got = self._functions.get((tenant, name))
         if got is None:
             raise NotFound("tenant %s has no function %r" % (tenant, name))
-        return self._invoke(tenant, got[1], input, timeout_ms)
+        image = got[1] or self._load_deployed(got[0])
+        return self._invoke(tenant, image, input, timeout_ms)
 
     def run(self, tenant, source, input=b"", timeout_ms=10_000):
         """Build (cached) and run `source` once for `tenant`, without deploying it."""
@@ -157,6 +181,64 @@ class Host:
 
     def close(self):
         self.runtime.close()
+        if self._registry is not None:
+            self._registry.close()
+            self._registry = None
+
+    # -- deployments kept in the home, so they outlive this process --------------------------------
+    # <home>/functions.sqlite3 lists them; <home>/images/<digest>/ holds each deployed image (a
+    # copy: the build cache may be cleared). Restored lazily: an image is loaded and its snapshot
+    # booted on the function's first invocation after a restart.
+
+    def _restore_functions(self):
+        os.makedirs(os.path.join(self.home, "images"), mode=0o700, exist_ok=True)
+        db = self._registry = sqlite3.connect(os.path.join(self.home, "functions.sqlite3"),
+                                              check_same_thread=False, isolation_level=None, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("CREATE TABLE IF NOT EXISTS functions (tenant TEXT NOT NULL, name TEXT NOT NULL, "
+                   "digest TEXT NOT NULL, source TEXT NOT NULL, deployed REAL NOT NULL, "
+                   "PRIMARY KEY (tenant, name))")
+        for tenant, name, digest, source in db.execute("SELECT tenant, name, digest, source FROM functions"):
+            self._functions[(tenant, name)] = (Function(tenant, name, digest, source), None)
+
+    def _record_function(self, fn):
+        self._registry.execute("INSERT OR REPLACE INTO functions VALUES (?, ?, ?, ?, ?)",
+                               (fn.tenant, fn.name, fn.digest, fn.source, time.time()))
+
+    def _forget_function(self, tenant, name):
+        self._registry.execute("DELETE FROM functions WHERE tenant = ? AND name = ?", (tenant, name))
+
+    def _image_dir(self, digest):
+        if not isinstance(digest, str) or not IMAGE_DIGEST.fullmatch(digest):
+            raise InvalidArgument("a malformed image digest %r" % (digest,))
+        return os.path.join(self.home, "images", digest)
+
+    def _keep_image(self, image):
+        """Copy a deployed image into the home (once per digest, atomically); returns it as loaded
+        from there."""
+        d = self._image_dir(image["digest"])
+        if not os.path.isdir(d):
+            tmp = tempfile.mkdtemp(dir=os.path.dirname(d), prefix=".img-")
+            shutil.copyfile(image["path"], os.path.join(tmp, "image.bin"))
+            with open(os.path.join(tmp, "meta.json"), "w") as f:
+                json.dump({"name": image["name"], "end": image["end"]}, f)
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.rename(tmp, d)
+            except OSError:   # another deployment of the same image got there first
+                shutil.rmtree(tmp, ignore_errors=True)
+        return dict(image, path=os.path.join(d, "image.bin"))
+
+    def _load_deployed(self, fn):
+        """A function restored from the home: load its image and boot its snapshot (once)."""
+        image = load_image(self._image_dir(fn.digest))
+        self.runtime.prepare(fn.tenant, image)
+        with self._lock:
+            if self._functions.get((fn.tenant, fn.name), (None,))[0] == fn:
+                self._functions[(fn.tenant, fn.name)] = (fn, image)
+        return image
 
     def __enter__(self):
         return self

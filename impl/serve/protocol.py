@@ -1,9 +1,9 @@
 """One HTTP/1.1 connection of the front door: uvicorn's httptools protocol with the limits a
 public door needs and uvicorn leaves out. A request whose head (request line and headers) passes
-HEAD_MAX bytes gets 431; one whose head has not arrived HEAD_TIMEOUT_S after the connection
-opened (or after the previous response) gets 408. Either closes only that connection. (Bodies are
-bounded by the application, which knows each route's limit; idle keep-alive connections are
-closed by uvicorn.)"""
+HEAD_MAX bytes (counted as the parser meets them, however they are split into packets) gets 431;
+a head still incomplete HEAD_TIMEOUT_S after its first byte gets 408; a new connection that sends
+nothing for HEAD_TIMEOUT_S is closed. Each closes only that connection. (Bodies are bounded by the
+application, which knows each route's limit; idle kept-alive connections are uvicorn's.)"""
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 HEAD_MAX = 16 << 10
@@ -14,17 +14,40 @@ class FrontDoorProtocol(HttpToolsProtocol):
     def connection_made(self, transport):
         super().connection_made(transport)
         self._head_bytes = 0
-        self._in_head = True
+        self._in_head, self._head_started, self._too_large = True, False, False
         self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self._head_timeout)
 
     def data_received(self, data):
-        if self._in_head:
-            self._head_bytes += len(data)
+        if self._in_head and not self._head_started:   # a head begins: it has HEAD_TIMEOUT_S to arrive
+            self._head_started = True
+            self._cancel_head_timer()
+            self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self._head_timeout)
         super().data_received(data)
-        # checked after parsing: a chunk may carry the end of the head and a large body with it
-        if self._in_head and self._head_bytes > HEAD_MAX and not self.transport.is_closing():
+
+    def on_message_begin(self):
+        self._head_bytes = 0
+        super().on_message_begin()
+
+    def on_url(self, url):
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name, value):
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def _count(self, n):
+        self._head_bytes += n
+        if self._head_bytes > HEAD_MAX:
+            self._too_large = True
+            raise ValueError("head too large")   # stops the parser: uvicorn answers 400, made 431 below
+
+    def send_400_response(self, msg):
+        if self._too_large:
             self._refuse(431, b'{"error": {"code": "headers_too_large", "message": "the request line and '
                               b'headers are past %d bytes"}}' % HEAD_MAX)
+        else:
+            super().send_400_response(msg)
 
     def on_headers_complete(self):
         self._in_head = False
@@ -34,10 +57,8 @@ class FrontDoorProtocol(HttpToolsProtocol):
     def on_response_complete(self):
         pipelined = bool(self.pipeline)   # (the next request's head has arrived already)
         super().on_response_complete()
-        if not self.transport.is_closing() and not pipelined:   # the next head, on a kept-alive connection
-            self._in_head, self._head_bytes = True, 0
-            self._cancel_head_timer()
-            self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self._head_timeout)
+        if not self.transport.is_closing() and not pipelined:   # idle until the next head (uvicorn's keep-alive)
+            self._in_head, self._head_started = True, False
 
     def connection_lost(self, exc):
         self._cancel_head_timer()
@@ -51,7 +72,7 @@ class FrontDoorProtocol(HttpToolsProtocol):
     def _head_timeout(self):
         self._head_timer = None
         if self._in_head and not self.transport.is_closing():
-            if self._head_bytes:
+            if self._head_started:
                 self._refuse(408, b'{"error": {"code": "request_timeout", "message": "the request head '
                                   b'did not arrive within %d s"}}' % HEAD_TIMEOUT_S)
             else:

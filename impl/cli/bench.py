@@ -46,6 +46,8 @@ def register(sub):
     p.add_argument("--per-shard", type=positive, default=2500, help="user VMs per process (--live)")
     p.add_argument("--fairness", action="store_true",
                    help="only the fairness section: a quiet tenant alone and beside each noisy neighbour")
+    p.add_argument("--http", action="store_true",
+                   help="only the HTTP section: a `nanvix serve` daemon beside an in-process HTTP floor")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 
@@ -58,7 +60,7 @@ def stats(xs):
 
 def judge(values):
     out = {}
-    for name, (op, bound) in TARGETS.items():
+    for name, (op, bound) in dict(TARGETS, **HTTP_TARGETS).items():
         if name in values and values[name] is not None:
             v = values[name]
             out[name] = {"value": v, "target": "%s %s" % (op, bound), "met": v <= bound if op == "<=" else v >= bound}
@@ -163,6 +165,11 @@ def render_fairness(f):
 def cmd_bench(args):
     if args.live:
         return cmd_live(args)
+    if args.http:
+        figures, values, skipped = http_rows(args.n, args.seconds)
+        emit({"n": args.n, "figures": figures, "values": values, "targets": judge(values), "skipped": skipped,
+              "unit": "us", "note": "the machine is shared: compare the ratios"}, args.json, render)
+        return 0
     if args.fairness:
         with tempfile.TemporaryDirectory(prefix="nanvix-fair-") as home:
             f = fairness(home, args.n, args.seconds)
@@ -311,3 +318,99 @@ def cmd_live(args):
         ["%-34s %s%s" % (k, v, "" if k not in r["targets"] else "   target %s: %s" % (
             r["targets"][k]["target"], "met" if r["targets"][k]["met"] else "NOT met")) for k, v in r["values"].items()]))
     return 0
+
+
+HTTP_TARGETS = {"http_first_echo_p50_us": ("<=", 5000), "http_warm_echo_p50_us": ("<=", 500),
+                "http_invocations_per_s_64_clients": (">=", 1500)}
+
+
+def http_rows(n, seconds):
+    """The front door (issue 13), against a real `nanvix serve` in a process of its own on 2 cores:
+    the first HTTP echo of a freshly deployed function (a new image each time: built, snapshot
+    booted, then invoked at once), warm HTTP echo invocations beside the floor (the same HTTP stack
+    answering in-process) and `runsc do echo`, the door's own share of a warm echo (the request's
+    time less the invocation's time on its thread, which the daemon reports), and sustained
+    invocations/s with 1, 8 and 64 clients beside the floor's requests/s.
+    Returns (figures, values, skipped)."""
+    from nanvix.impl.serve import floor as H
+    from nanvix.impl.serve.client import Client
+    import subprocess
+    import sys
+    figures, values, skipped = {}, {}, {}
+    with tempfile.TemporaryDirectory(prefix="nanvix-http-") as home:
+        info = os.path.join(home, "floor.json")
+        floor = subprocess.Popen([sys.executable, "-m", "nanvix.impl.serve.floor", "serve", info])
+        proc, url, admin = H.spawn_daemon(os.path.join(home, "daemon"))
+        try:
+            while not os.path.exists(info):
+                time.sleep(0.02)
+            with open(info) as f:
+                floor_url = json.load(f)["url"]
+            # fresh deployments in a tenant of their own: the warm figures are of a tenant with one function
+            tokens = {t: Client(url, admin).call("POST", "/v1/tenants", {"tenant": t})["token"]
+                      for t in ("bench", "bench-fresh")}
+            c, fresh, token = Client(url, tokens["bench"]), Client(url, tokens["bench-fresh"]), tokens["bench"]
+            with open(example("echo.c"), "rb") as f:
+                echo_src = f.read()
+            firsts, deploys = [], []
+            for i in range(min(n, 10)):   # a new image each time: a different comment, another digest
+                name = "fresh%d" % i
+                t0 = time.perf_counter_ns()
+                fresh.call("PUT", "/v1/functions/" + name, body=echo_src + b"\n/* %d %d */\n" % (os.getpid(), i))
+                deploys.append(F.us(t0))
+                first = H.request_bytes("/v1/functions/%s/invoke" % name, b"hi", tokens["bench-fresh"])
+                dt, status, head, body = H.RawClient(url).send(first)
+                if status != 200 or body != b"hi":
+                    raise RuntimeError("the first HTTP echo failed: %s %r" % (status, body))
+                firsts.append(dt)
+            c.call("PUT", "/v1/functions/echo", body=echo_src)
+            warm_req = H.request_bytes("/v1/functions/echo/invoke", b"hi", token)
+            floor_req = H.request_bytes("/echo", b"hi")
+            dc, fc = H.RawClient(url), H.RawClient(floor_url)
+            for _ in range(30):
+                dc.send(warm_req)
+            warm, door, fl = [], [], []
+            for _ in range(n):   # interleaved: the floor and the daemon, one after the other
+                fl.append(fc.send(floor_req)[0])
+                dt, status, head, body = dc.send(warm_req)
+                if status != 200 or body != b"hi":
+                    raise RuntimeError("the warm HTTP echo failed: %s %r" % (status, body))
+                host_us = float(head.lower().split("nanvix-host-us:")[1].split("\r\n")[0])
+                warm.append(dt)
+                door.append(dt - host_us)
+            dc.close()
+            fc.close()
+            gvisor = []
+            path, why = F.runsc()
+            if path:
+                gvisor = [F.runsc_echo(path, "hi") for _ in range(min(n, 10))]
+            else:
+                skipped["runsc"] = why
+            tput = {}
+            for clients in (1, 8, 64):
+                tput[clients] = (H.load(url, warm_req, clients, seconds), H.load(floor_url, floor_req, clients, seconds))
+        finally:
+            floor.terminate()
+            floor.wait()
+            proc.terminate()
+            proc.wait(120)
+            proc.stdout.close()
+    figures["HTTP first echo of a fresh deployment"] = stats(firsts)
+    figures["HTTP deploy (build + snapshot boot)"] = stats(deploys)
+    figures["HTTP warm echo"] = dict(stats(warm), floor="HTTP server answering in-process")
+    figures["floor: HTTP server answering in-process"] = stats(fl)
+    figures["HTTP front door's share of a warm echo"] = stats(door)
+    if gvisor:
+        figures["peer: runsc do echo (gVisor, ptrace)"] = stats(gvisor)
+    med = statistics.median
+    values.update({
+        "http_first_echo_p50_us": figures["HTTP first echo of a fresh deployment"]["p50"],
+        "http_warm_echo_p50_us": figures["HTTP warm echo"]["p50"],
+        "http_warm_echo_over_floor": round(med(warm) / med(fl), 2),
+        "http_door_added_us": round(med(door), 1),
+        "http_first_echo_over_runsc": round(med(firsts) / med(gvisor), 4) if gvisor else None,
+    })
+    for clients, (rate, floor_rate) in tput.items():
+        values["http_invocations_per_s_%d_clients" % clients] = rate
+        values["http_floor_requests_per_s_%d_clients" % clients] = floor_rate
+    return figures, values, skipped

@@ -1,5 +1,4 @@
 """A real `nanvix serve` for the tests: a process on a free loopback port, on its own home."""
-import json
 import os
 import signal
 import subprocess
@@ -7,6 +6,7 @@ import sys
 import time
 
 from nanvix.impl.serve.client import Client
+from nanvix.impl.serve.floor import spawn_daemon
 
 NANVIX = os.path.join(os.path.dirname(sys.executable), "nanvix")
 
@@ -14,28 +14,7 @@ NANVIX = os.path.join(os.path.dirname(sys.executable), "nanvix")
 class RunningDaemon:
     def __init__(self, home, cores=2):
         self.home = home
-        info = os.path.join(home, "serve.json")
-        if os.path.exists(info):
-            os.unlink(info)   # a killed daemon's: wait for the new one's
-        self.proc = subprocess.Popen([NANVIX, "serve", "--listen", "127.0.0.1:0", "--home", home,
-                                      "--cores", str(cores)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        end = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("nanvix serve exited: %s" % self.proc.stdout.read().decode())
-            try:
-                with open(info) as f:
-                    got = json.load(f)
-                if got["pid"] == self.proc.pid:
-                    break
-            except (OSError, ValueError):
-                pass
-            if time.monotonic() > end:
-                raise RuntimeError("nanvix serve did not start")
-            time.sleep(0.02)
-        self.url = got["url"]
-        with open(os.path.join(home, "admin.token")) as f:
-            self.admin_token = f.read().strip()
+        self.proc, self.url, self.admin_token = spawn_daemon(home, cores)
         self._wait_health()
 
     def _wait_health(self):

@@ -1,17 +1,21 @@
-"""`nanvix demo`: the embedded default job, two tenants on real KVM, through the public API."""
+"""`nanvix demo`: the default job, two tenants on real KVM, over HTTP: it starts its own daemon
+(the front door of `nanvix serve`, on a loopback port, on a fresh home), creates the tenants with
+the admin token, and deploys and invokes every function through the door with each tenant's own
+token. As the host's operator it also kills a system VM, which the daemon restarts."""
 import json
 import statistics
+import tempfile
 import threading
 import time
 
 from nanvix.impl.cli.common import emit
 from nanvix.impl.cli.run import example
 from nanvix.impl.control.host import Host
-from nanvix.impl.errors import NotFound
+from nanvix.impl.serve.client import ApiError, Client
 
 
 def register(sub):
-    p = sub.add_parser("demo", help="the embedded default job: two tenants, several functions")
+    p = sub.add_parser("demo", help="the default job: a daemon of its own, two tenants, several functions over HTTP")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_demo)
 
@@ -25,19 +29,36 @@ def cmd_demo(args):
         say("  %-44s %-8s %s" % (title, r["status"], r["result"][:60]))
         return r
 
-    with Host() as host:
+    from nanvix.impl.serve.daemon import Daemon
+    with tempfile.TemporaryDirectory(prefix="nanvix-demo-") as home, Host(home=home) as host:
         rt = host.runtime
+        daemon = Daemon(host=host, listen="127.0.0.1:0").start()
+        admin = Client(daemon.url, daemon.token)
+        tokens = {t: admin.call("POST", "/v1/tenants", {"tenant": t})["token"] for t in ("alice", "bob")}
+        local = threading.local()   # one kept-alive connection per thread and tenant
+
+        def client(tenant):
+            if not hasattr(local, "clients"):
+                local.clients = {}
+            if tenant not in local.clients:
+                local.clients[tenant] = Client(daemon.url, tokens[tenant])
+            return local.clients[tenant]
 
         def invoke(tenant, name, data=b"", timeout_ms=10_000):
-            """Deploy on first use (build once, snapshot per tenant), then invoke by name."""
+            """Deploy on first use (over HTTP: the source, built once), then invoke by name."""
+            c = client(tenant)
             try:
-                host.function(tenant, name)
-            except NotFound:
-                host.deploy(tenant, example(name), name)
-            return host.invoke(tenant, name, data, timeout_ms).to_dict()
+                return c.invoke(name, data, timeout_ms)[0]
+            except ApiError as e:
+                if e.status != 403:
+                    raise
+            with open(example(name), "rb") as f:
+                c.call("PUT", "/v1/functions/" + name, body=f.read())
+            return c.invoke(name, data, timeout_ms)[0]
 
-        say("nanvix demo: two tenants (alice, bob) on real KVM; state in %s" % rt.home)
-        say("\n[1] first invocations (each tenant's system VM starts on first use)")
+        say("nanvix demo: a daemon at %s (home %s), two tenants (alice, bob) with tokens of their own"
+            % (daemon.url, home))
+        say("\n[1] first invocations (each deployed over HTTP on first use: built once, snapshot booted, system VM started)")
         step("alice hello", invoke("alice", "hello.c", b"alice"))
         step("bob hello", invoke("bob", "hello.c", b"bob"))
         step("alice echo", invoke("alice", "echo.c", b"echo me"))
@@ -66,6 +87,7 @@ def cmd_demo(args):
         ping = step("alice ping (1000 no-op requests)", invoke("alice", "ping.c", b"1000"))
 
         say("\n[6] 16 concurrent invocations over %d cores" % rt.sched.ncores)
+        invoke("bob", "echo.c", b"deployed first")   # (alice's echo.c is deployed already)
         par = []
         lock = threading.Lock()
 
@@ -83,6 +105,16 @@ def cmd_demo(args):
         ok = sum(r["status"] == "ok" and r["result"].startswith("req-") for r in par)
         say("  %d/16 ok in %.1f ms" % (ok, wall * 1000))
 
+        say("\n[7] the door keeps tenants apart: bob's token on alice's note.c")
+        bob_on_alice = client("bob").request("POST", "/v1/functions/note.c/invoke", b"x")[0]
+        say("  HTTP %d (alice's functions are not bob's to call)" % bob_on_alice)
+        warm = []
+        for _ in range(50):
+            t0 = time.perf_counter()
+            invoke("alice", "echo.c", b"warm")
+            warm.append((time.perf_counter() - t0) * 1e6)
+        say("  warm HTTP echo (client to client, Python's http.client): median %.0f us" % statistics.median(warm))
+        daemon.stop()
         starts = [r["start_us"] for r in out if r["status"] in ("ok", "error")]
         pj = json.loads(ping["result"]) if ping["status"] == "ok" else {}
         summary = {
@@ -98,10 +130,12 @@ def cmd_demo(args):
             "spin_run_us": spin["run_us"],
             "concurrent_ok": ok, "concurrent_wall_ms": round(wall * 1000, 1),
             "system_vm_restarts": [e for e in rt.sysvm_events],
+            "http_url": daemon.url, "foreign_token_status": bob_on_alice,
+            "http_warm_echo_us_median": round(statistics.median(warm), 1),
         }
     ok_all = (summary["counter_continued_across_restart"] and not summary["bob_sees_alice_file"]
               and crash["status"] == "crashed" and loop["status"] == "timeout" and after["status"] == "ok"
-              and spin["status"] == "ok" and ping["status"] == "ok" and ok == 16)
+              and spin["status"] == "ok" and ping["status"] == "ok" and ok == 16 and bob_on_alice == 403)
     summary["ok"] = ok_all
     if args.json:
         emit({"invocations": out, "summary": summary}, True, None)
@@ -116,5 +150,7 @@ def cmd_demo(args):
         if summary["spin"]:
             print("  spin: 10^7 iterations in %.1f ms of guest time (invocation run %.1f ms)"
                   % (summary["spin"]["guest_ns"] / 1e6, summary["spin_run_us"] / 1000))
+        print("  over HTTP at %s: bob's token on alice's function got %d; warm echo %.0f us (median)"
+              % (summary["http_url"], bob_on_alice, summary["http_warm_echo_us_median"]))
         print("  demo %s" % ("OK" if ok_all else "FAILED"))
     return 0 if ok_all else 1

@@ -1,7 +1,8 @@
 """`nanvix usage` and `nanvix limits`: what a tenant holds beside its limits, and setting them.
 
 Embedded: they open the host's home (`$NANVIX_HOME`) as `nanvix run` does; the system VM of the
-tenant is started to count its storage.
+tenant is started to count its storage. With a daemon (--host or $NANVIX_URL): `usage` is the
+tenant of $NANVIX_TOKEN's, `limits --tenant T` an admin operation (the admin token).
 """
 from nanvix.impl.cli.common import emit
 from nanvix.impl.limits import Limits
@@ -13,13 +14,16 @@ HELD_TO = {"user_vms": "user_vms", "pages": "pages", "invocations": "invocations
 
 
 def register(sub):
+    from nanvix.impl.cli.target import add_target_args
     p = sub.add_parser("usage", help="what a tenant holds now, beside its limits")
-    p.add_argument("--tenant", default="default")
     p.add_argument("--json", action="store_true")
+    add_target_args(p)
     p.set_defaults(func=cmd_usage)
 
     p = sub.add_parser("limits", help="a tenant's limits; --set NAME=VALUE changes them (kept by the host)")
     p.add_argument("--tenant", default="default")
+    p.add_argument("--host", metavar="URL", help="the daemon to talk to (default $NANVIX_URL; none: work "
+                   "embedded); its admin token is $NANVIX_TOKEN")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="one of: " + ", ".join("%s (%s)" % kv for kv in Limits.DOC.items()))
     p.add_argument("--json", action="store_true")
@@ -61,9 +65,14 @@ def render_limits(d):
 
 
 def cmd_usage(args):
+    from nanvix.impl.cli.target import client, home_lock
     from nanvix.impl.control.host import Host
-    with Host() as host:
-        emit(host.usage(args.tenant), args.json, render_usage)
+    c = client(args)
+    if c is not None:
+        emit(c.call("GET", "/v1/usage"), args.json, render_usage)
+        return 0
+    with home_lock(), Host() as host:
+        emit(host.usage(args.tenant or "default"), args.json, render_usage)
     return 0
 
 
@@ -71,7 +80,17 @@ def cmd_limits(args):
     from nanvix.impl.control.host import Host
     settings = parse_settings(args.set)
     Limits().replace(**settings)  # a bad name or value is answered before any host starts
-    with Host() as host:
+    from nanvix.impl.serve.client import Client, daemon_url
+    url = daemon_url(args)
+    if url is not None:
+        import urllib.parse
+        path = "/v1/tenants/%s/limits" % urllib.parse.quote(args.tenant, safe="")
+        c = Client(url)
+        out = c.call("PUT", path, settings) if settings else c.call("GET", path)
+        emit(out, args.json, render_limits)
+        return 0
+    from nanvix.impl.cli.target import home_lock
+    with home_lock(), Host() as host:
         lim = host.set_limits(args.tenant, **settings) if settings else host.limits(args.tenant)
     emit({"tenant": args.tenant, "limits": lim}, args.json, render_limits)
     return 0

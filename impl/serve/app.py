@@ -6,8 +6,10 @@ Routes (v1; every error is JSON {"error": {"code", "message"}} with a stable cod
     GET    /metrics                            admin       Prometheus text
     POST   /v1/tenants          {"tenant": N}  admin       201 {"tenant", "token"} (the token, once)
     GET    /v1/tenants                         admin       {"tenants": [{"tenant", "created"}]}
-    PUT    /v1/tenants/<t>/limits  {...}       admin       the tenant's limits (Host.set_limits)
-    GET    /v1/usage                           tenant      the tenant's usage
+    GET|PUT /v1/tenants/<t>/limits {...}       admin       {"tenant", "limits"}: the tenant's limits, or
+                                                           some changed (Host.set_limits)
+    GET    /v1/usage                           tenant      the tenant's usage (Host.usage) and the door's
+                                                           counts of it ("door")
     GET    /v1/functions                       tenant      {"tenant", "functions": [...]}
     PUT|POST /v1/functions/<name>              tenant      deploy: the body is C source, or a built
                                                            image as application/x-tar; 201 {"tenant", "function", ...}
@@ -209,8 +211,8 @@ class FrontDoor:
                     self.allow(method, "GET")
                     return self.ok({"tenants": self.creds.tenants()})
                 if len(rest) == 2 and rest[1] == "limits":
-                    self.allow(method, "PUT")
-                    return await self.set_limits(scope, receive, rest[0])
+                    self.allow(method, "GET", "PUT")
+                    return await self.limits(scope, receive, method, rest[0])
             elif res == "health" and not rest:
                 self.allow(method, "GET")
                 return self.ok({"status": "stopping" if self.closing else "ok", "version": self.version,
@@ -447,12 +449,13 @@ class FrontDoor:
         return self.ok({"tenant": door.name, "invocations": out})
 
     async def usage(self, door):
-        out = {"tenant": door.name, "invocations": dict(door.counts), "invocations_total": sum(door.counts.values()),
-               "invocation_seconds": round(door.seconds, 3), "deploys": door.deploys,
-               "input_bytes": door.bytes_in, "result_bytes": door.bytes_out, "in_flight": door.pending,
-               "functions": len(self.host.functions(door.name))}
-        if hasattr(self.host, "usage"):   # the host's own account (resources, limits)
-            out["host"] = await self.blocking(door.invokers, self.host.usage, door.name)
+        """The host's account of the tenant (what `nanvix usage --json` prints: what it holds,
+        beside its limits) and, under "door", what the front door counted."""
+        out = await self.blocking(door.invokers, self.host.usage, door.name)
+        out["door"] = {"invocations": dict(door.counts), "invocations_total": sum(door.counts.values()),
+                       "invocation_seconds": round(door.seconds, 3), "deploys": door.deploys,
+                       "input_bytes": door.bytes_in, "result_bytes": door.bytes_out, "in_flight": door.pending,
+                       "functions": len(self.host.functions(door.name))}
         return out
 
     # -- admin ---------------------------------------------------------------------------------------------
@@ -467,13 +470,15 @@ class FrontDoor:
             raise ApiError(409, "conflict", str(e))
         return self.ok({"tenant": name, "token": token}, 201)
 
-    async def set_limits(self, scope, receive, tenant):
-        req = await self.json_request(scope, receive)
+    async def limits(self, scope, receive, method, tenant):
+        """A tenant's limits (GET), or some of them changed (PUT {"name": value, ...})."""
         if tenant not in {t["tenant"] for t in self.creds.tenants()}:
             raise ApiError(404, "not_found", "no tenant %r" % tenant[:64])
-        if not hasattr(self.host, "set_limits"):
-            raise ApiError(501, "not_implemented", "this host has no per-tenant limits yet")
-        return self.ok(await self.blocking(self.builders, lambda: self.host.set_limits(tenant, **req)))
+        if method == "GET":
+            return self.ok({"tenant": tenant, "limits": await self.blocking(self.builders, self.host.limits, tenant)})
+        req = await self.json_request(scope, receive)
+        got = await self.blocking(self.builders, lambda: self.host.set_limits(tenant, **req))
+        return self.ok({"tenant": tenant, "limits": got})
 
     def metrics(self):
         rt = self.host.runtime

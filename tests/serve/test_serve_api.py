@@ -68,7 +68,8 @@ def test_logs_usage_metrics_health_and_undeploy(daemon):
     assert rec["invocation"] == iid and rec["function"] == "hello" and rec["status"] == "ok"
     assert c.call("GET", "/v1/logs")["invocations"][0]["invocation"] == iid
     usage = c.call("GET", "/v1/usage")
-    assert usage["tenant"] == "obs" and usage["invocations"] == {"ok": 1} and usage["functions"] == 1
+    assert usage["tenant"] == "obs" and usage["door"]["invocations"] == {"ok": 1} and usage["door"]["functions"] == 1
+    assert usage["limits"]["user_vms"] >= 1 and usage["kv_keys"] == 0
     metrics = daemon.admin().request("GET", "/metrics")[2].decode()
     assert 'nanvix_invocations_total{tenant="obs",status="ok"} 1' in metrics
     assert daemon.client("").call("GET", "/v1/health")["status"] == "ok"
@@ -102,3 +103,37 @@ def test_a_source_build_reads_nothing_of_the_host(daemon, tmp_path):
         err = json.loads(body)["error"]
         assert status == 422 and err["code"] == "build_failed", body
         assert daemon.admin_token not in err["message"]
+
+
+def test_limits_and_usage_through_the_door(daemon):
+    token, c = daemon.tenant("limited")
+    with open(example("loop.c"), "rb") as f:
+        c.call("PUT", "/v1/functions/loop", body=f.read())
+    admin = daemon.admin()
+    got = admin.call("PUT", "/v1/tenants/limited/limits", {"invocations": 1})
+    assert got["tenant"] == "limited" and got["limits"]["invocations"] == 1
+    assert admin.call("GET", "/v1/tenants/limited/limits")["limits"]["invocations"] == 1
+    assert c.call("GET", "/v1/usage")["limits"]["invocations"] == 1
+    status, _, body = admin.request("PUT", "/v1/tenants/limited/limits", b'{"no_such_limit": 1}')
+    assert status == 400 and json.loads(body)["error"]["code"] == "bad_request"
+    assert admin.request("PUT", "/v1/tenants/nobody/limits", b'{"invocations": 2}')[0] == 404
+    # two invocations at once against a limit of one: one runs, one is refused with 429
+    import threading
+    answers = []
+
+    def call():
+        answers.append(daemon.client(token).request("POST", "/v1/functions/loop/invoke?timeout_ms=800", b""))
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    statuses = sorted(a[0] for a in answers)
+    assert statuses == [200, 429], statuses
+    refused = json.loads(next(a[2] for a in answers if a[0] == 429))["error"]
+    assert refused["code"] == "quota_exceeded"
+    # the CLI, as the admin, through the daemon
+    out = json.loads(daemon.cli(daemon.admin_token, "limits", "--tenant", "limited", "--set", "invocations=2",
+                                "--json").stdout)
+    assert out["limits"]["invocations"] == 2
+    assert json.loads(daemon.cli(token, "usage", "--json").stdout)["tenant"] == "limited"

@@ -48,7 +48,7 @@ def test_another_tenants_token_is_refused_and_changes_nothing(daemon):
         b.request("GET", "/v1/functions/nothing")[2].replace(b"nothing", b"X")
     assert b.call("GET", "/v1/functions") == {"tenant": "bob", "functions": []}
     assert b.call("GET", "/v1/logs")["invocations"] == []
-    assert b.call("GET", "/v1/usage")["invocations_total"] == 0
+    assert b.call("GET", "/v1/usage")["door"]["invocations_total"] == 0
     # bob deploying "echo" makes bob's own echo; alice's is untouched
     b.call("PUT", "/v1/functions/echo", body=counter)
 
@@ -64,12 +64,14 @@ def test_another_tenants_token_is_refused_and_changes_nothing(daemon):
     assert error(b.request("POST", "/v1/tenants", b'{"tenant": "mallory"}')) == (403, "forbidden")
     assert error(b.request("GET", "/v1/tenants")) == (403, "forbidden")
     assert error(b.request("GET", "/metrics")) == (403, "forbidden")
+    assert error(b.request("PUT", "/v1/tenants/alice/limits", b'{"user_vms": 1}')) == (403, "forbidden")
+    assert error(b.request("PUT", "/v1/tenants/bob/limits", b'{"user_vms": 999}')) == (403, "forbidden")
     assert "mallory" not in [t["tenant"] for t in daemon.admin().call("GET", "/v1/tenants")["tenants"]]
 
     # nothing of alice's changed: her functions, her counter (bob's refused calls ran nothing)
     assert a.call("GET", "/v1/functions") == before
     assert a.request("POST", "/v1/functions/echo/invoke", b"still mine")[2] == b"still mine"
     assert int(a.request("POST", "/v1/functions/counter/invoke", b"")[2]) == count + 1
-    assert a.call("GET", "/v1/usage")["invocations"] == {"ok": 3}
+    assert a.call("GET", "/v1/usage")["door"]["invocations"] == {"ok": 3}
     # and bob's echo (a counter) counts in bob's store, not alice's
     assert b.request("POST", "/v1/functions/echo/invoke", b"")[2] == b"1"

@@ -19,13 +19,15 @@ import sys
 
 from nanvix.impl.errors import BuildError
 from nanvix.impl.guest import build as B
+from nanvix.impl.sysvm.jail import (LL_FS, LL_READ_DIR, LL_READ_FILE, LL_TRUNCATE, LL_WRITE_FILE, PR_SET_NO_NEW_PRIVS,
+                                    SYS_landlock_add_rule as SYS_ADD_RULE,
+                                    SYS_landlock_create_ruleset as SYS_CREATE_RULESET,
+                                    SYS_landlock_restrict_self as SYS_RESTRICT_SELF)
 
-SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = 444, 445, 446   # x86_64
 RULE_PATH_BENEATH = 1
-PR_SET_NO_NEW_PRIVS = 38
-EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1, 2, 4, 8
-FILE_RIGHTS = EXECUTE | WRITE_FILE | READ_FILE | (1 << 14) | (1 << 15)   # + TRUNCATE, IOCTL_DEV
-READ = EXECUTE | READ_FILE | READ_DIR
+LL_EXECUTE, LL_IOCTL_DEV = 1, 1 << 15
+FILE_RIGHTS = LL_EXECUTE | LL_WRITE_FILE | LL_READ_FILE | LL_TRUNCATE | LL_IOCTL_DEV   # the rights a file rule takes
+READ = LL_EXECUTE | LL_READ_FILE | LL_READ_DIR
 SOURCE_MAX = 1 << 20
 BUILD_TIMEOUT_S = 120
 LIMITS = {resource.RLIMIT_AS: 2 << 30, resource.RLIMIT_CPU: 60, resource.RLIMIT_FSIZE: 256 << 20,
@@ -47,12 +49,8 @@ def available():
 
 
 def _handled(abi):
-    """Every filesystem right this ABI knows: 13 in ABI 1, REFER (2), TRUNCATE (3), IOCTL_DEV (5)."""
-    mask = (1 << 13) - 1
-    for since, bit in ((2, 13), (3, 14), (5, 15)):
-        if abi >= since:
-            mask |= 1 << bit
-    return mask
+    """Every filesystem right this ABI knows."""
+    return LL_FS[max(v for v in LL_FS if v <= abi)]
 
 
 def restrict(read, write):

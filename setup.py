@@ -30,6 +30,7 @@ PACKAGES = {
     "nanvix.impl.serve": "impl/serve",
     "nanvix.impl.cli": "impl/cli",
     "nanvix.impl.guest": "impl/guest",
+    "nanvix.impl.guest.linux": "impl/guest/linux",
     "nanvix.refine": "refine",
 }
 
@@ -85,7 +86,10 @@ setup(
     package_dir=PACKAGES,
     package_data={"nanvix.impl.abi": ["*.h", "*.pxd"], "nanvix.impl.kvm": ["*.h", "*.pxd"],
                   "nanvix.impl.channel": ["*.pxd"], "nanvix.impl.sched": ["*.pxd"],
-                  "nanvix.impl.guest": ["*.c", "*.h", "*.S", "*.ld"], "nanvix.refine": ["*.c", "*.pxd"]},
+                  "nanvix.impl.guest": ["*.c", "*.h", "*.S", "*.ld"],
+                  "nanvix.impl.guest.linux": ["*.c", "*.h", "*.S", "runtimes/*.c", "runtimes/micropython/*.py",
+                                              "runtimes/micropython/variant/*",
+                                              "runtimes/micropython/modules/nanvix/*"], "nanvix.refine": ["*.c", "*.pxd"]},
     ext_modules=cythonize(EXTENSIONS, include_path=[cython_include()],
                           compiler_directives={"language_level": "3"}),
     cmdclass={"build_ext": BuildExt},

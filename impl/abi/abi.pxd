@@ -23,6 +23,7 @@ cdef extern from "nanvix_abi.h":
         NX_DATA_SLOT, NX_SQ_NEED_WAKEUP, NX_CQ_NOTIFY_ME
         NX_OP_COUNT, NX_NAME_MAX
         NX_EINVAL, NX_ENOENT, NX_EACCES, NX_EIO, NX_E2BIG, NX_ENOSPC, NX_ENOSYS, NX_EFBIG, NX_EDQUOT
+        NX_EEXIST, NX_ENOTDIR, NX_EISDIR, NX_ENOTEMPTY
 
     # everything else Python needs from the ABI (re-exported below, not duplicated);
     # the 64-bit constants are declared as such so nothing truncates them
@@ -30,6 +31,7 @@ cdef extern from "nanvix_abi.h":
     const unsigned long long NX_GPA_PD1, NX_GPA_PT0, NX_GPA_GDT, NX_GPA_TSS, NX_GPA_INFO
     const unsigned long long NX_INFO_SIZE, NX_LOW_SIZE, NX_GPA_CHANNEL, NX_GPA_RAM, NX_RAM_MAX
     const unsigned long long NX_GPA_HOTADD, NX_INFO_MAGIC, NX_CHANNEL_SIZE, NX_DATA_SIZE
+    const unsigned long long NX_GPA_SYSCALL_VEC
     enum:
         NX_HOTADD_MAX, NX_SEL_DATA, NX_SEL_CODE, NX_SEL_TSS
         NX_PORT_DOORBELL, NX_PORT_HYPERCALL
@@ -37,7 +39,8 @@ cdef extern from "nanvix_abi.h":
         NX_INPUT_MAX, NX_RESULT_MAX
         NX_OP_NOP, NX_OP_LOG, NX_OP_FILE_READ, NX_OP_FILE_WRITE, NX_OP_FILE_SIZE
         NX_OP_FILE_DELETE, NX_OP_KV_GET, NX_OP_KV_PUT, NX_OP_KV_DELETE, NX_OP_CLOCK, NX_OP_KV_ADD
-        NX_WRITE_TRUNC, NX_WRITE_APPEND
+        NX_OP_FILE_STAT, NX_OP_FILE_LIST, NX_OP_FILE_MKDIR, NX_OP_FILE_RENAME
+        NX_WRITE_TRUNC, NX_WRITE_APPEND, NX_WRITE_EXCL, NX_WRITE_SETSIZE, NX_DELETE_DIR, NX_FT_FILE, NX_FT_DIR
 
     struct nx_info:
         uint64_t magic

@@ -49,6 +49,10 @@
 #define NX_HC_READY 4u                /* init done: the host may snapshot here */
 #define NX_HC_COMMAND 5u              /* test harness: rax = next command (see nx_step) */
 
+/* Linux programs (static musl, patched) make a system call with `call *NX_GPA_SYSCALL_VEC`: an
+ * indirect call through this fixed slot of the info block, which the microkernel fills at boot. */
+#define NX_GPA_SYSCALL_VEC 0x11008ull
+
 /* ---- the info block at NX_GPA_INFO ----------------------------------------------------------- */
 #define NX_INFO_MAGIC 0x4f464e49584e414eull /* "NANXINFO" */
 #define NX_INPUT_MAX 0x7000u
@@ -63,7 +67,8 @@ struct nx_info {
     uint32_t result_len;              /* guest writes */
     int32_t exit_status;              /* guest writes (also passed in rdi) */
     uint64_t command_arg[4];          /* test harness: operands of NX_HC_COMMAND */
-    uint8_t reserved[0x1000 - 64];
+    uint8_t reserved[0x1000 - 72];
+    uint64_t syscall_vec;             /* guest: the Linux-ABI layer's entry (see NX_GPA_SYSCALL_VEC) */
     uint8_t input[NX_INPUT_MAX];
     uint8_t result[NX_RESULT_MAX];
 };
@@ -126,10 +131,28 @@ struct nx_cqe {
 #define NX_OP_KV_DELETE 8u            /* name = key */
 #define NX_OP_CLOCK 9u                /* -> wall-clock nanoseconds since the epoch */
 #define NX_OP_KV_ADD 10u              /* name = key, arg = signed delta -> new value (atomic) */
-#define NX_OP_COUNT 11u
+#define NX_OP_FILE_STAT 11u           /* name = path -> struct nx_stat (the Linux-ABI layer's stat) */
+#define NX_OP_FILE_LIST 12u           /* name = dir, arg = index of the first entry -> entries
+                                       * packed as {u8 type, u8 len, name[len]}; result = count */
+#define NX_OP_FILE_MKDIR 13u          /* name = path */
+#define NX_OP_FILE_RENAME 14u         /* name = old path, value = new path */
+#define NX_OP_COUNT 15u
 
 #define NX_WRITE_TRUNC 1u             /* FILE_WRITE flags */
 #define NX_WRITE_APPEND 2u
+#define NX_WRITE_EXCL 4u              /* create it; EEXIST if it exists (open's O_CREAT|O_EXCL) */
+#define NX_WRITE_SETSIZE 8u           /* no data: the file's size becomes arg (ftruncate) */
+#define NX_DELETE_DIR 1u              /* FILE_DELETE flags: remove an empty directory (rmdir) */
+
+/* FILE_STAT's answer; FILE_LIST's entry types */
+struct nx_stat {
+    uint64_t size;
+    int64_t mtime_ns;
+    uint32_t type;                    /* NX_FT_* */
+    uint32_t _rsvd;
+};
+#define NX_FT_FILE 1u
+#define NX_FT_DIR 2u
 
 #define NX_NAME_MAX 255u              /* path or key */
 
@@ -143,6 +166,10 @@ struct nx_cqe {
 #define NX_ENOSYS 38
 #define NX_EFBIG 27                   /* a file would exceed the tenant's largest file */
 #define NX_EDQUOT 122                 /* the tenant is at one of its storage limits */
+#define NX_EEXIST 17
+#define NX_ENOTDIR 20
+#define NX_EISDIR 21
+#define NX_ENOTEMPTY 39
 
 /* ---- host side only: a tenant's channel arena (never mapped into a guest) ---------------------
  *
@@ -206,5 +233,8 @@ _Static_assert(NX_SQ_OFF + NX_RING_ENTRIES * 64 <= NX_CQ_OFF, "sq fits");
 _Static_assert(NX_CQ_OFF + NX_RING_ENTRIES * 64 <= NX_DATA_OFF, "cq fits");
 _Static_assert(NX_DATA_SLOT * NX_RING_ENTRIES <= NX_DATA_SIZE, "per-request slots fit");
 _Static_assert(sizeof(struct nx_info) <= NX_INFO_SIZE, "info block fits");
+_Static_assert(sizeof(struct nx_stat) == 24, "nx_stat is 24 bytes");
+_Static_assert(NX_GPA_INFO + __builtin_offsetof(struct nx_info, syscall_vec) == NX_GPA_SYSCALL_VEC,
+               "the syscall vector's fixed address");
 
 #endif

@@ -29,6 +29,7 @@ from nanvix.impl.control.report import state_report
 from nanvix.impl.control.uvm import DEFAULT_RAM, SLOT_HOTADD, Template
 from nanvix.impl.errors import InvalidArgument, NotFound, OutOfPages, QuotaExceeded, SystemVMDown
 from nanvix.impl.guest.build import build_image
+from nanvix.impl.guest.linux import image as linux_image
 from nanvix.impl.kvm import Kvm
 from nanvix.impl.limits import Limits
 from nanvix.impl.sysvm.client import SystemVM
@@ -158,24 +159,36 @@ class UserVM:
 
 
 def load_image(path):
-    """A function image from a path: C source (built with the SDK, cached) or a built image
-    (its folder or its image.bin). Raises NotFound or InvalidArgument with a one-line reason."""
+    """A function image from a path: C source (built with the SDK, cached), a Python (*.py) or
+    JavaScript (*.js) function, a static Linux program (an ELF binary), or a built image (its
+    folder or its image.bin). Raises NotFound or InvalidArgument with a one-line reason."""
     if not isinstance(path, str) or not os.path.exists(path):
         raise NotFound("%s: no such file or directory" % path)
-    if path.endswith(".c"):
+    if path.endswith((".c", ".py", ".js")) or linux_image.is_elf(path):
         if not os.path.isfile(path):
             raise InvalidArgument("%s: not a file" % path)
-        return build_image(path)
+        if path.endswith(".py"):
+            return linux_image.python_image(path)
+        if path.endswith(".js"):
+            return linux_image.javascript_image(path)
+        if path.endswith(".c"):
+            return build_image(path)
+        return linux_image.build(path, os.path.basename(path))
     d = path if os.path.isdir(path) else os.path.dirname(path) or "."
     meta_path = os.path.join(d, "meta.json")
     if not (os.path.isfile(meta_path) and os.path.isfile(os.path.join(d, "image.bin"))):
-        raise InvalidArgument("%s: neither C source (*.c) nor a built image (a folder with image.bin "
-                              "and meta.json, from `nanvix build`)" % path)
+        raise InvalidArgument("%s: neither C source (*.c), a Python or JavaScript function (*.py, *.js), "
+                              "a static Linux program, nor a built image (a folder with image.bin and "
+                              "meta.json, from `nanvix build`)" % path)
     try:
         with open(meta_path) as f:
             meta = json.load(f)
-        return {"path": os.path.join(d, "image.bin"), "end": int(meta["end"]), "name": str(meta["name"]),
-                "digest": os.path.basename(os.path.abspath(d))}
+        image = {"path": os.path.join(d, "image.bin"), "end": int(meta["end"]), "name": str(meta["name"]),
+                 "digest": os.path.basename(os.path.abspath(d))}
+        for key, kind in (("entry", int), ("ram", int), ("kind", str), ("zpoline", bool)):
+            if key in meta:
+                image[key] = kind(meta[key])
+        return image
     except (ValueError, KeyError, TypeError) as e:
         raise InvalidArgument("%s: a malformed meta.json (%s)" % (meta_path, e))
 
@@ -349,7 +362,8 @@ class Runtime:
         with t.lock:
             tpl = t.templates.get(image["digest"])
             if tpl is None:
-                tpl = t.templates[image["digest"]] = Template(self.kvm, image, self.ram_size)
+                ram = max(self.ram_size, image.get("ram", 0))   # (a Linux runtime asks for more)
+                tpl = t.templates[image["digest"]] = Template(self.kvm, image, ram)
             return tpl
 
     def prepare(self, tenant, image):

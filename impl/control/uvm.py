@@ -23,6 +23,7 @@ A = ABI
 P, RW, US, PS = 1, 2, 4, 0x80
 CR0 = 0x80050033          # PE MP ET NE WP PG
 CR4 = 0x620               # PAE OSFXSR OSXMMEXCPT
+CR4_FSGSBASE = 0x10000    # wrfsbase/rdfsbase at CPL3: the Linux-ABI layer's TLS, with no exit
 EFER = 0x500              # LME LMA
 RFLAGS = 0x2              # IOPL 0: ports are allowed by the TSS bitmap alone
 ALLOWED_PORTS = ((A["PORT_DOORBELL"], 1), (A["PORT_HYPERCALL"], 4))  # (port, access width)
@@ -97,8 +98,22 @@ def set_cpu_state(vcpu, tss_limit):
                "present": 1, "dpl": 0, "db": 0, "s": 0, "l": 0, "g": 0, "avl": 0, "unusable": 0}
     s["gdt"] = {"base": A["GPA_GDT"], "limit": 0x4F}
     s["idt"] = {"base": 0, "limit": 0}
-    s["cr0"], s["cr3"], s["cr4"], s["efer"] = CR0, A["GPA_PML4"], CR4, EFER
+    s["cr0"], s["cr3"], s["cr4"], s["efer"] = CR0, A["GPA_PML4"], CR4 | (CR4_FSGSBASE if HAS_FSGSBASE else 0), EFER
     vcpu.set_sregs(s)
+
+
+def _cpu_has(flag):
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return flag in line.split(":", 1)[1].split()
+    except OSError:
+        pass
+    return False
+
+
+HAS_FSGSBASE = _cpu_has("fsgsbase")
 
 
 def tsc_khz():
@@ -123,6 +138,11 @@ class Template:
             raise InvalidArgument("ram_size must be a multiple of 2 MiB below %d" % A["RAM_MAX"])
         with open(image["path"], "rb") as f:
             code = f.read()
+        entry = image.get("entry", A["GPA_RAM"])
+        if not A["GPA_RAM"] <= entry < image["end"]:
+            raise InvalidArgument("image entry %#x outside the image" % entry)
+        if image.get("kind", "c") != "c" and not HAS_FSGSBASE:
+            raise GuestError("this CPU lacks FSGSBASE, which Linux programs' TLS needs (wrfsbase at CPL3)")
         if image["end"] - A["GPA_RAM"] > ram_size // 2:
             raise InvalidArgument("image of %d bytes leaves too little RAM" % (image["end"] - A["GPA_RAM"]))
         self.ram_size = ram_size
@@ -141,12 +161,17 @@ class Template:
             self._map(vm, mem, chan)
             vcpu = vm.create_vcpu(0)
             set_cpu_state(vcpu, self.tss_limit)
-            vcpu.set_regs(rip=A["GPA_RAM"], rflags=RFLAGS, rsp=0)
+            vcpu.set_regs(rip=entry, rflags=RFLAGS, rsp=0)
             vcpu.enable_sync_regs()
             reason = vcpu.run_once(2_000_000_000)
             info = vcpu.exit_info()
             if reason != EXIT_IO or info["port"] != A["PORT_HYPERCALL"] or vcpu.reg("rax") & 0xFFFFFFFF != A["HC_READY"]:
-                raise GuestError("image did not reach NX_HC_READY: %r" % info)
+                said = ""
+                if reason == EXIT_IO and vcpu.reg("rax") & 0xFFFFFFFF == A["HC_EXIT"]:
+                    n = min(mem.u32(A["GPA_INFO"] + A["INFO_RESULT_LEN"]), A["RESULT_MAX"])
+                    said = ": it exited with status %d before its snapshot point, saying: %s" % (
+                        vcpu.reg("rdi") & 0xFF, mem.read(A["GPA_INFO"] + A["INFO_RESULT"], n).decode("utf-8", "replace")[-2000:])
+                raise GuestError("image did not reach NX_HC_READY%s" % (said or ": %r" % info))
             # The whole vCPU state at the snapshot point: every start (and every recycle)
             # restores exactly this, resuming after the `in` as if it had returned 0.
             self.state = vcpu.save_state()

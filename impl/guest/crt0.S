@@ -1,11 +1,15 @@
 /* Entry and context switch of the nanvix microkernel. Everything runs at CPL3: no privileged
- * instruction here or anywhere in the guest. The host points rip at _start. */
+ * instruction here or anywhere in the guest. The host points rip at _start, which calls
+ * NX_ENTRY: the SDK's nx_kernel_main, or the Linux-ABI layer's nx_linux_main. */
+#ifndef NX_ENTRY
+#define NX_ENTRY nx_kernel_main
+#endif
     .section .text.start, "ax"
     .globl _start
 _start:
     lea     nx_boot_stack_top(%rip), %rsp
     xor     %ebp, %ebp
-    call    nx_kernel_main
+    call    NX_ENTRY
 1:  jmp     1b
 
     .text

@@ -45,11 +45,16 @@ struct region {
     uint64_t base;      /* first frame's address */
     uint32_t frames;    /* frames in the region */
     uint32_t free;
+    uint32_t meta;      /* the bitmap's own frames, at the start */
+    uint32_t clean;     /* frames [clean, frames) may have been written; those below never were
+                         * (still zero from the snapshot or the host), so handing them out needs no
+                         * memset and leaves the snapshot's untouched pages unshared */
     uint64_t *bits;     /* 1 = used; kept in the region's own first frames */
 };
 static struct region regions[MAX_REGIONS];
 static int nregions;
 static uint64_t brk_cur, brk_lo; /* the brk heap grows up from the first region's start */
+static uint64_t brk_hw;          /* the highest break so far: the heap below it may be dirty */
 
 static int bit(struct region *r, uint32_t i) { return (r->bits[i / 64] >> (i % 64)) & 1; }
 static void setbits(struct region *r, uint32_t i, uint32_t n, int v)
@@ -71,12 +76,34 @@ static void region_add(uint64_t base, uint64_t size)
     r->base = base;
     r->frames = frames;
     r->free = frames;
+    r->meta = meta;
+    r->clean = frames;
     r->bits = (uint64_t *)base;
     memset(r->bits, 0, meta * NX_PAGE_4K);
     setbits(r, 0, meta, 1);
 }
 
+/* Zero frames [i, i + n) of r, except those never written: a frame is clean when it lies below
+ * r->clean (top-down allocations lower it) and, in the first region, at or above the highest
+ * break so far (the brk heap grows up from below). */
+static uint32_t brk_hw_frame(struct region *r);
+static void zero_frames(struct region *r, uint32_t i, uint32_t n)
+{
+    uint32_t lo = brk_hw_frame(r), end = i + n;
+    uint32_t a = i < lo ? (end < lo ? end : lo) : i;   /* [i, a): under the break's high mark */
+    if (a > i)
+        memset((void *)(r->base + (uint64_t)i * NX_PAGE_4K), 0, (size_t)(a - i) * NX_PAGE_4K);
+    uint32_t b = a > r->clean ? a : r->clean;          /* [b, end): at or above the clean mark */
+    if (b < end)
+        memset((void *)(r->base + (uint64_t)b * NX_PAGE_4K), 0, (size_t)(end - b) * NX_PAGE_4K);
+}
+
 /* n contiguous frames, searched from the top of each region down (brk grows from below). */
+static uint32_t brk_hw_frame(struct region *r)
+{
+    return r == &regions[0] && brk_hw > r->base ? (uint32_t)((brk_hw - r->base + NX_PAGE_4K - 1) / NX_PAGE_4K) : 0;
+}
+
 static void *frames_alloc(uint32_t n)
 {
     for (int tries = 0; tries < 2; tries++) {
@@ -88,12 +115,18 @@ static void *frames_alloc(uint32_t n)
             if (ri == 0)
                 floor = (uint32_t)((brk_cur - r->base + NX_PAGE_4K - 1) / NX_PAGE_4K);
             for (uint32_t i = r->frames; i-- > floor;) {
+                if (i % 64 == 63 && i - 63 >= floor && r->bits[i / 64] == ~0ull) {
+                    run = 0;    /* a full word: skip its 64 frames at once */
+                    i -= 63;
+                    continue;
+                }
                 run = bit(r, i) ? 0 : run + 1;
                 if (run == n) {
                     setbits(r, i, n, 1);
-                    void *p = (void *)(r->base + (uint64_t)i * NX_PAGE_4K);
-                    memset(p, 0, (size_t)n * NX_PAGE_4K);
-                    return p;
+                    zero_frames(r, i, n);
+                    if (i < r->clean)
+                        r->clean = i;
+                    return (void *)(r->base + (uint64_t)i * NX_PAGE_4K);
                 }
             }
         }
@@ -111,16 +144,63 @@ static void *frames_alloc(uint32_t n)
     return 0;
 }
 
-static void frames_free(void *p, uint32_t n)
+static struct region *region_of(uint64_t a)
 {
-    uint64_t a = (uint64_t)p;
     for (int ri = 0; ri < nregions; ri++) {
         struct region *r = &regions[ri];
-        if (a >= r->base && a < r->base + (uint64_t)r->frames * NX_PAGE_4K) {
-            setbits(r, (uint32_t)((a - r->base) / NX_PAGE_4K), n, 0);
-            return;
-        }
+        if (a >= r->base && a < r->base + (uint64_t)r->frames * NX_PAGE_4K)
+            return r;
     }
+    return 0;
+}
+
+static void frames_free(void *p, uint32_t n)
+{
+    struct region *r = region_of((uint64_t)p);
+    if (r)
+        setbits(r, (uint32_t)(((uint64_t)p - r->base) / NX_PAGE_4K), n, 0);
+}
+
+/* Frames [p, p + n pages) as the allocator sees them: 1 if all of them lie in one region, past
+ * its bitmap and the brk heap, and are all in use (want_used) or all free (!want_used). */
+int nx_frames_are(uint64_t p, uint64_t n, int want_used)
+{
+    struct region *r = region_of(p);
+    if (!r || p % NX_PAGE_4K || n == 0)
+        return 0;
+    uint64_t i = (p - r->base) / NX_PAGE_4K;
+    if (i + n > r->frames || i < r->meta || (r == &regions[0] && p < brk_cur))
+        return 0;
+    for (uint64_t k = i; k < i + n; k++)
+        if (bit(r, (uint32_t)k) != want_used)
+            return 0;
+    return 1;
+}
+
+/* Take the free frames [p, p + n pages) (checked with nx_frames_are), zeroed. */
+void nx_frames_take(uint64_t p, uint64_t n)
+{
+    struct region *r = region_of(p);
+    uint32_t i = (uint32_t)((p - r->base) / NX_PAGE_4K);
+    setbits(r, i, (uint32_t)n, 1);
+    zero_frames(r, i, (uint32_t)n);
+    if (i < r->clean)
+        r->clean = i;
+}
+
+/* Guest memory a program may name: RAM and the pages the host added (not the low slot, not the
+ * channel page). */
+int nx_mem_ok(uint64_t p, uint64_t len)
+{
+    uint64_t end = p + len;
+    if (end < p)
+        return 0;
+    if (p >= INFO->ram_base && end <= INFO->ram_base + INFO->ram_size)
+        return 1;
+    for (int ri = 1; ri < nregions; ri++)
+        if (p >= regions[ri].base && end <= regions[ri].base + (uint64_t)regions[ri].frames * NX_PAGE_4K)
+            return 1;
+    return 0;
 }
 
 void *nx_mmap(size_t len)
@@ -148,11 +228,14 @@ void *nx_sbrk(long delta)
     for (uint32_t i = from; i < to; i++)
         if (bit(r, i))
             return (void *)-1;
-    if (to > from)
+    if (to > from) {
         setbits(r, from, to - from, 1);
-    else if (from > to)
+        zero_frames(r, from, to - from); /* new heap reads as zero, as Linux's brk promises */
+    } else if (from > to)
         setbits(r, to, from - to, 0);
     brk_cur = nu;
+    if (nu > brk_hw)
+        brk_hw = nu;
     return (void *)old;
 }
 
@@ -168,7 +251,7 @@ size_t nx_mem_free(void)
 
 #define MAX_THREADS 32
 #define STACK_FRAMES 8 /* 32 KiB */
-enum { T_FREE, T_RUNNABLE, T_IO, T_JOIN, T_DONE };
+enum { T_FREE, T_RUNNABLE, T_IO, T_JOIN, T_DONE, T_WAIT };
 struct thread {
     uint64_t rsp;
     int state;
@@ -177,9 +260,19 @@ struct thread {
     void *(*fn)(void *);
     void *arg, *ret;
     void *stack;
+    uint64_t fsbase;                /* its TLS pointer, when the Linux layer switches them */
+    const volatile void *wait_key;  /* T_WAIT: what it waits on (nx_wait) */
+    uint64_t wait_until;            /* T_WAIT: a cycle count to give up at, 0 = never */
+    int timed_out;
 };
 static struct thread threads[MAX_THREADS];
 static int current;
+static int timed_waiters;   /* threads in T_WAIT with a deadline (schedule looks at them) */
+static int switch_fs;       /* the Linux layer's threads each have their own FS base (TLS) */
+
+/* From now on every thread switch saves and restores the FS base (needs CR4.FSGSBASE). */
+void nx_thread_fs_switch(void) { switch_fs = 1; }
+void nx_thread_set_fs(int id, uint64_t base) { threads[id].fsbase = base; }
 
 int nx_thread_self(void) { return current; }
 
@@ -192,12 +285,24 @@ static void schedule(void)
 {
     for (;;) {
         reap();
+        if (timed_waiters) {
+            uint64_t now = nx_cycles();
+            for (int t = 0; t < MAX_THREADS; t++)
+                if (threads[t].state == T_WAIT && threads[t].wait_until && now >= threads[t].wait_until) {
+                    threads[t].state = T_RUNNABLE;
+                    threads[t].timed_out = 1;
+                }
+        }
         for (int k = 1; k <= MAX_THREADS; k++) {
             int t = (current + k) % MAX_THREADS;
             if (threads[t].state == T_RUNNABLE) {
                 if (t != current) {
                     int prev = current;
                     current = t;
+                    if (switch_fs) {
+                        __asm__ volatile("rdfsbase %0" : "=r"(threads[prev].fsbase));
+                        __asm__ volatile("wrfsbase %0" ::"r"(threads[t].fsbase));
+                    }
                     nx_switch(&threads[prev].rsp, threads[t].rsp);
                 }
                 return;
@@ -271,6 +376,80 @@ int nx_thread_join(nx_thread_t id, void **ret)
     return 0;
 }
 
+/* Block the current thread until nx_wake(key) or, when until != 0, the cycle counter passes
+ * until. Returns 0 when woken, -1 on the deadline. (Linux futexes sit on this.) */
+int nx_wait(const volatile void *key, uint64_t until)
+{
+    struct thread *t = &threads[current];
+    t->wait_key = key;
+    t->wait_until = until;
+    t->timed_out = 0;
+    t->state = T_WAIT;
+    timed_waiters += until != 0;
+    while (t->state == T_WAIT)
+        schedule();
+    timed_waiters -= until != 0;
+    return t->timed_out ? -1 : 0;
+}
+
+/* Wake up to n threads waiting on key; returns how many. */
+int nx_wake(const volatile void *key, int n)
+{
+    int woken = 0;
+    for (int k = 1; k <= MAX_THREADS && woken < n; k++) {
+        struct thread *t = &threads[(current + k) % MAX_THREADS];
+        if (t->state == T_WAIT && t->wait_key == key) {
+            t->state = T_RUNNABLE;
+            woken++;
+        }
+    }
+    return woken;
+}
+
+/* Move up to n threads waiting on key to wait on to instead; returns how many. */
+int nx_requeue(const volatile void *key, const volatile void *to, int n)
+{
+    int moved = 0;
+    for (int i = 0; i < MAX_THREADS && moved < n; i++)
+        if (threads[i].state == T_WAIT && threads[i].wait_key == key) {
+            threads[i].wait_key = to;
+            moved++;
+        }
+    return moved;
+}
+
+/* A thread that starts by switching to rsp, where the caller laid out what nx_switch pops (six
+ * callee-saved registers, then the address to return to). Returns its id or -NX_ENOSPC. */
+int nx_thread_spawn(uint64_t rsp)
+{
+    for (int i = 1; i < MAX_THREADS; i++)
+        if (threads[i].state == T_FREE) {
+            threads[i].rsp = rsp;
+            threads[i].joiner = -1;
+            threads[i].stack = 0;
+            threads[i].fsbase = 0;
+            threads[i].state = T_RUNNABLE;
+            return i;
+        }
+    return -NX_ENOSPC;
+}
+
+/* The current thread ends for good (no join): its slot is free once it has switched away. */
+__attribute__((noreturn)) void nx_thread_exit(void)
+{
+    threads[current].state = T_FREE;
+    schedule();
+    __builtin_unreachable();
+}
+
+int nx_threads_live(void)
+{
+    int n = 0;
+    for (int i = 0; i < MAX_THREADS; i++)
+        n += threads[i].state != T_FREE && threads[i].state != T_DONE;
+    return n;
+}
+
 /* ==== the channel: requests and completions =================================================== */
 
 /* One request slot per ring entry: in flight <= NX_RING_ENTRIES, so neither ring can overflow. */
@@ -312,11 +491,13 @@ static void idle_wait(void)
     int blocked_io = 0;
     for (int i = 0; i < MAX_THREADS; i++)
         blocked_io |= threads[i].state == T_IO;
-    if (!blocked_io)
-        nx_exit(-NX_EINVAL); /* every thread waits in join: a deadlock */
-    for (int spin = 0; spin < 20000; spin++) {
+    if (!blocked_io && !timed_waiters)
+        nx_exit(-NX_EINVAL); /* every thread waits in join or forever: a deadlock */
+    for (int spin = 0; spin < 20000 || timed_waiters; spin++) {
         if (RING->cq_tail != cq_head)
             return;
+        if (timed_waiters && spin % 64 == 0)
+            return;         /* (a sleeper's deadline: schedule() looks at the clock) */
         __asm__ volatile("pause");
     }
     RING->cq_flags = NX_CQ_NOTIFY_ME;
@@ -412,20 +593,37 @@ uint64_t nx_uptime_ns(void)
     return (nx_cycles() - boot_tsc) * 1000000ull / khz;
 }
 
-void nx_kernel_main(void)
+/* Memory and the first thread. */
+void nx_boot(void)
 {
     uint64_t first = ((uint64_t)_end + NX_PAGE_4K - 1) & ~(NX_PAGE_4K - 1);
     region_add(first, INFO->ram_base + INFO->ram_size - first);
-    brk_lo = brk_cur = first + ((regions[0].frames / 8 + NX_PAGE_4K - 1) & ~(NX_PAGE_4K - 1));
+    brk_lo = brk_cur = brk_hw = first + (uint64_t)regions[0].meta * NX_PAGE_4K;
     threads[0].state = T_RUNNABLE;
     threads[0].joiner = -1;
+}
 
-    /* The host snapshots the VM here; every invocation resumes from this point. */
+static int resumed;
+
+int nx_resumed(void) { return resumed; }
+
+/* The host snapshots the VM here; every invocation resumes from this point, with a fresh
+ * channel and its input written. */
+void nx_snapshot(void)
+{
+    if (resumed)
+        return;
     nx_hypercall(NX_HC_READY, 0, 0);
+    resumed = 1;
     boot_tsc = nx_cycles();
     sq_tail = RING->sq_tail;
     cq_head = RING->cq_head;
+}
 
+void nx_kernel_main(void)
+{
+    nx_boot();
+    nx_snapshot();
     uint32_t n = INFO->input_len <= NX_INPUT_MAX ? INFO->input_len : NX_INPUT_MAX;
     int status = nx_main((const char *)INFO->input, n);
     nx_exit(status);

@@ -171,7 +171,16 @@ class Server:
         if op == OP["file_size"]:
             return self.files.size(r.name), b""
         if op == OP["file_delete"]:
-            return self.files.delete(r.name), b""
+            return self.files.delete(r.name, r.flags), b""
+        if op == OP["file_stat"]:
+            out = self.files.stat(r.name)
+            return len(out), out
+        if op == OP["file_list"]:
+            return self.files.list(r.name, r.arg, r.out_cap)
+        if op == OP["file_mkdir"]:
+            return self.files.mkdir(r.name), b""
+        if op == OP["file_rename"]:
+            return self.files.rename(r.name, r.value), b""
         if not r.name:
             raise StoreError(EINVAL, "empty key")
         if op == OP["kv_get"]:

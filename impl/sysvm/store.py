@@ -16,10 +16,11 @@ import errno
 import os
 import sqlite3
 import stat
+import struct
 import time
 
-from nanvix.impl.abi import (EACCES, EDQUOT, EFBIG, EINVAL, EIO, ENOENT, E2BIG, ENOSPC, WRITE_APPEND,
-                             WRITE_TRUNC)
+from nanvix.impl.abi import (DELETE_DIR, EACCES, EDQUOT, EEXIST, EFBIG, EINVAL, EIO, ENOENT, ENOTEMPTY, E2BIG,
+                             ENOSPC, FT_DIR, FT_FILE, WRITE_APPEND, WRITE_EXCL, WRITE_SETSIZE, WRITE_TRUNC)
 from nanvix.impl.errors import StoreError
 from nanvix.impl.limits import Limits
 
@@ -49,7 +50,7 @@ def _code(e):
     return {errno.ENOENT: ENOENT, errno.EXDEV: EACCES, errno.ELOOP: EACCES, errno.EACCES: EACCES,
             errno.EPERM: EACCES, errno.EISDIR: EINVAL, errno.ENOTDIR: ENOENT,
             errno.ENAMETOOLONG: E2BIG, errno.ENOSPC: ENOSPC, errno.EDQUOT: EDQUOT,
-            errno.EFBIG: EFBIG}.get(e.errno, EIO)
+            errno.EFBIG: EFBIG, errno.EEXIST: EEXIST, errno.ENOTEMPTY: ENOTEMPTY}.get(e.errno, EIO)
 
 
 class Files:
@@ -142,12 +143,17 @@ class Files:
     def write(self, path, data, offset, flags):
         """Write data at offset (or append, or truncate first). The file's new size is known
         before anything is written, so a write past a limit changes nothing."""
+        if flags & WRITE_SETSIZE:
+            return self.set_size(path, offset, data)
         append, trunc = bool(flags & WRITE_APPEND), bool(flags & WRITE_TRUNC) and not flags & WRITE_APPEND
         if offset + len(data) > self.limits.file_size:
             raise StoreError(EFBIG, "a file may hold at most %d bytes" % self.limits.file_size)
         try:
             fd = self._open(path, os.O_WRONLY)
             created = False
+            if flags & WRITE_EXCL:
+                os.close(fd)
+                raise StoreError(EEXIST, "%s exists" % path.decode(errors="replace"))
         except StoreError as e:
             if e.code != ENOENT:
                 raise
@@ -180,6 +186,29 @@ class Files:
         finally:
             os.close(fd)
 
+    def set_size(self, path, size, data=b""):
+        """truncate(2): the existing file's size becomes `size` (zeros if it grows)."""
+        if data:
+            raise StoreError(EINVAL, "a size change carries no data")
+        if size > self.limits.file_size:
+            raise StoreError(EFBIG, "a file may hold at most %d bytes" % self.limits.file_size)
+        fd = self._open(path, os.O_WRONLY)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise StoreError(EINVAL, "not a regular file")
+            self._grow(new_bytes=size - st.st_size)
+            try:
+                os.ftruncate(fd, size)
+                os.fsync(fd)
+            except OSError as e:
+                raise StoreError(_code(e), "%s: %s" % (path.decode(errors="replace"), e.strerror))
+            finally:
+                self.bytes += os.fstat(fd).st_size - st.st_size
+            return 0
+        finally:
+            os.close(fd)
+
     def size(self, path):
         fd = self._open(path, os.O_RDONLY)
         try:
@@ -187,15 +216,97 @@ class Files:
         finally:
             os.close(fd)
 
-    def delete(self, path):
+    STAT = struct.Struct("<QqII")   # struct nx_stat
+
+    def stat(self, path):
+        """A file's or directory's size, modification time and type (struct nx_stat)."""
+        fd = self._open(path, os.O_PATH)
+        try:
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        kind = FT_DIR if stat.S_ISDIR(st.st_mode) else FT_FILE if stat.S_ISREG(st.st_mode) else 0
+        return self.STAT.pack(st.st_size if kind == FT_FILE else 0, st.st_mtime_ns, kind, 0)
+
+    def list(self, path, start, cap):
+        """A directory's entries in name order from index `start`, packed as {u8 type, u8 len,
+        name} while they fit in cap bytes: (count, packed). A stateless cursor: the guest asks
+        again from start + count until it gets 0."""
+        fd = self._open(path, os.O_DIRECTORY | os.O_RDONLY)
+        try:
+            with os.scandir(fd) as it:
+                names = sorted((e.name, FT_DIR if e.is_dir(follow_symlinks=False) else
+                                FT_FILE if e.is_file(follow_symlinks=False) else 0) for e in it)
+        except OSError as e:
+            raise StoreError(_code(e), "%s: %s" % (path.decode(errors="replace"), e.strerror))
+        finally:
+            os.close(fd)
+        out, n = bytearray(), 0
+        for name, kind in names[start:] if start < len(names) else ():
+            b = os.fsencode(name)
+            if len(b) > 255 or len(out) + 2 + len(b) > cap:
+                break
+            out += bytes((kind, len(b))) + b
+            n += 1
+        if n == 0 and start < len(names) and cap > 0:
+            raise StoreError(EINVAL, "no room for the next entry")
+        return n, bytes(out)
+
+    def _parent(self, path):
+        """(a descriptor of path's parent directory, opened beneath the root; the last name)."""
         path = self.check(path)
         parent, _, name = path.rstrip(b"/").rpartition(b"/")
         if name in (b"", b"."):
-            raise StoreError(EINVAL, "cannot delete %r" % path)
-        dfd = self._open(parent or b".", os.O_DIRECTORY | os.O_RDONLY)
+            raise StoreError(EINVAL, "%r names no entry" % path)
+        return self._open(parent or b".", os.O_DIRECTORY | os.O_RDONLY), name
+
+    def mkdir(self, path):
+        """mkdir(2): one directory, whose parent exists; it counts against the inodes."""
+        dfd, name = self._parent(path)
+        try:
+            self._grow(new_inodes=1)
+            os.mkdir(name, 0o700, dir_fd=dfd)
+        except OSError as e:
+            raise StoreError(_code(e), "%s: %s" % (path.decode(errors="replace"), e.strerror))
+        finally:
+            os.close(dfd)
+        self.inodes += 1
+        return 0
+
+    def rename(self, old, new):
+        """rename(2) within the tree: a file or directory replaced at `new` is no longer counted."""
+        ofd, oname = self._parent(old)
+        try:
+            nfd, nname = self._parent(new)
+        except BaseException:
+            os.close(ofd)
+            raise
+        try:
+            try:
+                gone = os.stat(nname, dir_fd=nfd, follow_symlinks=False)
+            except FileNotFoundError:
+                gone = None
+            os.rename(oname, nname, src_dir_fd=ofd, dst_dir_fd=nfd)
+        except OSError as e:
+            raise StoreError(_code(e), "%s: %s" % (old.decode(errors="replace"), e.strerror))
+        finally:
+            os.close(ofd)
+            os.close(nfd)
+        if gone is not None:
+            self.inodes -= 1
+            if stat.S_ISREG(gone.st_mode) and gone.st_nlink <= 1:
+                self.bytes -= gone.st_size
+        return 0
+
+    def delete(self, path, flags=0):
+        """unlink(2), or rmdir(2) of an empty directory with DELETE_DIR."""
+        dfd, name = self._parent(path)
         try:
             st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-            os.unlink(name, dir_fd=dfd)
+            if flags & DELETE_DIR:
+                os.rmdir(name, dir_fd=dfd)
+            else:
+                os.unlink(name, dir_fd=dfd)
         except OSError as e:
             raise StoreError(_code(e), "%s: %s" % (path.decode(errors="replace"), e.strerror))
         finally:

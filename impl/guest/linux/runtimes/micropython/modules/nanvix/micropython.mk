@@ -1,0 +1,2 @@
+NANVIX_MOD_DIR := $(USERMOD_DIR)
+SRC_USERMOD_C += $(NANVIX_MOD_DIR)/modnanvix.c

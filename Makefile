@@ -6,12 +6,21 @@ SOURCES := setup.py pyproject.toml $(wildcard impl/*/*.pyx impl/*/*.pxd impl/*/*
 
 .PHONY: demo test test-slow install verify mutants explore bench check campaign clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(VENV)/.runtimes
 
 $(VENV)/.installed: $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "setuptools>=68" wheel "Cython>=3.0"
 	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
+	touch $@
+
+# The Linux runtimes (musl, QuickJS, MicroPython) from Debian source packages, cached by source
+# hash in $$NANVIX_CACHE: a few minutes the first time, nothing after.
+RUNTIME_SOURCES := $(wildcard impl/guest/linux/*.py impl/guest/linux/*.h impl/guest/linux/runtimes/*.c \
+                   impl/guest/linux/runtimes/micropython/*.py impl/guest/linux/runtimes/micropython/*/* \
+                   impl/guest/linux/runtimes/micropython/modules/nanvix/*)
+$(VENV)/.runtimes: $(VENV)/.installed $(RUNTIME_SOURCES)
+	$(PY) -m nanvix.impl.guest.linux.toolchain
 	touch $@
 
 demo: install

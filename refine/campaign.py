@@ -88,7 +88,7 @@ class Campaign:
         if op == "wake":
             return op, ()
         if op == "submit":
-            return op, (pick(running), rng.getrandbits(64), rng.choice((0, 0, 0, 1, 2)))
+            return op, (pick(running), rng.getrandbits(64), rng.choice((0, 0, 0, 1, 2, 3, 4)))
         if op in ("take", "complete", "destroy_uvm", "spurious_doorbell"):
             return op, (pick(live),)
         u = pick(running)

@@ -145,7 +145,8 @@ class Driver:
         return vm, how
 
     def submit(self, u, v, kind=0):
-        """kind 0: a no-op request; 1: kv_add("n", 1); 2: append "x" to file "f"."""
+        """kind 0: a no-op request; 1: kv_add("n", 1); 2: append "x" to file "f"; 3: stat "f";
+        4: list the tenant's top directory (3 and 4 are the Linux-ABI layer's requests)."""
         vm, how = self._step(u, (CMD_SUBMIT, (v, kind)))
         if vm is None:
             return how

@@ -25,7 +25,9 @@ int nx_main(const char *input, size_t len)
         volatile uint64_t *arg = INFO->command_arg;
         switch (cmd) {
         case CMD_SUBMIT: { /* arg0 = user_data, arg1 = kind (0 no-op, 1 kv_add "n" += 1,
-                            * 2 append "x" to file "f") -> arg0 = 1 (posted) or 0 (full) */
+                            * 2 append "x" to file "f", and two of the Linux-ABI layer's:
+                            * 3 stat "f", 4 list the tenant's top directory)
+                            * -> arg0 = 1 (posted) or 0 (full) */
             if (sq_tail - cq_head >= NX_RING_ENTRIES) { /* as the microkernel: <= 64 outstanding */
                 arg[0] = 0;
                 break;
@@ -45,6 +47,14 @@ int nx_main(const char *input, size_t len)
                 e->in_len = arg[1] == 1 ? 1 : 2;
                 e->name_len = 1;
                 e->arg = 1;
+            } else if (arg[1] == 3 || arg[1] == 4) {
+                uint32_t off = (sq_tail & MASK) * NX_DATA_SLOT;
+                char *d = (char *)(NX_GPA_CHANNEL + NX_DATA_OFF + off);
+                d[0] = arg[1] == 3 ? 'f' : '.';
+                e->opcode = arg[1] == 3 ? NX_OP_FILE_STAT : NX_OP_FILE_LIST;
+                e->in_off = e->out_off = off;
+                e->in_len = e->name_len = 1;
+                e->out_cap = arg[1] == 3 ? sizeof(struct nx_stat) : 512;
             }
             fence();
             RING->sq_tail = ++sq_tail;

@@ -1,5 +1,7 @@
-"""`nanvix run` and `nanvix build`: one function, from its C source or a built image."""
+"""`nanvix run`, `nanvix build` and `nanvix cc`: one function, from its source or a built image."""
+import argparse
 import os
+import subprocess
 
 from nanvix.impl.cli.common import emit, positive
 from nanvix.impl.cli.target import add_target_args, client, home_lock
@@ -17,12 +19,18 @@ def example(name):
 
 def register(sub):
     p = sub.add_parser("run", help="run one function in a fresh user VM")
-    p.add_argument("path", help="a function's C source (built with the SDK, cached) or a built image")
+    p.add_argument("path", help="a function: C source (built with the SDK, cached), a Python or JavaScript "
+                   "file defining handle(data), a static Linux program, or a built image")
     p.add_argument("--input", default="", help="the function's input (text)")
     p.add_argument("--timeout-ms", type=positive, default=10_000)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_target_args(p)   # with a daemon: deployed under the file's name, then invoked
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("cc", help="compile a plain POSIX C program into a static binary for nanvix "
+                       "(gcc with nanvix's musl; any gcc arguments)")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="gcc's arguments, e.g. prog.c -o prog")
+    p.set_defaults(func=cmd_cc)
 
     p = sub.add_parser("build", help="build a function's C source into an image (cached)")
     p.add_argument("path")
@@ -69,3 +77,11 @@ def cmd_build(args):
     emit(img, args.json, lambda i: "%s: image %s (%d bytes of guest memory up to _end); run it with "
          "`nanvix run %s`" % (i["name"], i["image"], i["end"] - 0x400000, i["image"]))
     return 0
+
+
+def cmd_cc(args):
+    """gcc with nanvix's musl (built from its Debian source package on first use), static."""
+    from nanvix.impl.guest.linux.toolchain import toolchain
+    if not args.args:
+        raise SystemExit("nanvix cc: give gcc's arguments, e.g. `nanvix cc prog.c -o prog`")
+    return subprocess.run([toolchain().cc(), "-static", "-O2", *args.args]).returncode

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, multiple, rule
 
 from nanvix import spec as M
-from nanvix.impl.abi import ABI
+from nanvix.impl.abi import ABI, ENOENT
 from nanvix.refine import abstraction as R
 from nanvix.refine.lockstep import Divergence, Lockstep
 
@@ -109,7 +109,7 @@ class LockstepMachine(RuleBasedStateMachine):
         self.h.wake()
 
     # channels
-    @rule(target=requests, c=channels, v=u64, kind=st.sampled_from((0, 0, 1, 2)), n=st.integers(1, 70))
+    @rule(target=requests, c=channels, v=u64, kind=st.sampled_from((0, 0, 1, 2, 3, 4)), n=st.integers(1, 70))
     def submit(self, c, v, kind, n):
         """n requests in a row (n up to 70: past a full ring)."""
         for j in range(n):
@@ -187,6 +187,23 @@ def test_campaign_2000_steps_every_operation_covered():
 
 
 # ---------------------------------------------------------------------------------------------
+def test_linux_layer_requests_are_requests():
+    """The Linux-ABI layer's requests (stat a file, list a directory) travel the channel like
+    every other: taken, completed and delivered in lock step with the spec, answered by the
+    real system VM (no file "f": ENOENT; the top directory lists)."""
+    with Lockstep() as h:
+        h.create_tenant(0)
+        h.start_sysvm(0)
+        h.create_uvm(0, 0)
+        h.schedule(0)
+        assert h.submit(0, 43, 3).ok and h.submit(0, 44, 4).ok
+        for _ in range(2):
+            assert h.take(0).ok and h.complete(0).ok
+        got = {d["user_data"]: d["result"] for d in (h.deliver(0), h.deliver(0))}
+    assert got[43] == -ENOENT
+    assert got[44] >= 0
+
+
 # planted bugs: each scenario passes on the real implementation and diverges with the bug
 
 def scenario_foreign_sysvm(h):

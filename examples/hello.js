@@ -1,0 +1,4 @@
+// The smallest JavaScript function.
+function handle(data) {
+    return "hello";
+}

@@ -1,0 +1,3 @@
+# The smallest Python function.
+def handle(data):
+    return "hello"

@@ -49,6 +49,7 @@ cdef extern from "nanvix_abi.h":
         uint32_t result_len
         int exit_status
         uint64_t command_arg[4]
+        uint64_t linux_syscalls, linux_syscalls_out
         uint8_t input[1]
         uint8_t result[1]
 

@@ -28,6 +28,7 @@ ABI = {name: value for name, value in dict(
     INFO_RESULT_LEN=_io(&_info.result_len), INFO_EXIT_STATUS=_io(&_info.exit_status),
     INFO_COMMAND_ARG=_io(&_info.command_arg), INFO_INPUT=_io(&_info.input),
     INFO_RESULT=_io(&_info.result), INFO_ABI_VERSION=_io(&_info.abi_version),
+    INFO_LINUX_SYSCALLS=_io(&_info.linux_syscalls), INFO_LINUX_SYSCALLS_OUT=_io(&_info.linux_syscalls_out),
     SQ_NEED_WAKEUP=NX_SQ_NEED_WAKEUP, CQ_NOTIFY_ME=NX_CQ_NOTIFY_ME,
     HDR_SQ_TAIL=_ho(&_hdr.sq_tail), HDR_SQ_HEAD=_ho(&_hdr.sq_head),
     HDR_CQ_TAIL=_ho(&_hdr.cq_tail), HDR_CQ_HEAD=_ho(&_hdr.cq_head),

@@ -67,7 +67,9 @@ struct nx_info {
     uint32_t result_len;              /* guest writes */
     int32_t exit_status;              /* guest writes (also passed in rdi) */
     uint64_t command_arg[4];          /* test harness: operands of NX_HC_COMMAND */
-    uint8_t reserved[0x1000 - 72];
+    uint8_t reserved[0x1000 - 88];
+    uint64_t linux_syscalls;          /* guest: the Linux-ABI layer's system calls this invocation */
+    uint64_t linux_syscalls_out;      /* guest: those of them that left the VM (a request, a hypercall) */
     uint64_t syscall_vec;             /* guest: the Linux-ABI layer's entry (see NX_GPA_SYSCALL_VEC) */
     uint8_t input[NX_INPUT_MAX];
     uint8_t result[NX_RESULT_MAX];

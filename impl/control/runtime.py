@@ -494,6 +494,9 @@ class Runtime:
         if ch is not None and ch.state == "open":
             served, log, dropped, _ = ch.arena.account(ch.slot)
         result = uvm.result_bytes() if uvm.mem is not None and uvm.status in ("ok", "error") else b""
+        info = ABI["GPA_INFO"]
+        syscalls = (uvm.mem.u64(info + ABI["INFO_LINUX_SYSCALLS"]), uvm.mem.u64(info + ABI["INFO_LINUX_SYSCALLS_OUT"])) \
+            if uvm.mem is not None else (0, 0)
         return {
             "tenant": uvm.tenant, "function": uvm.image, "user_vm": uvm.id, "invocation": uvm.invocation,
             "status": uvm.status, "exit_status": uvm.exit_status,
@@ -502,6 +505,7 @@ class Runtime:
             "start_us": round(((uvm.t_run or uvm.t_end or uvm.t_ready) - uvm.t_create) / 1000, 1),
             "run_us": round((uvm.t_end - uvm.t_run) / 1000, 1) if uvm.t_end and uvm.t_run else None,
             "io_requests": served, "exits": uvm.exits, "pages_added": len(uvm.pages),
+            "syscalls": syscalls[0], "syscalls_left_guest": syscalls[1],   # (Linux programs only)
             "detail": uvm.detail,
         }
 

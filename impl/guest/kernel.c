@@ -21,9 +21,12 @@ extern char _end[];
 void nx_switch(uint64_t *save_rsp, uint64_t new_rsp);
 void nx_thread_trampoline(void);
 
+uint64_t nx_left_guest; /* hypercalls and requests so far: what left this VM */
+
 uint64_t nx_hypercall(uint32_t nr, uint64_t a0, uint64_t a1)
 {
     uint32_t ret;
+    nx_left_guest++;
     __asm__ volatile("inl %1, %%eax"
                      : "=a"(ret)
                      : "i"(NX_PORT_HYPERCALL), "a"(nr), "D"(a0), "S"(a1)
@@ -526,6 +529,7 @@ long nx_request(uint32_t opcode, uint32_t flags, const void *name, uint32_t name
         schedule(); /* all slots in flight: let completions come in */
     }
     struct req *r = &reqs[slot];
+    nx_left_guest++;
     r->busy = 1;
     r->done = 0;
     r->thread = current;

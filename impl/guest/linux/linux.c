@@ -1087,17 +1087,18 @@ static long sys_chdir(uint64_t upath)
 
 static long sys_getcwd(uint64_t buf, uint64_t size)
 {
-    size_t n = strcmp(cwd, ".") ? strlen(cwd) + 1 : 0;   /* "/" + cwd */
-    if (size < n + 1)
+    int root = !strcmp(cwd, ".");
+    size_t len = root ? 1 : 1 + strlen(cwd);   /* "/" or "/" + cwd */
+    if (size < len + 1)
         return -ERANGE;
-    if (!uok(buf, n + 1))
+    if (!uok(buf, len + 1))
         return -EFAULT;
     char *b = (char *)buf;
     b[0] = '/';
-    if (n)
-        memcpy(b + 1, cwd, n);
-    b[n ? n : 1] = 0;
-    return (long)(n ? n + 1 : 2);
+    if (!root)
+        memcpy(b + 1, cwd, len - 1);
+    b[len] = 0;
+    return (long)(len + 1);
 }
 
 static long sys_dup(long fd, long to, int exact)
@@ -1231,7 +1232,23 @@ static long sys_request(uint64_t p)
     return 0;
 }
 
+static long dispatch(struct nx_frame *f);
+extern uint64_t nx_left_guest;
+
+/* Every system call, counted: all of them, and those that left the VM (a channel request or a
+ * hypercall). Memory calls should never be among the second. */
 long nx_linux_syscall(struct nx_frame *f)
+{
+    uint64_t before = nx_left_guest;
+    long r = dispatch(f);
+    if (f->nr != NX_SYS_SNAPSHOT) {   /* (the snapshot point starts the count afresh) */
+        INFO->linux_syscalls++;
+        INFO->linux_syscalls_out += nx_left_guest != before;
+    }
+    return r;
+}
+
+static long dispatch(struct nx_frame *f)
 {
     uint64_t a = f->rdi, b = f->rsi, c = f->rdx, d = f->r10, e = f->r8, g = f->r9;
     switch (f->nr) {
@@ -1404,6 +1421,7 @@ long nx_linux_syscall(struct nx_frame *f)
         flush_all();
         nx_snapshot();
         wall0_tsc = 0;
+        INFO->linux_syscalls = INFO->linux_syscalls_out = 0;   /* count the invocation's own */
         return 0;
     case NX_SYS_RESULT:
         if (b && !uok(a, b))
@@ -1478,5 +1496,6 @@ void nx_linux_main(void)
 
     if (im->flags & NX_LIMG_SNAPSHOT_AT_ENTRY)
         nx_snapshot();
+    INFO->linux_syscalls = INFO->linux_syscalls_out = 0;
     nx_linux_enter(im->entry, sp);
 }

@@ -368,7 +368,8 @@ class Toolchain:
         cc = self.cc()
         mp = os.path.join(RUNTIMES, "micropython")
         recipe = self.MUSL_RECIPE + [os.path.join(HERE, "nanvix_linux.h")] + \
-            [p for p in glob.glob(os.path.join(mp, "**"), recursive=True) if os.path.isfile(p)]
+            [p for p in glob.glob(os.path.join(mp, "*", "**"), recursive=True) if os.path.isfile(p)]  # (not boot.py:
+        # the driver script goes into each image, not into the binary)
 
         def make(src, dest):
             port = os.path.join(src, "ports", "unix")

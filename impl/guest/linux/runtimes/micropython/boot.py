@@ -9,7 +9,8 @@ with open("/.nanvix/handler.py") as _f:
     exec(compile(_f.read(), "handler.py", "exec"), _scope)
 handle = _scope.get("handle")
 if not callable(handle):
-    raise SystemExit("handler.py defines no function handle(data)")
+    sys.stderr.write("handler.py defines no function handle(data)\n")
+    sys.exit(2)
 del _f
 
 nanvix.snapshot()   # --- every invocation starts here ---

@@ -1,0 +1,3 @@
+function handle(data) {
+    throw new TypeError("bad input: " + data);
+}

@@ -1,0 +1,2 @@
+def handle(data):
+    raise ValueError("bad input: %r" % data)

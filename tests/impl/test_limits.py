@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from nanvix.impl.abi import E2BIG, EDQUOT, EFBIG, WRITE_APPEND, WRITE_TRUNC
+from nanvix.impl.abi import E2BIG, EDQUOT, EFBIG, EINVAL, WRITE_APPEND, WRITE_TRUNC
 from nanvix.impl.control.register import Register, uid_range
 from nanvix.impl.errors import InvalidArgument, QuotaExceeded, StoreError
 from nanvix.impl.limits import Limits
@@ -117,3 +117,40 @@ def test_concurrent_invocations_past_the_limit_are_refused(rt):
         with tt.lock:
             tt.invocations -= 1
     assert rt.invoke(t, IO, b"kvget a")["result"] == "1:1"
+
+
+def test_the_linux_layers_file_operations_are_confined_and_counted(tmp_path):
+    """stat, list, mkdir, rename, truncate, exclusive create and rmdir (the Linux-ABI layer's
+    requests): within the tree, within the limits, and counted as the tree changes."""
+    from nanvix.impl.abi import DELETE_DIR, EACCES, EEXIST, ENOENT, ENOTEMPTY, FT_DIR, FT_FILE, WRITE_EXCL, WRITE_SETSIZE
+    root = tmp_path / "files"
+    f = Files(str(root), Limits(file_bytes=100, files=4, file_size=60))
+    assert f.mkdir(b"d") == 0 and f.usage() == {"file_bytes": 0, "files": 1}
+    assert code_of(f.mkdir, b"d") == EEXIST
+    assert code_of(f.mkdir, b"no/such") == ENOENT                    # (mkdir(2): no parents made)
+    assert f.write(b"d/a", b"", 0, WRITE_EXCL) == 0
+    assert code_of(f.write, b"d/a", b"", 0, WRITE_EXCL) == EEXIST
+    assert f.write(b"d/a", b"", 40, WRITE_SETSIZE) == 0               # ftruncate up: 40 zero bytes
+    assert f.usage() == {"file_bytes": 40, "files": 2}
+    assert code_of(f.write, b"d/a", b"", 61, WRITE_SETSIZE) == EFBIG
+    size, mtime, kind, _ = f.STAT.unpack(f.stat(b"d/a"))
+    assert (size, kind) == (40, FT_FILE) and mtime > 0
+    assert f.STAT.unpack(f.stat(b"d"))[2] == FT_DIR and f.STAT.unpack(f.stat(b"."))[2] == FT_DIR
+    assert f.write(b"b", b"y" * 30, 0, 0) == 30
+    n, packed = f.list(b".", 0, 4096)
+    assert n == 2 and packed == bytes((FT_FILE, 1)) + b"b" + bytes((FT_DIR, 1)) + b"d"
+    assert f.list(b".", 1, 4096) == (1, bytes((FT_DIR, 1)) + b"d") and f.list(b".", 2, 4096) == (0, b"")
+    assert code_of(f.list, b".", 0, 2) == EINVAL                     # no room for one entry
+    assert f.rename(b"b", b"d/a") == 0                                # replaces d/a: its 40 bytes go
+    assert f.usage() == {"file_bytes": 30, "files": 2}
+    assert code_of(f.delete, b"d", DELETE_DIR) == ENOTEMPTY
+    f.delete(b"d/a")
+    assert f.delete(b"d", DELETE_DIR) == 0 and f.usage() == {"file_bytes": 0, "files": 0}
+    # nothing leaves the tree: "..", absolute paths, a symlink out
+    os.symlink("/etc", str(root / "out"))
+    for op, args in ((f.stat, (b"../x",)), (f.stat, (b"/etc",)), (f.stat, (b"out/passwd",)),
+                     (f.list, (b"out", 0, 4096)), (f.list, (b"..", 0, 4096)), (f.mkdir, (b"../x",)),
+                     (f.mkdir, (b"out/x",)), (f.rename, (b"out", b"../stolen")), (f.rename, (b"../x", b"y")),
+                     (f.delete, (b"out/passwd", 0)), (f.write, (b"out/x", b"", 0, WRITE_EXCL))):
+        assert code_of(op, *args) == EACCES, (op.__name__, args)
+    assert not (tmp_path / "stolen").exists() and not (tmp_path / "x").exists()

@@ -17,6 +17,7 @@ import struct
 
 from nanvix.impl.abi import ABI
 from nanvix.impl.errors import GuestError, InvalidArgument
+from nanvix.impl.guest.linux import zpoline
 from nanvix.impl.kvm import EXIT_IO, Memory, VcpuState, memfd
 
 A = ABI
@@ -39,8 +40,10 @@ def _q(mem, off, value):
     mem.set_u64(off, value)
 
 
-def lay_out(mem, ram_size, tsc_khz):
-    """Write page tables, GDT, TSS and the info block into mem (low memory at offset 0)."""
+def lay_out(mem, ram_size, tsc_khz, page0=None):
+    """Write page tables, GDT, TSS and the info block into mem (low memory at offset 0). page0:
+    the content of a user-readable, read-only page at address 0 (a rewritten binary's syscall
+    sled, see guest/linux/zpoline.py); else page 0 is absent, so null pointers fault."""
     low = A["LOW_SIZE"]
     # PML4 -> PDPT -> PD0 (first GiB), PD1 (the hot-add GiB)
     _q(mem, A["GPA_PML4"], A["GPA_PDPT"] | P | RW | US)
@@ -58,6 +61,9 @@ def lay_out(mem, ram_size, tsc_khz):
         _q(mem, A["GPA_PT0"] + 8 * (gpa >> 12), gpa | P | RW)
     for gpa in range(A["GPA_INFO"], A["GPA_INFO"] + A["INFO_SIZE"], A["PAGE_4K"]):
         _q(mem, A["GPA_PT0"] + 8 * (gpa >> 12), gpa | P | RW | US)
+    if page0 is not None:
+        mem.write(0, page0)
+        _q(mem, A["GPA_PT0"], 0 | P | US)
     assert A["GPA_INFO"] + A["INFO_SIZE"] <= low
     # GDT: 64-bit user code and data (DPL 3) and a TSS whose I/O bitmap admits only our ports.
     _q(mem, A["GPA_GDT"] + (A["SEL_DATA"] & ~7), 0x00CFF3000000FFFF)
@@ -150,7 +156,8 @@ class Template:
         self.image = image
         self.fd = memfd("nanvix-template", self.size, sealable=True)
         mem = Memory(self.size, self.fd, True)
-        self.tss_limit = lay_out(mem, ram_size, tsc_khz())
+        page0 = zpoline.page0(A["GPA_SYSCALL_VEC"]) if image.get("zpoline") else None
+        self.tss_limit = lay_out(mem, ram_size, tsc_khz(), page0)
         mem.write(A["LOW_SIZE"], code)  # RAM begins at offset LOW_SIZE of the memfd
         # Boot it to READY with a throwaway channel page, on the shared mapping, so what the
         # initialisation wrote lands in the memfd.

@@ -202,11 +202,30 @@ def test_static_programs_are_checked_before_they_run(host, tmp_path):
     subprocess.run(["gcc", "-O2", str(src), "-o", str(dyn)], check=True)
     with pytest.raises(InvalidArgument, match="dynamically linked|position-independent"):
         host.run("checks", str(dyn))
-    glibc = tmp_path / "glibc"
-    subprocess.run(["gcc", "-O2", "-static", str(src), "-o", str(glibc)], check=True)
-    with pytest.raises(InvalidArgument, match="syscall"):
-        host.run("checks", str(glibc))
     junk = tmp_path / "junk"
     junk.write_bytes(b"\x7fELF" + b"\0" * 12)
     with pytest.raises(InvalidArgument, match="64-bit|ELF"):
         host.run("checks", str(junk))
+
+
+def test_a_foreign_static_binary_is_rewritten_where_safe_and_refused_where_not(host, tmp_path):
+    """glibc's static hello (its own syscall instructions) runs after zpoline-style rewriting;
+    one whose syscall sits in a function keeping data in the red zone is refused, and so is a
+    stripped one (nothing to check its functions with)."""
+    src = tmp_path / "hello.c"
+    src.write_text("#include <stdio.h>\nint main(void) { char b[64]; size_t n = fread(b, 1, 63, stdin);"
+                   " b[n] = 0; printf(\"glibc says %s\\n\", b); return 0; }\n")
+    glibc = tmp_path / "glibc"
+    subprocess.run(["gcc", "-O2", "-static", str(src), "-o", str(glibc)], check=True)
+    r = host.run("foreign", str(glibc), b"hi")
+    assert r.ok and r.result == b"glibc says hi\n", r
+    red = tmp_path / "red.c"
+    red.write_text("static long leaf(long n) { long keep = n * 3; long r;\n"
+                   "  __asm__ volatile(\"syscall\" : \"=a\"(r) : \"a\"(39L) : \"rcx\", \"r11\", \"memory\");\n"
+                   "  return r + keep; }\nint main(int c, char **v) { return (int)leaf(c); }\n")
+    subprocess.run(["gcc", "-O0", "-static", str(red), "-o", str(tmp_path / "red")], check=True)
+    with pytest.raises(InvalidArgument, match="in leaf, and it keeps data below %rsp"):
+        host.run("foreign", str(tmp_path / "red"))
+    subprocess.run(["strip", str(glibc), "-o", str(tmp_path / "stripped")], check=True)
+    with pytest.raises(InvalidArgument, match="stripped"):
+        host.run("foreign", str(tmp_path / "stripped"))

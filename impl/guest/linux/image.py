@@ -13,8 +13,9 @@ where things are. Three kinds of image:
   the interpreter and the function are loaded and the snapshot taken inside the driver, so an
   invocation pays only for handle(); stdout and stderr both go to the log.
 
-A program must not contain a `syscall` instruction: one built with nanvix's musl has none.
-Foreign static binaries are rewritten (zpoline.py) or refused.
+A program built with nanvix's musl (`nanvix cc`) holds no `syscall` instruction. One built
+elsewhere has its `syscall`s rewritten at build time where that is provably safe (zpoline.py), and
+is refused with the reason otherwise.
 """
 import hashlib
 import json
@@ -129,11 +130,13 @@ class Elf:
         if self.phdr is None:
             raise InvalidArgument("%s: its program headers are not loaded (no AT_PHDR to give it)" % path)
 
-    def flat(self, size):
-        """The loaded image from the lowest segment: file bytes where they go, zeros elsewhere."""
+    def flat(self, size, data=None):
+        """The loaded image from the lowest segment: file bytes (of data, the file's bytes as
+        rewritten, if given) where they go, zeros elsewhere."""
+        data = data or self.data
         out = bytearray(size)
         for v, off, fs, _, _ in self.loads:
-            out[v - self.lo:v - self.lo + fs] = self.data[off:off + fs]
+            out[v - self.lo:v - self.lo + fs] = data[off:off + fs]
         return out
 
 
@@ -163,17 +166,14 @@ def _boot_block(elf, flags, argv, env, files, stack, tmp):
     return "\n".join(lines) + "\n"
 
 
-def build(program, name, kind="program", files=(), argv=None, env=None, flags=None, stack=STACK, rewrite=False):
+def build(program, name, kind="program", files=(), argv=None, env=None, flags=None, stack=STACK):
     """A user-VM image of a static Linux program. files: [(name under /.nanvix/, host path)].
     Returns the image dict (as build.build_source does) with entry, ram and kind."""
     elf = Elf(program)
     sites = syscall_sites(program)
     patched = None
-    if sites:
-        if not rewrite:
-            raise InvalidArgument("%s holds %d `syscall` instructions: build it with nanvix's musl "
-                                  "(`nanvix cc`), or let nanvix rewrite it (--rewrite-syscalls)" % (program, len(sites)))
-        patched = zpoline.rewrite(elf, sites)   # raises InvalidArgument where unsafe
+    if sites:   # built elsewhere: rewritten where that is safe, else refused with the reason
+        patched = zpoline.rewrite(elf, sites)
     runtime = build_runtime()
     argv = list(argv or [os.path.basename(program)])
     env = list(env if env is not None else ["HOME=/", "PATH=/", "LANG=C.UTF-8"])
@@ -234,9 +234,7 @@ def _link(tmp, elf, patched, runtime, name, kind, files, argv, env, flags, stack
     if syms["_start"] != base:
         raise BuildError("the microkernel's entry is not at its base")
     end = syms["_end"]
-    image = elf.flat(end - elf.lo)
-    if patched is not None:
-        image[:len(patched)] = patched
+    image = elf.flat(end - elf.lo, patched)
     image[base - elf.lo:base - elf.lo + len(kernel)] = kernel
     with open(os.path.join(tmp, "image.bin"), "wb") as f:
         f.write(image)

@@ -17,6 +17,7 @@ Targets (issue 11) are printed met or not; they are never asserted by the tests.
 import json
 import os
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
@@ -48,6 +49,9 @@ def register(sub):
                    help="only the fairness section: a quiet tenant alone and beside each noisy neighbour")
     p.add_argument("--http", action="store_true",
                    help="only the HTTP section: a `nanvix serve` daemon beside an in-process HTTP floor")
+    p.add_argument("--runtimes", action="store_true",
+                   help="only the runtimes section: hello and echo in C (SDK), static musl C, JavaScript and "
+                   "Python; system calls that leave the VM; snapshot memory per runtime")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 
@@ -170,6 +174,8 @@ def cmd_bench(args):
         emit({"n": args.n, "figures": figures, "values": values, "targets": judge(values), "skipped": skipped,
               "unit": "us", "note": "the machine is shared: compare the ratios"}, args.json, render)
         return 0
+    if args.runtimes:
+        return cmd_runtimes(args)
     if args.fairness:
         with tempfile.TemporaryDirectory(prefix="nanvix-fair-") as home:
             f = fairness(home, args.n, args.seconds)
@@ -414,3 +420,102 @@ def http_rows(n, seconds):
         values["http_invocations_per_s_%d_clients" % clients] = rate
         values["http_floor_requests_per_s_%d_clients" % clients] = floor_rate
     return figures, values, skipped
+
+
+# ---- runtimes: C (SDK), static musl C, JavaScript, Python --------------------------------------
+
+RUNTIME_TARGETS = {"javascript_echo_p50_ms": ("<=", 3.0), "python_echo_p50_ms": ("<=", 3.0),
+                   "memory_syscalls_left_guest": ("<=", 0)}
+
+
+def runtimes(home, n):
+    """Hello and echo invocations of each runtime, interleaved (one tenant per runtime, each
+    with its snapshot booted and user VMs kept ready), beside posix_spawn of a static echo; the
+    system calls of each that left the VM; each runtime's snapshot memory for its tenant (the
+    pages its boot wrote: what a tenant pays once per runtime); a memory-only program's system
+    calls, none of which may leave the VM."""
+    from nanvix.impl.control.runtime import Runtime
+    from nanvix.impl.guest.linux.toolchain import toolchain
+    cc = toolchain().cc()
+    musl = {}
+    for name in ("posix_hello", "posix_echo", "memchurn"):
+        musl[name] = os.path.join(home, name)
+        subprocess.run([cc, "-static", "-O2", "-o", musl[name], os.path.join(GUESTS, name + ".c")], check=True)
+    spawn_path = F.static_echo(home)
+    kinds = {"C SDK": (example("hello.c"), example("echo.c")),
+             "static musl C": (musl["posix_hello"], musl["posix_echo"]),
+             "JavaScript": (example("hello.js"), example("echo.js")),
+             "Python": (example("hello.py"), example("echo.py"))}
+    with Runtime(home=os.path.join(home, "rt"), cores=2) as rt:
+        imgs, times, calls, snap = {}, {}, {}, {}
+        for kind, paths in kinds.items():
+            tenant = "rt-" + kind.split()[0].lower()
+            for what, path in zip(("hello", "echo"), paths):
+                img = imgs[(kind, what)] = (tenant, rt.load(path))
+                rt.prepare(tenant, img[1])
+                for _ in range(10):   # warm: snapshot, ready user VMs, caches
+                    rt.invoke(tenant, img[1], b"hi")
+                times[(kind, what)] = []
+            t = rt.tenants[tenant]
+            snap[kind] = {what: os.fstat(t.templates[imgs[(kind, what)][1]["digest"]].fd).st_blocks // 2
+                          for what in ("hello", "echo")}
+        spawn = []
+        for _ in range(n):
+            for key, (tenant, img) in imgs.items():
+                t0 = time.perf_counter_ns()
+                rep = rt.invoke(tenant, img, b"hi")
+                times[key].append(F.us(t0))
+                if rep["status"] != "ok" or (key[1] == "echo" and rep["result_bytes"] != b"hi"):
+                    raise RuntimeError("%s %s failed: %r" % (key[0], key[1], rep))
+                calls[key] = (rep["syscalls"], rep["syscalls_left_guest"], rep["io_requests"])
+            spawn.append(F.spawn_echo(spawn_path, "hi"))
+        churn = rt.invoke("rt-static", rt.load(musl["memchurn"]), b"")
+        if churn["status"] != "ok":
+            raise RuntimeError("memchurn failed: %r" % churn)
+    figures = {"%s %s" % key: stats(xs) for key, xs in times.items()}
+    figures["floor: posix_spawn of a static echo"] = stats(spawn)
+    c_echo = statistics.median(times[("C SDK", "echo")])
+    values = {}
+    for kind in kinds:
+        k = kind.split()[0].lower() if kind != "static musl C" else "musl"
+        echo = statistics.median(times[(kind, "echo")])
+        values["%s_echo_p50_ms" % k] = round(echo / 1000, 3)
+        values["%s_echo_over_c_sdk" % k] = round(echo / c_echo, 2)
+        values["%s_echo_over_spawn" % k] = round(echo / statistics.median(spawn), 2)
+        values["%s_snapshot_kib" % k] = snap[kind]["echo"]
+        values["%s_echo_syscalls" % k] = calls[(kind, "echo")][0]
+        values["%s_echo_syscalls_left_guest" % k] = calls[(kind, "echo")][1]
+    values["memory_syscalls"] = churn["syscalls"]
+    values["memory_syscalls_left_guest"] = churn["syscalls_left_guest"]
+    targets = {}
+    for name, (op, bound) in RUNTIME_TARGETS.items():
+        v = values[name]
+        targets[name] = {"value": v, "target": "%s %s" % (op, bound), "met": v <= bound if op == "<=" else v >= bound}
+    table = {"%s %s" % key: {"syscalls": c[0], "left_guest": c[1], "io_requests": c[2]} for key, c in calls.items()}
+    table["memchurn (memory calls only)"] = {"syscalls": churn["syscalls"], "left_guest": churn["syscalls_left_guest"],
+                                             "io_requests": churn["io_requests"]}
+    return {"n": n, "figures": figures, "values": values, "targets": targets, "syscalls": table,
+            "snapshot_kib": snap, "unit": "us"}
+
+
+def render_runtimes(r):
+    lines = ["%-40s %10s %10s" % ("invocation, end to end (us)", "p50", "p99")]
+    for name, f in r["figures"].items():
+        lines.append("%-40s %10.1f %10.1f" % (name, f["p50"], f["p99"]))
+    lines += ["", "%-40s %10s %10s %10s" % ("system calls per invocation", "all", "left VM", "requests")]
+    for name, c in r["syscalls"].items():
+        lines.append("%-40s %10d %10d %10d" % (name, c["syscalls"], c["left_guest"], c["io_requests"]))
+    lines += ["", "%-40s %10s %10s" % ("snapshot memory per tenant (KiB)", "hello", "echo")]
+    for kind, s in r["snapshot_kib"].items():
+        lines.append("%-40s %10d %10d" % (kind, s["hello"], s["echo"]))
+    lines.append("")
+    for k, v in r["values"].items():
+        t = r["targets"].get(k)
+        lines.append("%-40s %10s %s" % (k, v, "" if t is None else "target %s: %s" % (t["target"], "met" if t["met"] else "NOT met")))
+    return "\n".join(lines)
+
+
+def cmd_runtimes(args):
+    with tempfile.TemporaryDirectory(prefix="nanvix-runtimes-") as home:
+        emit(runtimes(home, args.n), args.json, render_runtimes)
+    return 0

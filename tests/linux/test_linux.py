@@ -229,3 +229,19 @@ def test_a_foreign_static_binary_is_rewritten_where_safe_and_refused_where_not(h
     subprocess.run(["strip", str(glibc), "-o", str(tmp_path / "stripped")], check=True)
     with pytest.raises(InvalidArgument, match="stripped"):
         host.run("foreign", str(tmp_path / "stripped"))
+
+
+def test_bench_runtimes_section_prints_every_runtime():
+    """`nanvix bench --runtimes` runs end to end (values are not asserted: shared machines)."""
+    import sys
+    nanvix_cmd = os.path.join(os.path.dirname(sys.executable), "nanvix")
+    p = subprocess.run([nanvix_cmd, "bench", "--runtimes", "-n", "3", "--json"], capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    for kind in ("C SDK", "static musl C", "JavaScript", "Python"):
+        for what in ("hello", "echo"):
+            assert r["figures"]["%s %s" % (kind, what)]["p50"] > 0
+        assert r["snapshot_kib"][kind]["echo"] > 0
+    assert set(r["targets"]) == {"javascript_echo_p50_ms", "python_echo_p50_ms", "memory_syscalls_left_guest"}
+    assert r["syscalls"]["memchurn (memory calls only)"]["syscalls"] > 1000

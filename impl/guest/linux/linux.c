@@ -412,7 +412,7 @@ struct lfd {
     uint32_t flags;                /* open's flags */
     uint64_t off;                  /* files: the offset; directories: the next entry's index */
     const uint8_t *mem;            /* FD_MEM */
-    uint64_t len;
+    uint64_t len;                  /* FD_MEM: its size; FD_LOG: its stream */
     char path[PATH_MAX_];          /* FD_FILE, FD_DIR: relative to the tenant's root ("." = it) */
 };
 static struct lfd fds[MAX_FDS];
@@ -742,7 +742,7 @@ static long do_write(struct lfd *f, const void *buf, uint64_t len, int64_t at)
         return -EBADF;
     switch (f->kind) {
     case FD_LOG:
-        stream_put(f == &fds[2] ? 1 : 0, buf, len);
+        stream_put((int)f->len, buf, len);   /* (len: which stream, stdout's or stderr's) */
         return (long)len;
     case FD_RESULT:
         result_put(buf, len);
@@ -1260,7 +1260,7 @@ static long dispatch(struct nx_frame *f)
         if (!fd)
             return -EBADF;
         if (fd->kind == FD_LOG)
-            stream_flush(fd == &fds[2] ? 1 : 0);
+            stream_flush((int)fd->len);
         fd->kind = FD_FREE;
         return 0;
     }
@@ -1461,6 +1461,7 @@ void nx_linux_main(void)
     fds[2].kind = FD_LOG;
     fds[1].flags = O_WRONLY;
     fds[2].flags = O_WRONLY;
+    fds[2].len = 1;                /* a log descriptor's stream: 0 stdout's, 1 stderr's */
 
     uint64_t ssize = im->stack_size;
     uint8_t *stack = nx_mmap(ssize);

@@ -28,6 +28,7 @@ nx_linux_entry:
     cld
     call    nx_linux_syscall
     mov     %rbx, %rsp
+restore:                    /* the frame back into the registers; rax is the result */
     pop     %r15
     pop     %r14
     pop     %r13
@@ -48,21 +49,8 @@ nx_linux_entry:
  * system call with 0, at the stack pointer clone was given. */
     .globl nx_linux_child
 nx_linux_child:
-    pop     %r15
-    pop     %r14
-    pop     %r13
-    pop     %r12
-    pop     %rbx
-    pop     %rbp
-    add     $8, %rsp
-    pop     %rdi
-    pop     %rsi
-    pop     %rdx
-    pop     %r10
-    pop     %r8
-    pop     %r9
     xor     %eax, %eax
-    ret
+    jmp     restore
 
 /* void nx_linux_enter(uint64_t entry, uint64_t sp): start the program at its ELF entry on its
  * initial stack (argc, argv, envp, auxv), with the registers a Linux kernel leaves: zero (rdx = 0:

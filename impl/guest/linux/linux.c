@@ -584,23 +584,33 @@ static int special(const char *abs, const char *rel, const struct nx_lfile **mf)
     return FD_FREE;
 }
 
-static long sys_openat(long dirfd, uint64_t upath, long flags, long mode)
+/* A program's path: copied in (path, 2 * PATH_MAX_ bytes), resolved (rel) and classified: FD_FREE
+ * for the tenant's tree, else the special kind (mf: the image's file); < 0 an error. */
+static long lookup(long dirfd, uint64_t upath, char *path, char *rel, const struct nx_lfile **mf)
 {
-    (void)mode;
-    char path[PATH_MAX_ * 2], rel[PATH_MAX_];
-    long r = ustr(upath, path, sizeof path);
+    rel[0] = 0;
+    long r = ustr(upath, path, PATH_MAX_ * 2);
     if (r < 0)
         return r;
     if ((r = resolve(dirfd, path, rel)) < 0)
         return r;
-    const struct nx_lfile *mf = 0;
-    int kind = special(path, rel, &mf);
-    if (kind == FD_MEM && !mf)
-        return -ENOENT;
+    *mf = 0;
+    int kind = special(path, rel, mf);
+    return kind == FD_MEM && !*mf ? -ENOENT : kind;
+}
+
+static long sys_openat(long dirfd, uint64_t upath, long flags, long mode)
+{
+    (void)mode;
+    char path[PATH_MAX_ * 2], rel[PATH_MAX_];
+    const struct nx_lfile *mf;
+    long kind = lookup(dirfd, upath, path, rel, &mf), r;
+    if (kind < 0)
+        return kind;
     if (kind != FD_FREE) {
         if ((kind == FD_MEM || kind == FD_IMGDIR) && (flags & O_ACCMODE) != 0)
             return kind == FD_MEM ? -EROFS : -EISDIR;
-        int fd = fd_new(kind, 0);
+        int fd = fd_new((int)kind, 0);
         if (fd >= 0 && mf) {
             fds[fd].mem = mf->data;
             fds[fd].len = mf->len;
@@ -912,26 +922,18 @@ static long sys_fstatat(long dirfd, uint64_t upath, uint64_t ubuf, long flags)
         return -EFAULT;
     struct kstat *k = (struct kstat *)ubuf;
     char path[PATH_MAX_ * 2], rel[PATH_MAX_];
-    long r = ustr(upath, path, sizeof path);
-    if (r < 0)
-        return r;
-    if (!path[0] && (flags & AT_EMPTY_PATH)) {
-        struct lfd *f = dirfd == AT_FDCWD ? 0 : fd_get(dirfd);
-        if (!f) {
-            if (dirfd != AT_FDCWD)
-                return -EBADF;
-            memcpy(path, ".", 2);
-        } else
-            return stat_fd(f, k);
+    if ((flags & AT_EMPTY_PATH) && uok(upath, 1) && !*(const char *)upath) {   /* the fd itself */
+        if (dirfd == AT_FDCWD)
+            upath = (uint64_t)".";
+        else
+            return fd_get(dirfd) ? stat_fd(fd_get(dirfd), k) : -EBADF;
     }
-    if ((r = resolve(dirfd, path, rel)) < 0)
-        return r;
-    const struct nx_lfile *mf = 0;
-    int kind = special(path, rel, &mf);
+    const struct nx_lfile *mf;
+    long kind = lookup(dirfd, upath, path, rel, &mf);
+    if (kind < 0)
+        return kind;
     if (kind != FD_FREE) {
-        if (kind == FD_MEM && !mf)
-            return -ENOENT;
-        struct lfd tmp = {.kind = kind, .mem = mf ? mf->data : 0, .len = mf ? mf->len : 0};
+        struct lfd tmp = {.kind = (int)kind, .mem = mf ? mf->data : 0, .len = mf ? mf->len : 0};
         return stat_fd(&tmp, k);
     }
     struct lfd tmp = {.kind = FD_FILE};
@@ -1005,15 +1007,11 @@ static long sys_getdents64(long fd, uint64_t ubuf, uint64_t count)
 static long path_op(long dirfd, uint64_t upath, char *rel)
 {
     char path[PATH_MAX_ * 2];
-    long r = ustr(upath, path, sizeof path);
-    if (r < 0)
-        return r;
-    if ((r = resolve(dirfd, path, rel)) < 0)
-        return r;
-    const struct nx_lfile *mf = 0;
-    if (special(path, rel, &mf) != FD_FREE)
-        return -EACCES;            /* the layer's own names cannot be changed */
-    return 0;
+    const struct nx_lfile *mf;
+    long kind = lookup(dirfd, upath, path, rel, &mf);
+    if (kind < 0)
+        return kind == -ENOENT && !strncmp(rel, ".nanvix/", 8) ? -EACCES : kind;
+    return kind != FD_FREE ? -EACCES : 0;   /* the layer's own names cannot be changed */
 }
 
 static long sys_unlinkat(long dirfd, uint64_t upath, long flags)

@@ -221,8 +221,8 @@ void *nx_sbrk(long delta)
 {
     struct region *r = &regions[0];
     uint64_t old = brk_cur, nu = brk_cur + delta;
-    if (nu < brk_lo)
-        return (void *)-1;
+    if (nu < brk_lo || nu > r->base + (uint64_t)r->frames * NX_PAGE_4K)
+        return (void *)-1;     /* (checked before any frame index is computed from it) */
     /* every frame the new break covers must be free (frames are taken from the top) */
     uint32_t from = (uint32_t)((old - r->base + NX_PAGE_4K - 1) / NX_PAGE_4K);
     uint32_t to = (uint32_t)((nu - r->base + NX_PAGE_4K - 1) / NX_PAGE_4K);

@@ -128,7 +128,8 @@ def test_bad_pointers_and_lengths_are_errors_not_crashes(host, binaries):
         "read_bad_fd": "EBADF", "read_huge_fd": "EBADF", "open_null_path": "EFAULT", "open_far_path": "EFAULT",
         "clock_null": "EFAULT", "clock_bad_id": "EINVAL", "nanosleep_bad_ns": "EINVAL",
         "mmap_zero_len": "EINVAL", "mmap_huge": "EINVAL", "mmap_too_much": "ENOMEM",
-        "munmap_unaligned": "EINVAL", "mremap_not_mapped": "EFAULT", "lseek_negative": "EINVAL",
+        "munmap_unaligned": "EINVAL", "munmap_huge": "EINVAL", "madvise_huge": "ENOMEM",
+        "mremap_not_mapped": "EFAULT", "lseek_negative": "EINVAL",
         "lseek_log": "ESPIPE", "futex_null": "EFAULT", "futex_value_changed": "EAGAIN",
         "writev_negative_count": "EINVAL", "writev_bad_buffer": "EFAULT", "getdents_on_stdin": "ENOTDIR",
         "getcwd_small": "ERANGE", "request_file_opcode": "EINVAL", "request_bad_pointer": "EFAULT",
@@ -136,6 +137,7 @@ def test_bad_pointers_and_lengths_are_errors_not_crashes(host, binaries):
     }
     for name, err in want.items():
         assert got[name] == (-1, ERRNO[err]), (name, got[name], err)
+    assert got["brk_huge"] == (0, 0)                    # refused: the break stays where it was
     assert got["alive"] == (1, 0)
 
 

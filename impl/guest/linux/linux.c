@@ -251,8 +251,8 @@ static void release(uint64_t p, uint64_t n)
 
 static long sys_munmap(uint64_t p, uint64_t len)
 {
-    if (p % PAGE || !len || p + len < p)
-        return -EINVAL;
+    if (p % PAGE || !len || p + len < p || !nx_mem_ok(p, len))
+        return -EINVAL;            /* (nothing of the program's lies outside guest memory) */
     release(p, pages(len));
     return 0;
 }
@@ -287,6 +287,8 @@ static long sys_madvise(uint64_t p, uint64_t len, long advice)
 {
     if (p % PAGE)
         return -EINVAL;
+    if (len && !nx_mem_ok(p, len))
+        return -ENOMEM;            /* Linux's answer for a range that is not mapped */
     if (advice == MADV_DONTNEED) {  /* anonymous pages read as zero afterwards */
         uint64_t n = pages(len);
         for (uint64_t k = 0; k < n; k++)

@@ -39,6 +39,9 @@ int main(void)
     CHECK("mmap_huge", (long)syscall(SYS_mmap, NULL, 1ull << 45, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
     CHECK("mmap_too_much", (long)syscall(SYS_mmap, NULL, 1ull << 36, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
     CHECK("munmap_unaligned", syscall(SYS_munmap, (void *)0x1001, 4096));
+    CHECK("munmap_huge", syscall(SYS_munmap, (void *)0x800000, 1ull << 50));
+    CHECK("madvise_huge", syscall(SYS_madvise, (void *)0x800000, 1ull << 50, MADV_DONTNEED));
+    CHECK("brk_huge", syscall(SYS_brk, 1ull << 50) == syscall(SYS_brk, 0) ? 0 : -1);
     CHECK("mremap_not_mapped", (long)syscall(SYS_mremap, (void *)0x7000000ull, 4096, 8192, 0, 0));
     CHECK("lseek_negative", syscall(SYS_lseek, 0, -5L, SEEK_SET));
     CHECK("lseek_log", syscall(SYS_lseek, 2, 0, SEEK_CUR));

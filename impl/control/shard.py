@@ -126,8 +126,12 @@ class ShardRuntime(Runtime):
                 self.destroy(uvm, wait=False)
             return {}
         if op == "stats":
+            states = {}
+            for u in list(self.uvms.values()):
+                states[u.state] = states.get(u.state, 0) + 1
             return {"user_vms": len(self.uvms), "fds": len(os.listdir("/proc/self/fd")),
-                    "mappings": sum(1 for _ in open("/proc/self/maps")), "pid": os.getpid()}
+                    "mappings": sum(1 for _ in open("/proc/self/maps")), "pid": os.getpid(),
+                    "states": states}
         raise ValueError("unknown op %r" % op)
 
     def hold(self, tenant, image, n, data, timeout_ms):

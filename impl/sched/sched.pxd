@@ -14,7 +14,7 @@ cdef class Scheduler:
     cdef readonly dict watched           # notify eventfd -> (tenant, arena, shard)
     cdef readonly dict by_slot           # (tenant, channel slot) -> user VM
     cdef readonly set parked             # user VMs blocked in the host
-    cdef object lock, cond
+    cdef object lock, cond, left
     cdef object host
     cdef object epoll
     cdef list threads

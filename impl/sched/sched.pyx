@@ -65,7 +65,8 @@ cdef class Scheduler:
         self.by_slot = {}    # (tenant, channel slot) -> user VM
         self.parked = set()  # user VMs BLOCKED in the host
         self.lock = threading.RLock()
-        self.cond = threading.Condition(self.lock)
+        self.cond = threading.Condition(self.lock)   # workers wait here for queued work
+        self.left = threading.Condition(self.lock)   # remove() waits here for a vCPU to leave its core
         self.epoll = select.epoll()
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.epoll.register(self.wake_r, select.EPOLLIN)
@@ -116,7 +117,9 @@ cdef class Scheduler:
         if not q:
             self.order.append(uvm.tenant)
         q.append(uvm)
-        self.cond.notify()
+        # wake one worker free to take it: a worker whose core an invoker borrowed waits too, and
+        # would only go back to sleep (run_here's end wakes them all if work is still queued)
+        self.cond.notify(1 + sum(self.borrowed))
         self._rebalance(uvm.tenant)
 
     cdef _share(self):
@@ -195,7 +198,7 @@ cdef class Scheduler:
                 for k in range(self.ncores):
                     if self.current[k] is uvm:
                         self._kick(k)
-                if not self.cond.wait_for(lambda: uvm.state != RUNNING, timeout):
+                if not self.left.wait_for(lambda: uvm.state != RUNNING, timeout):
                     raise RuntimeError("user VM %s did not leave its core" % uvm.id)
             for k in range(self.ncores):
                 if self.current[k] is uvm:
@@ -343,7 +346,7 @@ cdef class Scheduler:
             uvm.core = None
             self.parked.add(uvm)
             self._set_core(core, None)
-            self.cond.notify_all()
+            self.left.notify_all()
         if self.threads:
             os.write(self.wake_w, b"x")  # the waker re-reads the deadlines: this one may be sooner
         return True
@@ -357,7 +360,7 @@ cdef class Scheduler:
             self.host.finished(uvm, how, detail)
         finally:
             with self.lock:
-                self.cond.notify_all()  # remove() may be waiting for this vCPU to leave
+                self.left.notify_all()  # remove() may be waiting for this vCPU to leave
         return how
 
     # -- wake-ups ----------------------------------------------------------------------------------
@@ -474,7 +477,8 @@ cdef class Scheduler:
             with self.lock:
                 self.thread_ident[core] = worker
                 self.borrowed[core] = False
-                self.cond.notify_all()
+                if self.order:   # queued work waits for this core; else an idle worker need not wake
+                    self.cond.notify_all()
         return True
 
     def _worker(self, int core):
@@ -504,6 +508,7 @@ cdef class Scheduler:
             except BaseException:
                 uvm.state = CRASHED
         with self.lock:
+            self.left.notify_all()
             self.cond.notify_all()
 
     def stop(self):

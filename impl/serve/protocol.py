@@ -2,7 +2,8 @@
 public door needs and uvicorn leaves out. A request whose head (request line and headers) passes
 HEAD_MAX bytes (counted as the parser meets them, however they are split into packets) gets 431;
 a head still incomplete HEAD_TIMEOUT_S after its first byte gets 408; a new connection that sends
-nothing for HEAD_TIMEOUT_S is closed. Each closes only that connection. (Bodies are bounded by the
+nothing for HEAD_TIMEOUT_S is closed. Each closes only that connection. An answer's head and body
+leave in one write (HeadWithBody). (Bodies are bounded by the
 application, which knows each route's limit; idle kept-alive connections are uvicorn's.)"""
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -53,6 +54,16 @@ class FrontDoorProtocol(HttpToolsProtocol):
         self._in_head = False
         self._cancel_head_timer()
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and not isinstance(cycle.transport, HeadWithBody):
+            cycle.transport = HeadWithBody(cycle.transport)
+            send = cycle.send
+
+            async def send_joined(message):
+                if message["type"] == "http.response.start":
+                    cycle.transport.hold_next = True
+                await send(message)
+            cycle.send = send_joined
 
     def on_response_complete(self):
         pipelined = bool(self.pipeline)   # (the next request's head has arrived already)
@@ -83,3 +94,30 @@ class FrontDoorProtocol(HttpToolsProtocol):
         self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
                              b"connection: close\r\n\r\n%s" % (status, phrase, len(body), body))
         self.transport.close()
+
+
+class HeadWithBody:
+    """A response's transport as uvicorn's request cycle sees it: the head (held back) goes out
+    with the body in one write, so an answer costs one send and one packet, not two (a syscall
+    is ~35 us here, and the client wakes once). Anything else is the transport's own."""
+    __slots__ = ("transport", "held", "hold_next")
+
+    def __init__(self, transport):
+        self.transport, self.held, self.hold_next = transport, None, False
+
+    def write(self, data):
+        if self.held is not None:
+            data, self.held = self.held + data, None
+        if self.hold_next:
+            self.hold_next, self.held = False, data
+        else:
+            self.transport.write(data)
+
+    def close(self):
+        if self.held is not None:   # (a head without its body: the app failed; as uvicorn would)
+            self.transport.write(self.held)
+            self.held = None
+        self.transport.close()
+
+    def __getattr__(self, name):
+        return getattr(self.transport, name)

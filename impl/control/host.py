@@ -12,6 +12,7 @@ builds a function once (C source against the SDK, or a built image) and boots it
 tenant; `invoke` runs it in a fresh user VM and returns a typed result. Every error is a
 nanvix.NanvixError (see nanvix.impl.errors).
 """
+import contextlib
 import json
 import os
 import re
@@ -81,6 +82,31 @@ class Invocation:
                    detail=rep["detail"])
 
 
+@contextlib.contextmanager
+def interrupted_as_invocation():
+    """An invocation cut short by Ctrl-C: Interrupted carries it as an Invocation too."""
+    try:
+        yield
+    except Interrupted as e:
+        e.invocation = Invocation.from_report(e.report)
+        raise
+
+
+class Started:
+    """An invocation Host.start began: done once it has ended; result() is its Invocation."""
+
+    def __init__(self, runtime, uvm):
+        self._runtime, self._uvm = runtime, uvm
+
+    @property
+    def done(self):
+        return self._uvm.done.is_set()
+
+    def result(self):
+        with interrupted_as_invocation():
+            return Invocation.from_report(self._runtime.finish(self._uvm))
+
+
 class Host:
     def __init__(self, home=None, cores=0, **options):
         """home: the state folder (default $NANVIX_HOME or ~/.local/share/nanvix); cores: host
@@ -148,21 +174,41 @@ class Host:
         image = got[1] or self._load_deployed(got[0])
         return self._invoke(tenant, image, input, timeout_ms)
 
+    def start(self, tenant, function, input=b"", timeout_ms=10_000, budget_us=1000):
+        """invoke() begun without blocking, for a caller that must not wait (an event loop's
+        thread): only when the function's image is loaded, a user VM of it is ready and its
+        system VM runs. It then runs on this thread while a core is idle, for at most budget_us.
+        Returns None when it cannot start so (nothing done: invoke() it on a thread instead), else
+        a Started: .done tells whether it has ended, .result() gives its Invocation (blocking
+        until it ends, if it has not)."""
+        name = function.name if isinstance(function, Function) else function
+        with self._lock:
+            got = self._functions.get((tenant, name))
+        if got is None:
+            raise NotFound("tenant %s has no function %r" % (tenant, name))
+        if got[1] is None:
+            return None
+        data = self._checked(input, timeout_ms)
+        uvm = self.runtime.begin(tenant, got[1], data, timeout_ms, ready_only=True, budget_ns=int(budget_us * 1000))
+        return None if uvm is None else Started(self.runtime, uvm)
+
     def run(self, tenant, source, input=b"", timeout_ms=10_000):
         """Build (cached) and run `source` once for `tenant`, without deploying it."""
         return self._invoke(tenant, self.runtime.load(source), input, timeout_ms)
 
     def _invoke(self, tenant, image, data, timeout_ms):
+        data = self._checked(data, timeout_ms)
+        with interrupted_as_invocation():
+            return Invocation.from_report(self.runtime.invoke(tenant, image, data, timeout_ms))
+
+    @staticmethod
+    def _checked(data, timeout_ms):
         data = data.encode() if isinstance(data, str) else bytes(data)
         if len(data) > ABI["INPUT_MAX"]:
             raise InvalidArgument("input of %d bytes exceeds the %d an invocation takes" % (len(data), ABI["INPUT_MAX"]))
         if not isinstance(timeout_ms, int) or timeout_ms <= 0:
             raise InvalidArgument("timeout_ms must be a positive number of milliseconds, got %r" % (timeout_ms,))
-        try:
-            return Invocation.from_report(self.runtime.invoke(tenant, image, data, timeout_ms))
-        except Interrupted as e:
-            e.invocation = Invocation.from_report(e.report)
-            raise
+        return data
 
     # -- limits and usage ----------------------------------------------------------------------
     def limits(self, tenant):

@@ -375,21 +375,25 @@ class Runtime:
             self.fill_event.set()
 
     # -- user VMs and channels -------------------------------------------------------------------
-    def create_user_vm(self, tenant, image, input_bytes=b"", timeout_ms=10_000):
+    def create_user_vm(self, tenant, image, input_bytes=b"", timeout_ms=10_000, wait=True):
         """A user VM of the tenant for this function, with the input written, ready to start:
-        one kept ready if there is one, else one built now. Starts the system VM on first use."""
+        one kept ready if there is one, else one built now. Starts the system VM on first use.
+        wait=False: only one kept ready, with no wait (else None)."""
         t0 = time.monotonic_ns()
         t = self.tenant(tenant)
-        self.system_vm(tenant)
+        if wait:
+            self.system_vm(tenant)
         if len(input_bytes) > ABI["INPUT_MAX"]:
             raise InvalidArgument("input of %d bytes exceeds %d" % (len(input_bytes), ABI["INPUT_MAX"]))
         key = (tenant, image["digest"])
         with t.lock:
             ready = t.ready[image["digest"]]
-            if not ready and self.recycling[key]:  # one is being reset: sooner than a new one
+            if wait and not ready and self.recycling[key]:  # one is being reset: sooner than a new one
                 t.ready_cond.wait_for(lambda: ready or not self.recycling[key], RECYCLE_WAIT_S)
             uvm = ready.popleft() if ready else None
         if uvm is None:
+            if not wait:
+                return None
             uvm = self._build(t, image)
         if self.ready_per_function:
             if key not in self.wanted:
@@ -788,39 +792,71 @@ class Runtime:
         an invocation at its deadline; should it not, the watchdog here does, WATCHDOG_S later.
         Interrupted (Ctrl-C), the user VM is stopped and Interrupted carries its report. A tenant
         running its limit of invocations already is refused (QuotaExceeded)."""
-        t = self.tenant(tenant)
+        return self.finish(self.begin(tenant, path, input_bytes, timeout_ms))
+
+    def begin(self, tenant, path, input_bytes=b"", timeout_ms=10_000, ready_only=False, budget_ns=0):
+        """The first half of invoke(): a user VM made ready and started, on this thread while a
+        core is idle (for at most budget_ns, default a slice), else by a worker; finish(uvm) ends
+        it. ready_only (a caller that must not block, such as an event loop): only a user VM kept
+        ready and a system VM already running will do; else None, and nothing was done."""
+        image = self.load(path) if isinstance(path, str) else path
+        if ready_only:
+            t = self.tenants.get(tenant)
+            if t is None or not t.sysvm.alive or not t.ready[image["digest"]]:
+                return None
+        else:
+            t = self.tenant(tenant)
         with t.lock:
             if t.invocations >= t.limits.invocations:
                 raise QuotaExceeded("tenant %s is running its limit of %d invocations" % (tenant, t.limits.invocations))
             t.invocations += 1
+        uvm = None
         try:
-            return self._invoke(tenant, path, input_bytes, timeout_ms)
+            uvm = self.create_user_vm(tenant, image, input_bytes, timeout_ms, wait=not ready_only)
+            if uvm is not None:
+                uvm.deadline_ns = S.now_ns() + uvm.timeout_ms * 1_000_000
+                self._activate(uvm, True)
+                if not self.sched.run_here(uvm, budget_ns):  # no idle core: a worker runs it when one frees
+                    self.sched.submit(uvm)
+        except BaseException as e:
+            with t.lock:
+                t.invocations -= 1
+            if uvm is not None:
+                self._stopped(uvm, e)
+            raise
+        if uvm is None:
+            with t.lock:
+                t.invocations -= 1
+        return uvm
+
+    def finish(self, uvm):
+        """The second half of invoke(): wait for the user VM begin() started to end (at once if
+        uvm.done is set), release it and return its report."""
+        t = self.tenants[uvm.tenant]
+        try:
+            try:
+                if not uvm.done.wait(uvm.timeout_ms / 1000 + WATCHDOG_S):
+                    self._detach(uvm, "no end %.0f s past its deadline: stopped by the host's watchdog" % WATCHDOG_S)
+                    uvm.status = "timeout"
+            except BaseException as e:
+                self._stopped(uvm, e)
+                raise
+            rep = self.report(uvm)
+            self.release(uvm)
+            return rep
         finally:
             with t.lock:
                 t.invocations -= 1
 
-    def _invoke(self, tenant, path, input_bytes, timeout_ms):
-        image = self.load(path) if isinstance(path, str) else path
-        uvm = self.create_user_vm(tenant, image, input_bytes, timeout_ms)
-        try:
-            uvm.deadline_ns = S.now_ns() + uvm.timeout_ms * 1_000_000
-            self._activate(uvm, True)
-            if not self.sched.run_here(uvm):  # no idle core: a worker runs it when one frees
-                self.sched.submit(uvm)
-            if not uvm.done.wait(timeout_ms / 1000 + WATCHDOG_S):
-                self._detach(uvm, "no end %.0f s past its deadline: stopped by the host's watchdog" % WATCHDOG_S)
-                uvm.status = "timeout"
-        except KeyboardInterrupt:
+    def _stopped(self, uvm, e):
+        """An invocation cut short by an exception: its user VM destroyed; a Ctrl-C becomes
+        Interrupted, carrying the report."""
+        if isinstance(e, KeyboardInterrupt):
             self._detach(uvm, "interrupted (SIGINT)")
             rep = self.report(uvm)
             self.destroy(uvm)
             raise Interrupted(rep)
-        except BaseException:
-            self.destroy(uvm)
-            raise
-        rep = self.report(uvm)
-        self.release(uvm)
-        return rep
+        self.destroy(uvm)
 
     # -- scheduler callbacks (on a core's thread) ------------------------------------------------
     def grow(self, uvm, n):

@@ -186,9 +186,9 @@ class Host:
             got = self._functions.get((tenant, name))
         if got is None:
             raise NotFound("tenant %s has no function %r" % (tenant, name))
+        data = self._checked(input, timeout_ms)
         if got[1] is None:
             return None
-        data = self._checked(input, timeout_ms)
         uvm = self.runtime.begin(tenant, got[1], data, timeout_ms, ready_only=True, budget_ns=int(budget_us * 1000))
         return None if uvm is None else Started(self.runtime, uvm)
 

@@ -96,3 +96,47 @@ def test_a_user_mistake_is_one_line_and_exit_2(args, says):
 def test_version():
     p = nanvix_cli("--version")
     assert p.returncode == 0 and re.fullmatch(r"nanvix \d+\.\d+\.\d+\n", p.stdout), p.stdout
+
+
+@pytest.mark.kvm
+def test_host_start_begins_only_what_cannot_block(nanvix_home):
+    """Host.start (the front door's way to invoke from its event loop): None, with nothing done,
+    until a user VM of the function is ready and its system VM runs; then it runs there, and
+    what it gives is what invoke() gives. A vCPU still running at its budget goes on on a worker."""
+    import time
+    import nanvix
+    from nanvix.impl.abi import ABI
+    with nanvix.Host(cores=2, ready_per_function=0, recycle=False) as host:   # no user VM is ever kept ready
+        host.deploy("api-start", example("echo.c"), name="echo")
+        for _ in range(3):
+            assert host.start("api-start", "echo", b"hi") is None
+            assert host.invoke("api-start", "echo", b"hi").result == b"hi"
+        assert host.runtime.tenants["api-start"].invocations == 0
+    with nanvix.Host(cores=2) as host:
+        host.deploy("api-start", example("spin.c"), name="spin")
+        with pytest.raises(nanvix.NotFound):
+            host.start("api-start", "nope", b"hi")
+        with pytest.raises(nanvix.InvalidArgument):
+            host.start("api-start", "echo", b"x" * (ABI["INPUT_MAX"] + 1))
+        assert host.invoke("api-start", "echo", b"hi").result == b"hi"   # user VMs of it kept ready
+        started = None
+        for _ in range(200):
+            started = host.start("api-start", "echo", b"hello")
+            if started is not None:
+                break
+            time.sleep(0.01)
+        assert started is not None and started.done
+        r = started.result()
+        assert r.ok and r.result == b"hello" and r.tenant == "api-start"
+        assert host.runtime.tenants["api-start"].invocations == 0
+        # a longer one: past its 100 us here it is a worker's, and result() waits for it
+        assert host.invoke("api-start", "spin", b"100").ok
+        for _ in range(200):
+            started = host.start("api-start", "spin", b"20000000", budget_us=100)
+            if started is not None:
+                break
+            time.sleep(0.01)
+        assert started is not None and not started.done
+        r = started.result()
+        assert r.ok and b'"iterations": 20000000' in r.result, r
+        assert host.runtime.tenants["api-start"].invocations == 0

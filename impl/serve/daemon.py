@@ -20,7 +20,7 @@ import uvicorn
 from nanvix.impl.errors import InvalidArgument
 from nanvix.impl.serve.app import FrontDoor
 from nanvix.impl.serve.credentials import Credentials, HomeLock, admin_token
-from nanvix.impl.serve.protocol import FrontDoorProtocol
+from nanvix.impl.serve.protocol import uvicorn_options
 
 GRACE_S = 70   # longer than the longest invocation budget (60 s) plus the host's watchdog
 
@@ -90,10 +90,8 @@ class Daemon:
             self.creds = Credentials(self.home)
             self.host = host or Host(home=self.home, **host_options)
             self.door = FrontDoor(self.host, self.creds, self.token, version())
-            config = uvicorn.Config(self.door, loop="uvloop", http=FrontDoorProtocol, lifespan="on",
-                                    log_level="warning", access_log=False, server_header=False,
-                                    date_header=False, timeout_keep_alive=30, limit_concurrency=4096,
-                                    timeout_graceful_shutdown=GRACE_S)
+            config = uvicorn.Config(self.door, lifespan="on", timeout_keep_alive=30, limit_concurrency=4096,
+                                    timeout_graceful_shutdown=GRACE_S, **uvicorn_options())
             self.server = _Server(config)
         except BaseException:
             self._release()

@@ -38,14 +38,12 @@ async def echo_app(scope, receive, send):
 def serve_floor(info_file):
     import uvicorn
     from nanvix.impl.serve.daemon import bind
-    from nanvix.impl.serve.protocol import FrontDoorProtocol
+    from nanvix.impl.serve.protocol import uvicorn_options
     sock, url = bind("127.0.0.1:0")
     with open(info_file + ".tmp", "w") as f:
         json.dump({"url": url, "pid": os.getpid()}, f)
     os.replace(info_file + ".tmp", info_file)
-    uvicorn.Server(uvicorn.Config(echo_app, loop="uvloop", http=FrontDoorProtocol, lifespan="off",
-                                  log_level="warning", access_log=False, server_header=False,
-                                  date_header=False)).run(sockets=[sock])
+    uvicorn.Server(uvicorn.Config(echo_app, lifespan="off", **uvicorn_options())).run(sockets=[sock])
 
 
 def spawn_daemon(home, cores=2, timeout=60):

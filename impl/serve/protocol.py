@@ -11,6 +11,14 @@ HEAD_MAX = 16 << 10
 HEAD_TIMEOUT_S = 10.0
 
 
+def uvicorn_options():
+    """The HTTP stack of the door (and of the bench's floor, which must be the same): uvloop,
+    this protocol, no access log, no Server/Date headers, and no X-Forwarded-* rewriting (the
+    door reads no client address; a header from the client must not claim one)."""
+    return dict(loop="uvloop", http=FrontDoorProtocol, log_level="warning", access_log=False,
+                server_header=False, date_header=False, proxy_headers=False)
+
+
 class FrontDoorProtocol(HttpToolsProtocol):
     def connection_made(self, transport):
         super().connection_made(transport)

@@ -102,9 +102,10 @@ class Started:
     def done(self):
         return self._uvm.done.is_set()
 
-    def result(self):
+    def result(self, defer=None):
+        """(defer: see Runtime.finish)"""
         with interrupted_as_invocation():
-            return Invocation.from_report(self._runtime.finish(self._uvm))
+            return Invocation.from_report(self._runtime.finish(self._uvm, defer))
 
 
 class Host:

@@ -829,9 +829,10 @@ class Runtime:
                 t.invocations -= 1
         return uvm
 
-    def finish(self, uvm):
+    def finish(self, uvm, defer=None):
         """The second half of invoke(): wait for the user VM begin() started to end (at once if
-        uvm.done is set), release it and return its report."""
+        uvm.done is set), release it and return its report. defer(fn, *args), if given, runs
+        the release a little later instead (an event loop's call_soon: after it has answered)."""
         t = self.tenants[uvm.tenant]
         try:
             try:
@@ -842,7 +843,10 @@ class Runtime:
                 self._stopped(uvm, e)
                 raise
             rep = self.report(uvm)
-            self.release(uvm)
+            if defer is None:
+                self.release(uvm)
+            else:
+                defer(self.release, uvm)
             return rep
         finally:
             with t.lock:

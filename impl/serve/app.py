@@ -397,8 +397,8 @@ class FrontDoor:
         t0 = time.perf_counter_ns()
         with host_errors():
             started = self.host.start(door.name, name, data, timeout_ms, INLINE_US)
-            if started is not None and started.done:
-                return started.result(), (time.perf_counter_ns() - t0) / 1000
+            if started is not None and started.done:   # (its user VM is released once we have answered)
+                return started.result(asyncio.get_running_loop().call_soon), (time.perf_counter_ns() - t0) / 1000
         if started is None:
             return await self.blocking(door.invokers, self._invoke, door.name, name, data, timeout_ms)
         r = await self.blocking(door.invokers, started.result)

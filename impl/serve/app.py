@@ -32,7 +32,8 @@ Invocations and deployments block (KVM, gcc, the system VM): they run on threads
 threads of its own, so the event loop never waits on them and one tenant's work never queues
 behind another's. The exception is an invocation that can begin at once (a user VM of it ready, a
 core idle): it begins on the event loop's thread and, if it has not ended after INLINE_US, goes
-on on a worker, so another request waits for it at most that long. Every tenant has at most PENDING_MAX requests in the door at once (429 past it).
+on on a worker, so another request waits for it about that long at most (that, and the start of
+its user VM). Every tenant has at most PENDING_MAX requests in the door at once (429 past it).
 """
 import asyncio
 import collections
@@ -69,7 +70,7 @@ TIMEOUT_MS_DEFAULT, TIMEOUT_MS_MAX = 10_000, 60_000
 # of the tenant's quota: measured, 16 at once on 2 cores ran a tenant out of its 64.)
 INVOKERS_PER_CORE = 2
 # How long an invocation begun on the event loop's thread may run there before a worker takes it
-# on (the longest another request can wait for it): an echo's vCPU needs ~100 us.
+# on (about the longest another request waits for it): an echo's vCPU needs ~100-150 us.
 INLINE_US = 1000
 PENDING_MAX = 256
 BUILDERS = 2

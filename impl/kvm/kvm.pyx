@@ -9,7 +9,7 @@ import os
 
 from nanvix.impl.errors import KvmError
 
-from libc.errno cimport errno
+from libc.errno cimport errno, EINTR
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 from posix.fcntl cimport O_RDWR, O_CLOEXEC, open as c_open
@@ -77,9 +77,16 @@ cdef inline int _check(int ret, str name) except -1:
 
 
 cdef inline int _ioctl(int fd, unsigned long request, void *arg) noexcept nogil:
-    """An ioctl that may block in the kernel, called without the GIL: the result, or -errno."""
-    cdef int r = ioctl(fd, request, arg)
-    return r if r >= 0 else -errno
+    """An ioctl that may block in the kernel, called without the GIL: the result, or -errno.
+    A signal that lands during a set-up ioctl (KVM_CREATE_VM can be slow) is not a failure: it
+    is retried. KVM_RUN's EINTR is a kick and goes back to the caller."""
+    cdef int r
+    while True:
+        r = ioctl(fd, request, arg)
+        if r >= 0:
+            return r
+        if errno != EINTR or request == KVM_RUN:
+            return -errno
 
 
 cdef inline int _done(int ret, str name) except -1:

@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 SOURCES := setup.py pyproject.toml $(wildcard impl/*/*.pyx impl/*/*.pxd impl/*/*.h refine/*.pyx)
 
-.PHONY: demo test test-slow install verify mutants explore bench check campaign clean
+.PHONY: demo test test-slow cpython install verify mutants explore bench check campaign clean
 
 install: $(VENV)/.installed $(VENV)/.runtimes
 
@@ -22,6 +22,11 @@ RUNTIME_SOURCES := $(wildcard impl/guest/linux/*.py impl/guest/linux/*.h impl/gu
 $(VENV)/.runtimes: $(VENV)/.installed $(RUNTIME_SOURCES)
 	$(PY) -m nanvix.impl.guest.linux.toolchain
 	touch $@
+
+# The slow target: CPython 3.11 for Python functions (`nanvix run --runtime cpython FILE.py`), from
+# Debian's python3.11 source package, cached by source hash: 15-25 minutes on 2 cores, once.
+cpython: install
+	nice -n 19 $(PY) -m nanvix.impl.guest.linux.cpython
 
 demo: install
 	$(VENV)/bin/nanvix demo

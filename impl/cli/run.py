@@ -24,6 +24,7 @@ def register(sub):
     p.add_argument("--input", default="", help="the function's input (text)")
     p.add_argument("--timeout-ms", type=positive, default=10_000)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_runtime_arg(p)
     add_target_args(p)   # with a daemon: deployed under the file's name, then invoked
     p.set_defaults(func=cmd_run)
 
@@ -35,7 +36,24 @@ def register(sub):
     p = sub.add_parser("build", help="build a function's C source into an image (cached)")
     p.add_argument("path")
     p.add_argument("--json", action="store_true")
+    add_runtime_arg(p)
     p.set_defaults(func=cmd_build)
+
+
+def add_runtime_arg(p):
+    p.add_argument("--runtime", choices=["micropython", "cpython"], default="micropython",
+                   help="the interpreter of a Python function: micropython (the default) or cpython "
+                   "(CPython 3.11, once the slow `make cpython` has built it)")
+
+
+def function_path(args):
+    """The path to load: a Python function for CPython becomes its built image (folder)."""
+    if args.runtime == "micropython":
+        return args.path
+    if not args.path.endswith(".py") or not os.path.isfile(args.path):
+        raise SystemExit("nanvix: --runtime %s takes a Python function (a *.py file); got %s" % (args.runtime, args.path))
+    from nanvix.impl.guest.linux.image import python_image
+    return os.path.dirname(python_image(args.path, args.runtime)["path"])
 
 
 def render_run(r):
@@ -53,16 +71,17 @@ def cmd_run(args):
     from nanvix.impl.control.runtime import load_image
     from nanvix.impl.control.runtime import Interrupted
     c = client(args)
+    path = function_path(args)
     if c is not None:
         from nanvix.impl.cli.deploy import deploy_remote
-        fn = deploy_remote(c, args.path, None)
+        fn = deploy_remote(c, path, None if path == args.path else os.path.basename(args.path))
         r, _ = c.invoke(fn["function"], args.input.encode(), args.timeout_ms)
         emit(r, args.json, render_run)
         return 0 if r["status"] == "ok" else 1
-    load_image(args.path)  # a bad path or a failed build is answered before any VM exists
+    load_image(path)  # a bad path or a failed build is answered before any VM exists
     with home_lock(), Host() as host:
         try:
-            r = host.run(args.tenant or "default", args.path, args.input.encode(), args.timeout_ms)
+            r = host.run(args.tenant or "default", path, args.input.encode(), args.timeout_ms)
         except Interrupted as e:  # Ctrl-C: the user VM was stopped; show what it had done
             emit(e.invocation.to_dict(), args.json, render_run)
             return 130
@@ -72,7 +91,7 @@ def cmd_run(args):
 
 def cmd_build(args):
     from nanvix.impl.control.runtime import load_image
-    img = dict(load_image(args.path))
+    img = dict(load_image(function_path(args)))
     img["image"] = os.path.dirname(img["path"])
     emit(img, args.json, lambda i: "%s: image %s (%d bytes of guest memory up to _end); run it with "
          "`nanvix run %s`" % (i["name"], i["image"], i["end"] - 0x400000, i["image"]))

@@ -44,7 +44,8 @@ INCLUDES = B.INCLUDES + ["-I", HERE]
 
 STDOUT_RESULT, SNAPSHOT_AT_ENTRY = 1, 2          # NX_LIMG_* (nanvix_linux.h)
 STACK = 1 << 20
-RAM = {"program": 16 << 20, "python": 32 << 20, "javascript": 32 << 20}
+RAM = {"program": 16 << 20, "python": 32 << 20, "javascript": 32 << 20, "cpython": 64 << 20}
+PYTHON_RUNTIMES = ("micropython", "cpython")   # micropython: the default; cpython: `make cpython`
 PT_LOAD, PT_INTERP, PT_PHDR = 1, 3, 6
 ELF_MAGIC = b"\x7fELF"
 
@@ -248,12 +249,23 @@ def _link(tmp, elf, patched, runtime, name, kind, files, argv, env, flags, stack
                    "zpoline": patched is not None, "program_end": elf.hi}, f)
 
 
-def python_image(handler):
-    """A Python function: MicroPython, its driver and the handler file."""
-    mp = toolchain().micropython()
-    return build(mp, os.path.basename(handler), "python",
-                 files=[("boot.py", os.path.join(RUNTIMES, "micropython", "boot.py")), ("handler.py", handler)],
-                 argv=["micropython", "-X", "heapsize=4M", "/.nanvix/boot.py"], flags=0)
+def python_image(handler, runtime="micropython"):
+    """A Python function: the interpreter (MicroPython, or CPython once `make cpython` built it),
+    the driver script (the same for both) and the handler file."""
+    boot = ("boot.py", os.path.join(RUNTIMES, "micropython", "boot.py"))
+    if runtime == "micropython":
+        mp = toolchain().micropython()
+        return build(mp, os.path.basename(handler), "python", files=[boot, ("handler.py", handler)],
+                     argv=["micropython", "-X", "heapsize=4M", "/.nanvix/boot.py"], flags=0)
+    if runtime != "cpython":
+        raise InvalidArgument("unknown Python runtime %r (one of: %s)" % (runtime, ", ".join(PYTHON_RUNTIMES)))
+    from nanvix.impl.guest.linux import cpython
+    cp = cpython.built()   # (a slow build: never started from here)
+    if cp is None:
+        raise InvalidArgument("CPython is not built: run `make cpython` first (a slow target, 15-25 minutes "
+                              "on 2 cores, once)")
+    return build(cp["driver"], os.path.basename(handler), "cpython",
+                 files=[boot, ("handler.py", handler), ("python311.zip", cp["stdlib"])], argv=["python3"], flags=0)
 
 
 def javascript_image(handler):

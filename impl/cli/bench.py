@@ -51,7 +51,8 @@ def register(sub):
                    help="only the HTTP section: a `nanvix serve` daemon beside an in-process HTTP floor")
     p.add_argument("--runtimes", action="store_true",
                    help="only the runtimes section: hello and echo in C (SDK), static musl C, JavaScript and "
-                   "Python; system calls that leave the VM; snapshot memory per runtime")
+                   "Python (MicroPython; CPython too once `make cpython` built it); system calls that leave "
+                   "the VM; snapshot memory per runtime")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 
@@ -422,7 +423,7 @@ def http_rows(n, seconds):
     return figures, values, skipped
 
 
-# ---- runtimes: C (SDK), static musl C, JavaScript, Python --------------------------------------
+# ---- runtimes: C (SDK), static musl C, JavaScript, Python (and CPython, once built) -------------
 
 RUNTIME_TARGETS = {"javascript_echo_p50_ms": ("<=", 3.0), "python_echo_p50_ms": ("<=", 3.0),
                    "memory_syscalls_left_guest": ("<=", 0)}
@@ -446,6 +447,11 @@ def runtimes(home, n):
              "static musl C": (musl["posix_hello"], musl["posix_echo"]),
              "JavaScript": (example("hello.js"), example("echo.js")),
              "Python": (example("hello.py"), example("echo.py"))}
+    from nanvix.impl.guest.linux import cpython
+    if cpython.built() is not None:   # CPython: a row only where the slow `make cpython` built it
+        from nanvix.impl.guest.linux.image import python_image
+        kinds["CPython"] = tuple(os.path.dirname(python_image(example(n), "cpython")["path"])
+                                 for n in ("hello.py", "echo.py"))
     with Runtime(home=os.path.join(home, "rt"), cores=2) as rt:
         imgs, times, calls, snap = {}, {}, {}, {}
         for kind, paths in kinds.items():

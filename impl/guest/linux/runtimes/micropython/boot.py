@@ -1,6 +1,7 @@
-# The Python driver, run by MicroPython (or CPython: runtimes/cpython) in the user VM: load the function (handler.py, built into
-# the image), stop at the snapshot point, then per invocation call handle(input) and hand back
-# what it returns. An exception's traceback goes to stderr, i.e. the invocation's log.
+# The Python driver, run by MicroPython (and by CPython, runtimes/cpython) in the user VM: load
+# the function (handler.py, built into the image), stop at the snapshot point, then per
+# invocation call handle(input) and hand back what it returns. An exception's traceback goes to
+# stderr, i.e. the invocation's log.
 import sys
 import nanvix
 

@@ -176,6 +176,14 @@ int main(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
+    /* UTF-8 mode: text files and the standard streams are UTF-8 whatever the locale, as on
+     * MicroPython (musl's C locale would make them ASCII) */
+    PyPreConfig pre;
+    PyPreConfig_InitIsolatedConfig(&pre);
+    pre.utf8_mode = 1;
+    PyStatus st = Py_PreInitialize(&pre);
+    if (PyStatus_Exception(st))
+        Py_ExitStatusException(st);
     PyConfig c;
     PyConfig_InitIsolatedConfig(&c);
     c.site_import = 0;
@@ -184,7 +192,6 @@ int main(int argc, char **argv)
     c.install_signal_handlers = 0;
     c.pathconfig_warnings = 0;
     c.module_search_paths_set = 1;
-    PyStatus st;
     if (PyImport_AppendInittab("nanvix", init_nanvix) < 0)
         return 2;
     st = PyConfig_SetString(&c, &c.home, L"/.nanvix");

@@ -67,6 +67,17 @@ static int str_or_bytes(PyObject *o, const char **p, Py_ssize_t *n)
 
 static PyObject *nx_snapshot(PyObject *self, PyObject *unused)
 {
+    /* Everything alive now (the interpreter, the function's module) moves to the collector's
+     * permanent generation: an invocation's collections then never walk it, so they touch
+     * (and copy from the snapshot) only the invocation's own pages. */
+    PyObject *gc = PyImport_ImportModule("gc");
+    PyObject *r = gc ? PyObject_CallMethod(gc, "collect", NULL) : NULL;
+    Py_XDECREF(r);
+    r = gc ? PyObject_CallMethod(gc, "freeze", NULL) : NULL;
+    Py_XDECREF(gc);
+    if (!r)
+        return NULL;
+    Py_DECREF(r);
     syscall(NX_SYS_SNAPSHOT);
     Py_RETURN_NONE;
 }

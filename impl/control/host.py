@@ -269,7 +269,8 @@ class Host:
             tmp = tempfile.mkdtemp(dir=os.path.dirname(d), prefix=".img-")
             shutil.copyfile(image["path"], os.path.join(tmp, "image.bin"))
             with open(os.path.join(tmp, "meta.json"), "w") as f:
-                json.dump({"name": image["name"], "end": image["end"]}, f)
+                # all of its meta (a Linux runtime's image asks for more RAM, "ram"), but where it was
+                json.dump({k: v for k, v in image.items() if k not in ("path", "digest")}, f)
                 f.flush()
                 os.fsync(f.fileno())
             try:

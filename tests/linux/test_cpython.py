@@ -91,3 +91,14 @@ def test_a_raising_handler_is_an_error_with_its_traceback_in_the_log(host):
 def test_a_file_without_handle_is_refused_at_deploy(host):
     with pytest.raises(GuestError, match="defines no function handle"):
         host.deploy("nohandle", image(os.path.join(LINUX, "noentry.py"), "cpython"))
+
+
+def test_a_deployed_cpython_function_runs_from_the_home_after_a_restart(tmp_path):
+    """The image kept in the home keeps its meta (CPython's image needs its larger RAM)."""
+    folder = image(example("counter.py"), "cpython")
+    with nanvix.Host(home=str(tmp_path), cores=1) as h:
+        h.deploy("t", folder, name="counter")
+        assert h.invoke("t", "counter", b"c").result == b"1"
+    with nanvix.Host(home=str(tmp_path), cores=1) as h:   # restored from the home
+        r = h.invoke("t", "counter", b"c")
+        assert r.ok and r.result == b"2", r

@@ -100,6 +100,14 @@ def test_a_raising_handler_is_an_error_with_its_traceback_in_the_log(host, lang)
     assert again.ok and again.result == b"fine"
 
 
+def test_a_deployed_runtimes_image_keeps_its_meta_in_the_home(host):
+    fn = host.deploy("meta", example("echo.py"))
+    with open(os.path.join(host.home, "images", fn.digest, "meta.json")) as f:
+        kept = json.load(f)
+    built = host.runtime.load(example("echo.py"))
+    assert kept["ram"] == built["ram"] and kept["kind"] == "python" and kept["entry"] == built["entry"]
+
+
 def test_a_python_file_without_handle_is_refused_at_deploy(host):
     with pytest.raises(GuestError, match="defines no function handle"):
         host.deploy("nohandle", os.path.join(LINUX, "noentry.py"))

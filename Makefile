@@ -24,7 +24,7 @@ $(VENV)/.runtimes: $(VENV)/.installed $(RUNTIME_SOURCES)
 	touch $@
 
 # The slow target: CPython 3.11 for Python functions (`nanvix run --runtime cpython FILE.py`), from
-# Debian's python3.11 source package, cached by source hash: 15-25 minutes on 2 cores, once.
+# Debian's python3.11 source package, cached by source hash: a few minutes, once.
 cpython: install
 	nice -n 19 $(PY) -m nanvix.impl.guest.linux.cpython
 

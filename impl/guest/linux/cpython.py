@@ -5,8 +5,8 @@ mechanism) and is built static with nanvix's musl, in two cached parts:
 
 - the interpreter (libpython3.11.a, with the C modules of runtimes/cpython/Setup.local built in)
   and its standard library (compiled to bytecode, in one uncompressed zip), keyed by the source
-  package's checksum, Setup.local, the build's flags and the compiler: ~15-25 minutes on 2 busy
-  cores, once. It is cross-compiled: the patched musl's programs run only in a user VM, so the
+  package's checksum, Setup.local, the build's flags and the compiler: about 4 minutes on this
+  machine's 2 shared cores, once. It is cross-compiled: the patched musl's programs run only in a user VM, so the
   build's code generators (frozen modules, deep-freeze) and the bytecode run on a host Python
   3.11, checked to write the source's bytecode format;
 - the driver (runtimes/cpython/cpython_nanvix.c: the embedding and the `nanvix` module), linked

@@ -262,8 +262,8 @@ def python_image(handler, runtime="micropython"):
     from nanvix.impl.guest.linux import cpython
     cp = cpython.built()   # (a slow build: never started from here)
     if cp is None:
-        raise InvalidArgument("CPython is not built: run `make cpython` first (a slow target, 15-25 minutes "
-                              "on 2 cores, once)")
+        raise InvalidArgument("CPython is not built: run `make cpython` first (a slow target, a few minutes, "
+                              "once)")
     return build(cp["driver"], os.path.basename(handler), "cpython",
                  files=[boot, ("handler.py", handler), ("python311.zip", cp["stdlib"])], argv=["python3"], flags=0)
 

@@ -102,3 +102,10 @@ def test_a_deployed_cpython_function_runs_from_the_home_after_a_restart(tmp_path
     with nanvix.Host(home=str(tmp_path), cores=1) as h:   # restored from the home
         r = h.invoke("t", "counter", b"c")
         assert r.ok and r.result == b"2", r
+
+
+def test_random_is_seeded_afresh_per_invocation(host, tmp_path):
+    src = tmp_path / "rand.py"
+    src.write_text("import random\n\ndef handle(data):\n    return str(random.getrandbits(64))\n")
+    got = {run(host, "rand", str(src)).result for _ in range(3)}
+    assert len(got) == 3, got     # not the snapshot's one sequence

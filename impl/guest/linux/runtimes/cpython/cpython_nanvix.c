@@ -20,7 +20,8 @@
 
 static uint8_t value_buf[NX_DATA_SLOT];
 
-/* A kv or log request; NULL (an OSError set) if the request itself is refused. */
+/* A kv or log request: 0 and its answer in *result, or -1 (an OSError set) if the request
+ * itself is refused. */
 static int request(uint32_t op, const char *k, Py_ssize_t klen, const void *val, Py_ssize_t vlen, uint64_t arg,
                    uint32_t *got, int64_t *result)
 {
@@ -79,6 +80,15 @@ static PyObject *nx_snapshot(PyObject *self, PyObject *unused)
         return NULL;
     Py_DECREF(r);
     syscall(NX_SYS_SNAPSHOT);
+    /* every invocation resumes with the snapshot's state: `random`, if the function imported it,
+     * is seeded afresh (from getrandom) so invocations do not share one sequence */
+    PyObject *rnd = PyDict_GetItemString(PyImport_GetModuleDict(), "random");
+    if (rnd) {
+        r = PyObject_CallMethod(rnd, "seed", NULL);
+        if (!r)
+            return NULL;
+        Py_DECREF(r);
+    }
     Py_RETURN_NONE;
 }
 

@@ -91,6 +91,20 @@ def test_files_through_the_languages_own_api(host, lang):
     assert not os.path.exists(os.path.join(host.home, "tenants", "files-" + lang, "files", lang))
 
 
+RANDOM = {"py": "import random\n\ndef handle(data):\n    return str(random.getrandbits(30))\n",
+          "js": "function handle(data) { return String(Math.random()); }\n"}
+
+
+@pytest.mark.parametrize("lang", ["py", "js"])
+def test_every_invocation_draws_fresh_random_numbers(host, lang, tmp_path):
+    # each invocation resumes the one snapshot: a generator seeded before it would repeat one
+    # sequence for every invocation of the function (guessable by anyone who saw one result)
+    src = tmp_path / ("rand." + lang)
+    src.write_text(RANDOM[lang])
+    got = {run(host, "rand-" + lang, str(src)).result for _ in range(4)}
+    assert len(got) == 4, got
+
+
 @pytest.mark.parametrize("lang", ["py", "js"])
 def test_a_raising_handler_is_an_error_with_its_traceback_in_the_log(host, lang):
     r = run(host, "raise-" + lang, os.path.join(LINUX, "raise." + lang), b"zz")

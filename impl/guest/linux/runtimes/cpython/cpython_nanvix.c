@@ -80,15 +80,7 @@ static PyObject *nx_snapshot(PyObject *self, PyObject *unused)
         return NULL;
     Py_DECREF(r);
     syscall(NX_SYS_SNAPSHOT);
-    /* every invocation resumes with the snapshot's state: `random`, if the function imported it,
-     * is seeded afresh (from getrandom) so invocations do not share one sequence */
-    PyObject *rnd = PyDict_GetItemString(PyImport_GetModuleDict(), "random");
-    if (rnd) {
-        r = PyObject_CallMethod(rnd, "seed", NULL);
-        if (!r)
-            return NULL;
-        Py_DECREF(r);
-    }
+    /* (boot.py seeds `random` afresh after this point, for both runtimes) */
     Py_RETURN_NONE;
 }
 

@@ -15,6 +15,12 @@ if not callable(handle):
 del _f
 
 nanvix.snapshot()   # --- every invocation starts here ---
+# The snapshot holds one state of the random generator: seed it afresh (getrandom, RDRAND in the
+# microkernel) or every invocation would repeat one sequence. MicroPython's random is built in
+# (never in sys.modules); CPython's is reseeded only if the function imported it.
+if "random" in sys.modules or sys.implementation.name == "micropython":
+    import random
+    random.seed()
 _result = handle(sys.stdin.buffer.read())
 if _result is None:
     _result = b""

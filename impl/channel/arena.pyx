@@ -167,6 +167,24 @@ cdef class Arena:
         cdef nx_ctl_slot *s = self.slot(i)
         return s.idle == 1 and s.seen_gen == s.gen and s.active == 0
 
+    def released(self, uint32_t i):
+        """After slot i was deactivated: the system VM does not touch its page, so the VMM may
+        scrub and reuse it. Either the system VM never claimed the slot's current generation
+        (and cannot now: it looks at `active` again after claiming, see claim()), or it has
+        acknowledged it idle. Saves a wake-up of the system VM per invocation that did no I/O."""
+        cdef nx_ctl_slot *s = self.slot(i)
+        cdef uint32_t gen
+        nx_fence()  # (pairs with the fence in claim: one of the two sides sees the other's store)
+        gen = s.gen
+        if s.active:
+            return False
+        return s.seen_gen != gen or s.idle == 1
+
+    def claimed(self, uint32_t i):
+        """The system VM has claimed slot i's current generation and not let go of it yet."""
+        cdef nx_ctl_slot *s = self.slot(i)
+        return s.seen_gen == s.gen and s.idle == 0
+
     def gen(self, uint32_t i):
         return self.slot(i).gen
 
@@ -208,6 +226,23 @@ cdef class Arena:
         s.seen_gen = gen
         nx_fence()
         s.idle = 1 if idle else 0
+
+    def claim(self, uint32_t i, uint32_t gen):
+        """The system VM is about to touch slot i's page for generation gen. It says so first
+        (seen_gen = gen, not idle), then looks again: if the VMM has taken the slot back (or on
+        to a later generation) meanwhile, it lets go at once, untouched, and returns False.
+        Store, fence, load on both sides (see released()): either the VMM sees the claim and
+        waits for the system VM to let go, or the system VM sees the slot inactive."""
+        cdef nx_ctl_slot *s = self.slot(i)
+        if s.seen_gen != gen:
+            s.served = s.broken = s.log_len = s.log_dropped = 0
+        s.seen_gen = gen
+        s.idle = 0
+        nx_fence()
+        if s.gen != gen or not s.active:
+            s.idle = 1
+            return False
+        return True
 
     def served(self, uint32_t i):
         cdef nx_ctl_slot *s = self.slot(i)

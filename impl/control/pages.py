@@ -94,10 +94,14 @@ class PagePool:
                 self.free.append(page)
 
     @staticmethod
-    def scrub(page):
+    def scrub(page, keep=False):
         """Zero the page: its range of the memfd is punched out, so every mapping of it, in any
-        process, reads zeros from now on."""
-        page.mem.scrub()
+        process, reads zeros from now on. keep: zero in place only the 4 KiB pages in memory
+        (the others read as zeros already), so a page reused at once is not faulted in again."""
+        if keep:
+            page.mem.zero_resident()
+        else:
+            page.mem.scrub()
 
     def in_use(self, tenant=None):
         return sum(1 for p in self.pages if p.owner is not None and (tenant is None or p.tenant == tenant))

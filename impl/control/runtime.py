@@ -484,7 +484,7 @@ class Runtime:
             ch.used = True
             if not ch.arena.set_active(ch.slot, on, ch.shard):
                 pass  # the change ring was full: the system VM rescans every slot instead
-            if not on and ch.page.mem.u32(HDR_SQ_FLAGS) & NEED_WAKEUP:
+            if not on and ch.arena.claimed(ch.slot) and ch.page.mem.u32(HDR_SQ_FLAGS) & NEED_WAKEUP:
                 self.tenants[ch.sysvm].ring()  # it sleeps: wake it, so it lets go of the page soon
 
     def wait(self, uvm, timeout=None):
@@ -575,8 +575,8 @@ class Runtime:
 
     def _released(self, ch):
         """The serving system VM no longer touches ch's page: it acknowledged the deactivation,
-        or never saw this generation active, or is not running."""
-        return not ch.used or ch.arena.idle(ch.slot) or not self.tenants[ch.sysvm].sysvm.alive
+        or never claimed this generation (see Arena.released), or is not running."""
+        return not ch.used or ch.arena.released(ch.slot) or not self.tenants[ch.sysvm].sysvm.alive
 
     def _teardown(self, uvm, close=True):
         ch = uvm.channel
@@ -618,7 +618,7 @@ class Runtime:
         ch = uvm.channel
         uvm.tpl.reset(uvm.mem, uvm.vcpu)
         self._drop_grown(uvm)
-        self.pages.scrub(ch.page)
+        self.pages.scrub(ch.page, keep=True)
         init_channel(ch.page.mem)
         ch.arena.hand_out(ch.slot, uvm.id, ch.shard)
         ch.used = False

@@ -154,6 +154,7 @@ class Template:
         self.ram_size = ram_size
         self.size = A["LOW_SIZE"] + ram_size
         self.image = image
+        self.source = None
         self.fd = memfd("nanvix-template", self.size, sealable=True)
         mem = Memory(self.size, self.fd, True)
         page0 = zpoline.page0(A["GPA_SYSCALL_VEC"]) if image.get("zpoline") else None
@@ -202,6 +203,7 @@ class Template:
         tpl = cls.__new__(cls)
         tpl.fd, tpl.image, tpl.ram_size = fd, image, ram_size
         tpl.size = A["LOW_SIZE"] + ram_size
+        tpl.source = None
         tpl.state = VcpuState.from_bytes(state)
         return tpl
 
@@ -223,12 +225,16 @@ class Template:
         return mem, vcpu
 
     def reset(self, mem, vcpu):
-        """Back to the snapshot: every change made through the copy-on-write mapping dropped (it
-        reads as the sealed snapshot again) and the vCPU's whole state restored (registers, special
-        registers with FS/GS base, FPU/SSE/AVX, no pending event). Nothing of the last invocation
-        is left in the VM; its pages beyond the snapshot and its channel are the caller's."""
-        mem.revert()
+        """Back to the snapshot: every page the copy-on-write mapping copied is the snapshot's
+        again (copied back; the rest still is the sealed file's) and the vCPU's whole state
+        restored (registers, special registers with FS/GS base, FPU/SSE/AVX, no pending event).
+        Nothing of the last invocation is left in the VM; its pages beyond the snapshot and its
+        channel are the caller's. Returns the pages copied back."""
+        if self.source is None:  # one read-only view of the snapshot per template and process
+            self.source = Memory(self.size, self.fd, False)
+        n = mem.restore(self.source)
         vcpu.restore_state(self.state)
+        return n
 
     def prefault(self, mem):
         """Map the snapshot's image into the host page tables ahead of a start (the guest's first
@@ -246,6 +252,9 @@ class Template:
             mem.write(info + A["INFO_INPUT"], data)
 
     def close(self):
+        if self.source is not None:
+            self.source.close()
+            self.source = None
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1

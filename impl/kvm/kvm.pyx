@@ -10,7 +10,7 @@ import os
 from nanvix.impl.errors import KvmError
 
 from libc.errno cimport errno, EINTR
-from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
 from libc.string cimport memcpy, memset
 from posix.fcntl cimport O_RDWR, O_CLOEXEC, open as c_open
 from posix.unistd cimport close as c_close_
@@ -28,6 +28,10 @@ cdef extern from "<sys/mman.h>" nogil:
     void *MAP_FAILED
     int PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_NORESERVE
     int MADV_DONTNEED, MADV_POPULATE_READ, MADV_POPULATE_WRITE
+
+cdef extern from "pagemap.h" nogil:
+    int64_t _restore_pages "nx_restore_pages"(char *dst, const char *src, uint64_t size)
+    int64_t _zero_resident "nx_zero_resident"(char *base, uint64_t size)
 
 cdef extern from "<fcntl.h>" nogil:
     int fallocate(int fd, int mode, long offset, long length)
@@ -229,6 +233,39 @@ cdef class Memory:
             err = madvise(self.base, self.size, MADV_DONTNEED)
         if err != 0:
             raise OSError(errno, "madvise(MADV_DONTNEED) failed")
+
+    def restore(self, Memory source):
+        """revert(), keeping what still matches mapped: every page this private mapping copied
+        (written through it by a guest or by the host) is copied back from `source`, a mapping
+        of the same file, and the pages never written stay the file's own. The kernel's page map
+        says which pages were copied (present and not a file page), so nothing is guessed, and
+        neither the host page tables nor KVM's shadow of them are dropped: the next run of the
+        guest does not fault its working set in again. Returns the pages copied back."""
+        cdef int64_t r
+        self._check(0, 0)
+        if self.shared or self.fd < 0 or source is None or source.size < self.size or source.fd < 0:
+            raise ValueError("restore() is for a private mapping of a file, from a mapping of it")
+        source._check(0, self.size)
+        with nogil:
+            r = _restore_pages(self.base, source.base, self.size)
+        if r < 0:
+            raise OSError(<int>-r, "restoring a private mapping: %s" % os.strerror(<int>-r))
+        return r
+
+    def zero_resident(self):
+        """Zero the pages of a shared file mapping that are in memory (a page not in memory
+        reads as zero already): a scrub that leaves the mapping's working set in place, where
+        scrub() hands every page back and each is faulted in again on its next use. Returns the
+        pages zeroed."""
+        cdef int64_t r
+        self._check(0, 0)
+        if not self.shared or self.fd < 0:
+            raise ValueError("zero_resident() is for a shared mapping of a file")
+        with nogil:
+            r = _zero_resident(self.base, self.size)
+        if r < 0:
+            raise OSError(<int>-r, "mincore failed: %s" % os.strerror(<int>-r))
+        return r
 
     def populate(self, uint64_t off=0, n=None, bint write=False):
         """Fault the range's pages into the host page tables now, so a guest's first touch does

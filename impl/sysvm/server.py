@@ -113,16 +113,19 @@ class Server:
             return
         if ch is None:
             ch = self._adopt(slot, gen, shard, uvm)
+            if ch is None:
+                return
         self.hot[slot] = ch  # (running, or just stopped: one more look)
 
     def _adopt(self, slot, gen, shard, uvm):
         # The same generation as the last server's: a restart; adopt the indices it published,
         # after checking them, and fail what it had taken (retrying could apply a request twice).
         adopt = self.arena.state_seen(slot) == gen
+        if not self.arena.claim(slot, gen):  # taken back before we touched it: never served
+            return None
         ring = self.ring_class(self.arena.page(slot), adopt)
         ch = ServedChannel(slot, gen, uvm, shard, ring)
         self.channels[slot] = ch
-        self.arena.seen(slot, gen, idle=False)
         if adopt and self.arena.broken(slot):
             ring.mark_broken("broken before this system VM started")
         elif ring.broken:  # the published indices it adopted are impossible

@@ -159,3 +159,52 @@ def test_spin_checksum_is_exact(invoke, n):
     assert rep["status"] == "ok", rep
     out = json.loads(rep["result"])
     assert out["iterations"] == n and out["checksum"] == _xorshift(n)
+
+
+def test_restore_copies_back_exactly_the_pages_a_private_mapping_changed():
+    """Memory.restore: a copy-on-write mapping reads as its file again, whatever wrote to it,
+    and only the pages it copied are counted (the rest are still the file's)."""
+    from nanvix.impl.kvm import Memory, memfd
+
+    size = 64 * 4096
+    fd = memfd("restore-test", size)
+    try:
+        shared = Memory(size, fd, True)
+        shared.write(0, bytes(range(256)) * (size // 256))
+        snapshot = bytes(shared.read(0, size))
+        private, source = Memory(size, fd, False), Memory(size, fd, False)
+        assert private.restore(source) == 0          # nothing copied yet
+        private.read(5 * 4096, 4096)                 # a read maps the file's page: no copy
+        for page in (0, 7, 63):
+            private.fill(page * 4096 + 100, 50, 0xAB)
+        private.write(20 * 4096 + 4090, b"0123456789")  # one write across two pages
+        assert private.read(0, size) != snapshot
+        assert private.restore(source) == 5
+        assert private.read(0, size) == snapshot
+        assert private.restore(source) == 5           # the copies stay (now equal to the file)
+        with pytest.raises(ValueError):
+            shared.restore(source)                    # not a private mapping
+        for m in (private, source, shared):
+            m.close()
+    finally:
+        os.close(fd)
+
+
+def test_zero_resident_leaves_a_shared_mapping_all_zero():
+    from nanvix.impl.kvm import Memory, memfd
+
+    size = 128 * 4096
+    fd = memfd("zero-test", size)
+    try:
+        a, b = Memory(size, fd, True), Memory(size, fd, True)  # two mappings, as VMM and system VM
+        for page in (0, 3, 127):
+            b.fill(page * 4096 + 17, 300, 0x5C)
+        assert not a.is_zero()
+        assert a.zero_resident() == 3   # only those pages are in memory
+        assert a.is_zero() and b.is_zero()
+        with pytest.raises(ValueError):
+            Memory(size, fd, False).zero_resident()
+        a.close()
+        b.close()
+    finally:
+        os.close(fd)

@@ -158,3 +158,35 @@ def test_control_messages_never_bring_the_server_down(tmp_path_factory, msgs):
         arena.close()
         for fd in (arena.fd, doorbell, notify):
             os.close(fd)
+
+
+def test_a_slot_taken_back_before_the_server_claims_it_needs_no_acknowledgement(host):
+    """A guest that did no I/O: its slot is released as soon as it is deactivated (no wake-up
+    of the system VM), and a server that looks at it later never touches its page."""
+    arena, make, notify = host
+    srv = make()
+    hand_out(arena, 2)
+    arena.set_active(2, False, 0)
+    assert arena.released(2) and not arena.claimed(2)
+    gen = arena.gen(2)
+    assert not arena.claim(2, gen)        # the server's late look: it lets go at once
+    assert arena.released(2)
+    srv.sync()
+    assert srv.channels == {}
+
+
+def test_a_claimed_slot_is_released_only_once_the_server_lets_go(host):
+    arena, make, notify = host
+    srv = make()
+    g = hand_out(arena, 4)
+    g.submit(OP_CODES["nop"], 1)
+    srv.sync()                            # claimed, served
+    srv.serve_round()
+    assert arena.claimed(4)
+    arena.set_active(4, False, 0)
+    assert not arena.released(4)          # the server may still be touching the page
+    srv.sync()
+    assert arena.released(4) and not arena.claimed(4)
+    # a claim for a generation the VMM has moved past fails too
+    hand_out(arena, 4)
+    assert not arena.claim(4, arena.gen(4) - 1) and arena.released(4) is False

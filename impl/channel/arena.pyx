@@ -142,9 +142,8 @@ cdef class Arena:
         cdef nx_ctl_slot *s = self.slot(i)
         cdef bint posted
         s.active = 1 if on else 0
-        with nogil:
-            nx_fence()
-            posted = self.push(&self.hdr.change[shard % NX_SHARDS_MAX], i)
+        nx_fence()  # (a few stores: not worth letting go of the GIL, and waiting to get it back)
+        posted = self.push(&self.hdr.change[shard % NX_SHARDS_MAX], i)
         return posted
 
     def set_running(self, uint32_t i, bint on, uint32_t shard):
@@ -156,9 +155,8 @@ cdef class Arena:
             return True
         cdef bint posted
         s.running = 1 if on else 0
-        with nogil:
-            nx_fence()
-            posted = self.push(&self.hdr.change[shard % NX_SHARDS_MAX], i)
+        nx_fence()  # (a few stores: not worth letting go of the GIL, and waiting to get it back)
+        posted = self.push(&self.hdr.change[shard % NX_SHARDS_MAX], i)
         return posted
 
     def idle(self, uint32_t i):
@@ -271,6 +269,5 @@ cdef class Arena:
         """Ask the shard to wake slot i's guest (then signal the shard's notify eventfd)."""
         cdef bint posted
         self.slot(i)
-        with nogil:
-            posted = self.push(&self.hdr.wake[shard % NX_SHARDS_MAX], i)
+        posted = self.push(&self.hdr.wake[shard % NX_SHARDS_MAX], i)
         return posted

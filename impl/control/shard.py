@@ -59,6 +59,7 @@ class ShardTenant(Tenant):
         self.arena = Arena(arena_fd)
         self.doorbell, self.notify = doorbell, notify
         self.sysvm = RemoteSystemVM()
+        self.sysvm_up = True     # (the control plane watches and restarts the system VM)
         self.free_slots = []
         self.slot_page = {}
         self.uvms = {}

@@ -31,7 +31,7 @@ cdef extern from "<sys/mman.h>" nogil:
 
 cdef extern from "pagemap.h" nogil:
     int64_t _restore_pages "nx_restore_pages"(char *dst, const char *src, uint64_t size)
-    int64_t _zero_resident "nx_zero_resident"(char *base, uint64_t size)
+    int64_t _zero_resident "nx_zero_resident"(int fd, uint64_t off, char *base, uint64_t size)
 
 cdef extern from "<fcntl.h>" nogil:
     int fallocate(int fd, int mode, long offset, long length)
@@ -261,10 +261,9 @@ cdef class Memory:
         self._check(0, 0)
         if not self.shared or self.fd < 0:
             raise ValueError("zero_resident() is for a shared mapping of a file")
-        with nogil:
-            r = _zero_resident(self.base, self.size)
+        r = _zero_resident(self.fd, self.file_offset, self.base, self.size)  # (a few calls: GIL kept)
         if r < 0:
-            raise OSError(<int>-r, "mincore failed: %s" % os.strerror(<int>-r))
+            raise OSError(<int>-r, "zeroing a shared mapping: %s" % os.strerror(<int>-r))
         return r
 
     def populate(self, uint64_t off=0, n=None, bint write=False):

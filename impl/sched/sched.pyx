@@ -250,6 +250,7 @@ cdef class Scheduler:
             self._set_core(core, None)
             uvm.core = None
             self._enqueue(uvm)
+            self.left.notify_all()
             self.counts[LEFT_PREEMPT] += 1
             return uvm
 
@@ -516,6 +517,7 @@ cdef class Scheduler:
         with self.lock:
             self.stopping = True
             self.cond.notify_all()
+            self.left.notify_all()
         os.write(self.wake_w, b"x")
         for t in self.threads:
             t.join(5)

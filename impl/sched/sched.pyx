@@ -22,9 +22,12 @@ import select
 import threading
 
 from cpython.exc cimport PyErr_CheckSignals
-from libc.stdint cimport uint32_t, uint64_t, int64_t
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from libc.stdint cimport uint32_t, uint64_t, int64_t, uintptr_t
+from libc.string cimport memset
 
-from nanvix.impl.abi.abi cimport NX_PORT_HYPERCALL, NX_HC_EXIT, NX_HC_WAIT, NX_HC_GROW, NX_HC_COMMAND
+from nanvix.impl.abi.abi cimport NX_PORT_HYPERCALL, NX_HC_EXIT, NX_HC_WAIT, NX_HC_GROW, NX_HC_COMMAND, nx_ring_hdr
+from nanvix.impl.kvm.kvm cimport Memory
 from nanvix.impl.kvm.kvm cimport Vcpu, kvm_run, KVM_EXIT_IO, KVM_EXIT_SHUTDOWN, KVM_EXIT_MMIO, KVM_EXIT_IO_IN
 from nanvix.impl.kvm.kvm import EXIT_NAMES, kick_thread
 from nanvix.impl.threads import spawn
@@ -49,6 +52,40 @@ LEFT_YIELD = "yield"
 
 def now_ns():
     return nx_now_ns()
+
+
+cdef enum:
+    RUN_LOOK = 0     # no exit pending: the loop head looks at the time, preemption and eviction
+    RUN_EXIT = 1     # an exit (or a KVM_RUN error) for the host to decode
+
+
+cdef int _run_until(Vcpu vcpu, kvm_run *run, nx_ring_hdr *ring, long long deadline,
+                    long long slice_end, volatile int *preempt, int *err, long *exits) noexcept nogil:
+    """Run the vCPU, without the GIL, until an exit that needs the host's Python (or the slice,
+    the deadline or a preemption request comes). The two exits a guest makes in a loop are
+    answered here as the host would answer them: NX_HC_WAIT when a completion is already in the
+    ring (nothing to park for), and NX_HC_GROW of zero pages (refused). So a guest that exits in
+    a storm holds no lock and no GIL the other cores' invocations need."""
+    cdef long long now
+    cdef uint32_t nr
+    while True:
+        now = nx_now_ns()
+        if now >= deadline or now >= slice_end or preempt[0]:
+            return RUN_LOOK
+        err[0] = vcpu.run_nogil((slice_end if slice_end < deadline else deadline) - now)
+        exits[0] += 1
+        if err[0] != 0:
+            return RUN_EXIT
+        if not (run.exit_reason == KVM_EXIT_IO and run.io.port == HC_PORT and run.io.direction == KVM_EXIT_IO_IN
+                and run.io.size == 4 and run.io.count == 1):
+            return RUN_EXIT
+        nr = <uint32_t>run.s.regs.regs.rax
+        if nr == HC_GROW and run.s.regs.regs.rdi == 0:
+            (<uint32_t *>((<char *>run) + run.io.data_offset))[0] = 0
+        elif nr == HC_WAIT and ring != NULL and ring.cq_tail != ring.cq_head:
+            (<uint32_t *>((<char *>run) + run.io.data_offset))[0] = 0
+        else:
+            return RUN_EXIT
 
 
 cdef class Scheduler:
@@ -76,7 +113,13 @@ cdef class Scheduler:
         self.running = collections.Counter()   # tenant -> cores it holds
         self.thread_ident = [0] * self.ncores  # the thread running each core (for kicks)
         self.borrowed = [False] * self.ncores  # the core runs an invoker's vCPU in its thread
-        self.preempt_req = [False] * self.ncores
+        self.preempt_req = <int *>PyMem_Malloc(self.ncores * sizeof(int))  # read without the GIL
+        if self.preempt_req == NULL:
+            raise MemoryError()
+        memset(<void *>self.preempt_req, 0, self.ncores * sizeof(int))
+
+    def __dealloc__(self):
+        PyMem_Free(<void *>self.preempt_req)
 
     def start(self):
         """Start one worker thread per core and the waker."""
@@ -144,7 +187,7 @@ cdef class Scheduler:
             if u is not None and not self.preempt_req[k] and u.tenant != tenant and self.running[u.tenant] > most:
                 victim, most = k, self.running[u.tenant]
         if victim >= 0:
-            self.preempt_req[victim] = True
+            self.preempt_req[victim] = 1
             self._kick(victim)
 
     cdef _kick(self, int core):
@@ -239,7 +282,7 @@ cdef class Scheduler:
             if ch is not None and ch.state == "open":
                 ch.arena.set_running(ch.slot, True, ch.shard)
         self.current[core] = uvm
-        self.preempt_req[core] = False
+        self.preempt_req[core] = 0
 
     def preempt(self, int core):
         """Take the user VM off the core and put it back at the end of its queue."""
@@ -269,10 +312,16 @@ cdef class Scheduler:
         cdef long long now = nx_now_ns()
         cdef long long deadline = uvm.deadline_ns
         cdef long long slice_end = now + slice_ns
-        cdef long long budget
-        cdef int err
+        cdef int err = 0, how
+        cdef long exits
         cdef uint32_t nr, reason
         cdef uint64_t arg0
+        cdef nx_ring_hdr *ring = NULL
+        cdef Memory page
+        ch = uvm.channel
+        if ch is not None and ch.state == "open":
+            page = ch.page.mem
+            ring = <nx_ring_hdr *><uintptr_t>page.addr
         if self.commands and uvm.awaiting_command:
             value = self.host.command(uvm)
             if value is None:
@@ -288,12 +337,14 @@ cdef class Scheduler:
             if now >= slice_end or self.preempt_req[core]:
                 self.preempt(core)
                 return LEFT_PREEMPT
-            budget = min(slice_end, deadline) - now
             if not uvm.t_run:
                 uvm.t_run = now  # the invocation's first KVM_RUN: its start ends here
+            exits = 0
             with nogil:
-                err = vcpu.run_nogil(budget)
-            uvm.exits += 1
+                how = _run_until(vcpu, run, ring, deadline, slice_end, &self.preempt_req[core], &err, &exits)
+            uvm.exits += exits
+            if how == RUN_LOOK:
+                continue
             if err == EINTR_:
                 # kicked: the loop head decides between timeout and preemption. (A Ctrl-C that
                 # interrupted an invoking main thread is raised here: see run_here.)

@@ -10,18 +10,37 @@ publishes them, so a guest scribbling over the shared copies cannot steer it. A 
 no honest guest could produce marks the channel broken: it is no longer served.
 """
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
+from libc.errno cimport errno, EINTR as EINTR_
 from libc.string cimport memcpy, memset
 
 from nanvix.impl.abi.abi cimport *
+from nanvix.impl.channel.arena cimport Arena
 from nanvix.impl.kvm.kvm cimport Memory
 
-from nanvix.impl.abi.abi import OPS
+from nanvix.impl.abi.abi import OPS, OP_CODES
 
 cdef extern from *:
     """
+    #include <time.h>
     static inline void nx_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+    static inline void nx_pause(void) { __builtin_ia32_pause(); }
+    static inline long long nx_clock(int id) {
+        struct timespec ts; clock_gettime(id, &ts); return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    }
     """
     void nx_fence() nogil
+    void nx_pause() nogil
+    long long nx_clock(int id) nogil
+    enum:
+        CLOCK_REALTIME, CLOCK_MONOTONIC
+
+cdef uint32_t OP_NOP = OP_CODES["nop"], OP_CLOCK = OP_CODES["clock"]
+# what Ring.answer_simple() found at the head of the submission queue
+cdef enum:
+    SIMPLE_NONE = -1     # nothing takeable: empty, no room for an answer, or broken
+    SIMPLE_OTHER = 0     # a request the system VM's Python serves (or take() rejects)
+    SIMPLE_DONE = 1      # a nop or a clock read, answered here
+    SIMPLE_NOTIFY = 3    # ... and the guest asked to be notified
 
 cdef class Request:
     """One validated request, copied out of shared memory. error != 0 means it was malformed:
@@ -168,6 +187,61 @@ cdef class Ring:
         nx_fence()  # publish the tail before reading the guest's flag (pairs with its re-check)
         return bool(self.hdr.cq_flags & NX_CQ_NOTIFY_ME)
 
+    cdef int answer_simple(self, uint32_t *account) except -2:
+        """Answer the request at the head of the queue here if it is one that needs no state of
+        the system VM (a nop, a clock read) and passes every check take() makes; anything else is
+        left for take(). The account (*account, the arena's served count) is written before the
+        answer, as answer() does. Returns a SIMPLE_ code."""
+        cdef nx_sqe e
+        cdef nx_cqe *c
+        cdef uint32_t n, free
+        cdef int64_t result = 0
+        if self.broken:
+            return SIMPLE_NONE
+        n = self.pending()
+        free = self.cq_free()
+        if self.broken or n == 0 or free == 0:
+            return SIMPLE_NONE
+        memcpy(&e, &self.sq[self.sq_head & (NX_RING_ENTRIES - 1)], sizeof(nx_sqe))  # read once
+        if (e.opcode != OP_NOP and e.opcode != OP_CLOCK) or <uint64_t>e.in_off + e.in_len > NX_DATA_SIZE \
+                or <uint64_t>e.out_off + e.out_cap > NX_DATA_SIZE or e.name_len > e.in_len or e.name_len > NX_NAME_MAX:
+            return SIMPLE_OTHER
+        if e.opcode == OP_CLOCK:
+            result = nx_clock(CLOCK_REALTIME)
+        self.sq_head += 1
+        self.hdr.sq_head = self.sq_head
+        self.taken += 1
+        account[0] = account[0] + 1
+        nx_fence()  # the account before the answer
+        c = &self.cq[self.cq_tail & (NX_RING_ENTRIES - 1)]
+        c.user_data = e.user_data
+        c.result = result
+        c.out_len = 0
+        c.flags = 0
+        self.cq_tail += 1
+        nx_fence()
+        self.hdr.cq_tail = self.cq_tail
+        self.completed += 1
+        self.simple += 1
+        nx_fence()
+        return SIMPLE_NOTIFY if self.hdr.cq_flags & NX_CQ_NOTIFY_ME else SIMPLE_DONE
+
+    def serve_simple(self, Arena arena, uint32_t slot, uint32_t budget):
+        """Answer up to budget nops and clock reads at the head of the queue (see answer_simple).
+        Returns (answered, whether a guest asked to be notified, whether a request for take()
+        is next)."""
+        cdef uint32_t k = 0
+        cdef int r = SIMPLE_NONE
+        cdef bint notify = False
+        cdef uint32_t *account = &arena.slot(slot).served
+        while k < budget:
+            r = self.answer_simple(account)
+            if r <= SIMPLE_OTHER:
+                break
+            k += 1
+            notify |= r == SIMPLE_NOTIFY
+        return k, notify, r == SIMPLE_OTHER
+
     def recover(self):
         """After a restart: fail, with EIO, every request the dead system VM had taken but not
         answered (their entries are still in the SQ: an honest guest cannot have reused them).
@@ -196,6 +270,90 @@ cdef class Ring:
 
     def mark_broken(self, str why):
         self._break(why)
+
+
+def spin(list hot, Arena arena, list shards, long long since_ns, long long poll_ns):
+    """The system VM's polling, in C: spin over the hot channels (hot: [(Ring, slot)]) answering
+    nops and clock reads as they come, until a channel holds a request for the Python server, a
+    guest answered here asked to be notified, a channel change is posted on one of the shards'
+    change rings, or poll_ns (CLOCK_MONOTONIC) pass with nothing answered since since_ns (or
+    since the last answer here). A polled round trip then costs a few loads and stores, not a
+    pass of the interpreter's loop. Returns (index into hot or -1, whether that guest asked to
+    be notified, the time of the last answer here or 0)."""
+    cdef Py_ssize_t i, n = len(hot)
+    cdef Ring ring
+    cdef uint32_t slot, shard, spins = 0
+    cdef int r
+    cdef long long last = 0, until = since_ns + poll_ns
+    cdef nx_ctl_ring *change
+    rings = [h[0] for h in hot]
+    slots = [h[1] for h in hot]
+    while True:
+        for i in range(n):
+            ring = <Ring>rings[i]
+            slot = slots[i]
+            r = ring.answer_simple(&arena.slot(slot).served)
+            if r >= SIMPLE_DONE:
+                last = nx_clock(CLOCK_MONOTONIC)
+                until = last + poll_ns
+                while r == SIMPLE_DONE:
+                    r = ring.answer_simple(&arena.slot(slot).served)
+            if r == SIMPLE_NOTIFY:
+                return i, True, last
+            if r == SIMPLE_OTHER:
+                return i, False, last
+        for shard in shards:
+            change = &arena.hdr.change[shard % NX_SHARDS_MAX]
+            if change.head != change.tail or change.overflow:
+                return -1, False, last
+        spins += 1
+        if spins % 32 == 0 and nx_clock(CLOCK_MONOTONIC) >= until:
+            return -1, False, last
+        nx_pause()
+
+
+cdef extern from "<sys/epoll.h>" nogil:
+    ctypedef union epoll_data_t:
+        int fd
+        uint64_t u64
+    struct epoll_event:
+        uint32_t events
+        epoll_data_t data
+    int epoll_wait(int epfd, epoll_event *events, int maxevents, int timeout)
+
+
+def wait(int epfd, list hot, Arena arena, int timeout_ms=-1):
+    """The system VM's sleep: epoll_wait without the GIL, then, before anything else, one look
+    at the hot channels answering what the ring answers itself (see spin): a doorbell's nop is
+    answered within a microsecond of the wake-up, not after a pass of the Python loop. Returns
+    ([(fd, events)] as select.epoll.poll does, [indexes into hot whose guest asked to be
+    notified], whether anything was answered)."""
+    cdef epoll_event ev[16]
+    cdef int n, k, r, err = 0
+    cdef Py_ssize_t i
+    cdef Ring ring
+    cdef uint32_t slot
+    with nogil:
+        n = epoll_wait(epfd, ev, 16, timeout_ms)
+        if n < 0:
+            err = errno
+    if n < 0:
+        if err == EINTR_:
+            return [], [], False
+        raise OSError(err, "epoll_wait")
+    notify = []
+    answered = False
+    for i in range(len(hot)):
+        ring = <Ring>hot[i][0]
+        slot = hot[i][1]
+        r = ring.answer_simple(&arena.slot(slot).served)
+        while r >= SIMPLE_DONE:
+            answered = True
+            if r == SIMPLE_NOTIFY:
+                notify.append(i)
+                break
+            r = ring.answer_simple(&arena.slot(slot).served)
+    return [(ev[k].data.fd, ev[k].events) for k in range(n)], notify, answered
 
 
 def ring_state(Memory mem):

@@ -24,7 +24,7 @@ import sys
 import time
 
 from nanvix.impl.abi import ABI, EINVAL, EIO, ENOSYS, OP_CODES
-from nanvix.impl.channel import Arena, Ring
+from nanvix.impl.channel import Arena, Ring, spin, wait
 from nanvix.impl.channel.arena import SHARDS_MAX
 from nanvix.impl.errors import StoreError
 from nanvix.impl.limits import Limits
@@ -230,10 +230,18 @@ class Server:
         self.log.write("sysvm", "channel of uvm-%s broken: %s" % (ch.uvm, ch.ring.broken_reason))
 
     def serve(self, ch, budget):
-        """Serve up to budget requests of one channel. Returns how many."""
+        """Serve up to budget requests of one channel. Returns how many. Nops and clock reads
+        are answered by the ring itself, in C (Ring.serve_simple: the same checks as take())."""
         n = 0
         notify = False
         while n < budget:
+            k, woke, more = ch.ring.serve_simple(self.arena, ch.slot, budget - n)
+            n += k
+            notify |= woke
+            if not more or n >= budget:
+                if ch.ring.broken and not self.arena.broken(ch.slot):
+                    self.record_broken(ch)
+                break
             r = self.take(ch)
             if r is None:
                 break
@@ -328,7 +336,7 @@ class Server:
     @staticmethod
     def _channel_state(ch):
         r = ch.ring
-        return {"uvm": ch.uvm, "slot": ch.slot, "gen": ch.gen, "served": ch.served, "taken": r.taken,
+        return {"uvm": ch.uvm, "slot": ch.slot, "gen": ch.gen, "served": ch.served + r.simple, "taken": r.taken,
                 "completed": r.completed, "in_service_user_data": [r.user_data for r in ch.in_service],
                 "rejected": r.rejected, "sq_head": r.sq_head, "cq_tail": r.cq_tail,
                 "broken": r.broken, "broken_reason": r.broken_reason}
@@ -356,8 +364,10 @@ class Server:
             self.idle_since = time.monotonic_ns()
             self.empty_wakes = 0
             timeout = 0
+            self.poll_hot()
         elif self.auto and time.monotonic_ns() - self.idle_since < POLL_NS:
             timeout = 0
+            self.poll_hot()
         else:
             if self.auto:
                 self.cool()
@@ -372,12 +382,33 @@ class Server:
                 # slows down (no request is lost: the rings are armed and looked at after this)
                 # instead of taking the cores from every other tenant's.
                 time.sleep(min(STORM_MAX_S, 25e-6 * (1 << min(self.empty_wakes - STORM_WAKES, 8))))
-        self.dispatch(self.epoll.poll(timeout))
-        if timeout != 0:
-            for ch in self.hot.values():
-                ch.ring.set_need_wakeup(False)
-            self.idle_since = time.monotonic_ns()
+        if timeout == 0:
+            self.dispatch(self.epoll.poll(0))
+            return
+        hot = list(self.hot.values()) if self.auto else []
+        events, notify, answered = wait(self.epoll.fileno(), [(ch.ring, ch.slot) for ch in hot], self.arena)
+        for i in notify:
+            self.wake(hot[i])
+        self.dispatch(events)
+        for ch in self.hot.values():
+            ch.ring.set_need_wakeup(False)
+        self.idle_since = time.monotonic_ns()
+        if answered:
+            self.empty_wakes = 0
+        else:
             self.empty_wakes += 1  # (reset as soon as a round serves something)
+
+    def poll_hot(self):
+        """Poll the hot channels in C until one needs this loop, a channel changes, or POLL_NS
+        pass with nothing to answer (see channel.ring.spin)."""
+        hot = list(self.hot.values())
+        i, notify, last = spin([(ch.ring, ch.slot) for ch in hot], self.arena, list(self.notify),
+                               self.idle_since, POLL_NS)
+        if last:
+            self.idle_since = last
+            self.empty_wakes = 0
+        if notify:
+            self.wake(hot[i])
 
     def dispatch(self, events):
         for fd, _ in events:

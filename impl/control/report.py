@@ -28,11 +28,13 @@ def state_report(rt):
         out["system_vms"][name] = {"tenant": name, "alive": t.sysvm.alive, "epoch": t.sysvm.epoch,
                                    "pid": t.sysvm.pid, "served": served,
                                    "channels": sorted(c.id for c in channels.values() if c.sysvm == name)}
-    page_of = {id(p.mem): p.index for p in rt.pages.pages}
+    # a page is the range of a file it views: found in a slot's memory, or in a part placed in it
+    page_of = {(p.mem.fd, p.mem.file_offset): p.index for p in rt.pages.pages}
     for u in uvms.values():
         # pool pages as KVM has them: in the VM's memory slots (not our bookkeeping)
         slots = u.vm.slots.values() if u.vm is not None and not u.vm.closed else ()
-        in_slots = sorted(page_of[id(m)] for _, _, m in slots if id(m) in page_of)
+        mapped = [x for _, _, m in slots for x in [m] + list(m.parts or ())]
+        in_slots = sorted(page_of[(m.fd, m.file_offset)] for m in mapped if (m.fd, m.file_offset) in page_of)
         out["user_vms"][u.id] = {"tenant": u.tenant, "state": u.state, "core": u.core,
                                  "status": u.status, "system_vm": u.tenant,
                                  "channel": u.channel.id if u.channel else None,

@@ -22,13 +22,15 @@ from nanvix.impl.kvm import EXIT_IO, Memory, VcpuState, memfd
 
 A = ABI
 P, RW, US, PS = 1, 2, 4, 0x80
+AC, DI = 0x20, 0x40       # accessed, dirty: set here, so the MMU never writes a page table (each
+                          # such write would copy a page of the snapshot into every user VM)
 CR0 = 0x80050033          # PE MP ET NE WP PG
 CR4 = 0x620               # PAE OSFXSR OSXMMEXCPT
 CR4_FSGSBASE = 0x10000    # wrfsbase/rdfsbase at CPL3: the Linux-ABI layer's TLS, with no exit
 EFER = 0x500              # LME LMA
 RFLAGS = 0x2              # IOPL 0: ports are allowed by the TSS bitmap alone
 ALLOWED_PORTS = ((A["PORT_DOORBELL"], 1), (A["PORT_HYPERCALL"], 4))  # (port, access width)
-SLOT_LOW, SLOT_CHANNEL, SLOT_RAM, SLOT_HOTADD = 0, 1, 2, 3
+SLOT_GUEST, SLOT_HOTADD = 0, 3   # the guest's memory in one slot; added pages from SLOT_HOTADD
 DEFAULT_RAM = 8 << 20
 IN_EAX_IMM8 = 0xE5        # `in eax, imm8`: the hypercall instruction (2 bytes)
 
@@ -46,24 +48,24 @@ def lay_out(mem, ram_size, tsc_khz, page0=None):
     sled, see guest/linux/zpoline.py); else page 0 is absent, so null pointers fault."""
     low = A["LOW_SIZE"]
     # PML4 -> PDPT -> PD0 (first GiB), PD1 (the hot-add GiB)
-    _q(mem, A["GPA_PML4"], A["GPA_PDPT"] | P | RW | US)
-    _q(mem, A["GPA_PDPT"], A["GPA_PD0"] | P | RW | US)
-    _q(mem, A["GPA_PDPT"] + 8, A["GPA_PD1"] | P | RW | US)
-    _q(mem, A["GPA_PD0"], A["GPA_PT0"] | P | RW | US)
-    _q(mem, A["GPA_PD0"] + 8, A["GPA_CHANNEL"] | P | RW | US | PS)
+    _q(mem, A["GPA_PML4"], A["GPA_PDPT"] | P | RW | US | AC)
+    _q(mem, A["GPA_PDPT"], A["GPA_PD0"] | P | RW | US | AC)
+    _q(mem, A["GPA_PDPT"] + 8, A["GPA_PD1"] | P | RW | US | AC)
+    _q(mem, A["GPA_PD0"], A["GPA_PT0"] | P | RW | US | AC)
+    _q(mem, A["GPA_PD0"] + 8, A["GPA_CHANNEL"] | P | RW | US | PS | AC | DI)
     for i in range(ram_size // A["PAGE_2M"]):
-        _q(mem, A["GPA_PD0"] + 8 * (2 + i), (A["GPA_RAM"] + i * A["PAGE_2M"]) | P | RW | US | PS)
+        _q(mem, A["GPA_PD0"] + 8 * (2 + i), (A["GPA_RAM"] + i * A["PAGE_2M"]) | P | RW | US | PS | AC | DI)
     for i in range(A["HOTADD_MAX"]):
-        _q(mem, A["GPA_PD1"] + 8 * i, (A["GPA_HOTADD"] + i * A["PAGE_2M"]) | P | RW | US | PS)
+        _q(mem, A["GPA_PD1"] + 8 * i, (A["GPA_HOTADD"] + i * A["PAGE_2M"]) | P | RW | US | PS | AC | DI)
     # 4 KiB pages of the low 2 MiB: page 0 absent (null pointers fault), the hypervisor's pages
     # present but supervisor-only, the info block user read-write, the rest absent.
     for gpa in range(A["GPA_PML4"], A["GPA_TSS"] + A["PAGE_4K"], A["PAGE_4K"]):
-        _q(mem, A["GPA_PT0"] + 8 * (gpa >> 12), gpa | P | RW)
+        _q(mem, A["GPA_PT0"] + 8 * (gpa >> 12), gpa | P | RW | AC | DI)
     for gpa in range(A["GPA_INFO"], A["GPA_INFO"] + A["INFO_SIZE"], A["PAGE_4K"]):
-        _q(mem, A["GPA_PT0"] + 8 * (gpa >> 12), gpa | P | RW | US)
+        _q(mem, A["GPA_PT0"] + 8 * (gpa >> 12), gpa | P | RW | US | AC | DI)
     if page0 is not None:
         mem.write(0, page0)
-        _q(mem, A["GPA_PT0"], 0 | P | US)
+        _q(mem, A["GPA_PT0"], 0 | P | US | AC)
     assert A["GPA_INFO"] + A["INFO_SIZE"] <= low
     # GDT: 64-bit user code and data (DPL 3) and a TSS whose I/O bitmap admits only our ports.
     _q(mem, A["GPA_GDT"] + (A["SEL_DATA"] & ~7), 0x00CFF3000000FFFF)
@@ -166,7 +168,8 @@ class Template:
         chan = Memory(A["CHANNEL_SIZE"], chan_fd, True)
         vm = kvm.create_vm()
         try:
-            self._map(vm, mem, chan)
+            window = self.window(True, chan)
+            vm.set_memory(SLOT_GUEST, 0, window)
             vcpu = vm.create_vcpu(0)
             set_cpu_state(vcpu, self.tss_limit)
             vcpu.set_regs(rip=entry, rflags=RFLAGS, rsp=0)
@@ -188,6 +191,8 @@ class Template:
             self.state.set_reg("rax", 0)
         finally:
             vm.close()
+            if "window" in locals():
+                window.close()
             chan.close()
             os.close(chan_fd)
             mem.close()
@@ -207,17 +212,29 @@ class Template:
         tpl.state = VcpuState.from_bytes(state)
         return tpl
 
-    @staticmethod
-    def _map(vm, mem, chan):
-        vm.set_memory(SLOT_LOW, 0, mem, 0, A["LOW_SIZE"])
-        vm.set_memory(SLOT_CHANNEL, A["GPA_CHANNEL"], chan)
-        vm.set_memory(SLOT_RAM, A["GPA_RAM"], mem, A["LOW_SIZE"], mem.size - A["LOW_SIZE"])
+    def window(self, shared, chan=None):
+        """The guest's memory as one range of host addresses, laid out as its guest-physical
+        one, so KVM holds it in one memory slot (each slot costs the host ~16 KiB of kernel
+        memory per VM for its reverse maps and tracking arrays): [0, 2 MiB) and the RAM from
+        the snapshot (copy-on-write unless shared), the channel page in between from its own
+        file (the tenant's arena) or nothing (chan None: the range stays the snapshot's,
+        never read)."""
+        mem = Memory(A["GPA_RAM"] + self.ram_size, self.fd, shared)
+        try:
+            mem.place(A["GPA_RAM"], self.ram_size, self.fd, A["LOW_SIZE"], shared)
+            if chan is not None:
+                mem.place(A["GPA_CHANNEL"], A["CHANNEL_SIZE"], chan.fd, chan.file_offset, True)
+        except BaseException:
+            mem.close()
+            raise
+        return mem
 
     def instantiate(self, vm, channel_mem, doorbell_fd):
         """Give a fresh VM its private copy-on-write memory, the channel page and the doorbell,
-        and its vCPU in the snapshot's state. Returns (memory, vcpu)."""
-        mem = Memory(self.size, self.fd, False)  # MAP_PRIVATE: copy-on-write
-        self._map(vm, mem, channel_mem)
+        and its vCPU in the snapshot's state. Returns (memory, vcpu): the memory is the guest's
+        physical layout (see window)."""
+        mem = self.window(False, channel_mem)  # MAP_PRIVATE: copy-on-write
+        vm.set_memory(SLOT_GUEST, 0, mem)
         vm.ioeventfd(doorbell_fd, A["PORT_DOORBELL"])
         vcpu = vm.create_vcpu(0)
         vcpu.restore_state(self.state)
@@ -230,17 +247,17 @@ class Template:
         restored (registers, special registers with FS/GS base, FPU/SSE/AVX, no pending event).
         Nothing of the last invocation is left in the VM; its pages beyond the snapshot and its
         channel are the caller's. Returns the pages copied back."""
-        if self.source is None:  # one read-only view of the snapshot per template and process
-            self.source = Memory(self.size, self.fd, False)
-        n = mem.restore(self.source)
+        if self.source is None:  # one read-only window on the snapshot per template and process
+            self.source = self.window(False)
+        n = mem.restore(self.source)  # (the channel's pages are its file's: never copied back)
         vcpu.restore_state(self.state)
         return n
 
     def prefault(self, mem):
         """Map the snapshot's image into the host page tables ahead of a start (the guest's first
         touches then skip the host's fault path)."""
-        n = min(mem.size, A["LOW_SIZE"] + self.image["end"] - A["GPA_RAM"])
-        mem.populate(0, n)
+        mem.populate(0, A["LOW_SIZE"])
+        mem.populate(A["GPA_RAM"], min(self.ram_size, self.image["end"] - A["GPA_RAM"]))
 
     @staticmethod
     def write_input(mem, data):

@@ -119,6 +119,7 @@ cdef class Memory:
     cdef readonly bint shared
     cdef readonly uint64_t file_offset   # where the mapping starts in fd
     cdef readonly Memory parent
+    cdef readonly list parts              # mappings placed over ranges of this one (place())
     cdef char *base
     cdef void _check(self, uint64_t off, uint64_t n) except *
 

@@ -26,7 +26,7 @@ cdef extern from "<sys/mman.h>" nogil:
     int munmap(void *addr, size_t length)
     int madvise(void *addr, size_t length, int advice)
     void *MAP_FAILED
-    int PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_NORESERVE
+    int PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_NORESERVE, MAP_FIXED
     int MADV_DONTNEED, MADV_POPULATE_READ, MADV_POPULATE_WRITE
 
 cdef extern from "pagemap.h" nogil:
@@ -155,6 +155,28 @@ cdef class Memory:
 
     def view(self, uint64_t offset, uint64_t size):
         return Memory(size, parent=self, offset=offset)
+
+    def place(self, uint64_t offset, uint64_t size, int fd, uint64_t file_offset=0, bint shared=True):
+        """Map fd's [file_offset, +size) over this mapping's [offset, +size) (MAP_FIXED), so one
+        range of addresses, and so one KVM memory slot, holds memory of several files (a user
+        VM's snapshot and its channel page). Returns the placed range as a view that knows its
+        own file; close() of this mapping unmaps it too."""
+        cdef void *p
+        cdef int flags = (MAP_SHARED if shared else MAP_PRIVATE) | MAP_FIXED | MAP_NORESERVE
+        cdef Memory v
+        if self.parent is not None:
+            raise ValueError("place() is for a mapping, not a view")
+        self._check(offset, size)
+        with nogil:
+            p = mmap(self.base + offset, size, PROT_READ | PROT_WRITE, flags, fd, file_offset)
+        if p == MAP_FAILED:
+            raise OSError(errno, "mmap(MAP_FIXED, %d bytes) failed: %s" % (size, os.strerror(errno)))
+        v = Memory(size, parent=self, offset=offset)
+        v.fd, v.shared, v.file_offset = fd, shared, file_offset
+        if self.parts is None:
+            self.parts = []
+        self.parts.append(v)
+        return v
 
     def close(self):
         cdef char *base = self.base

@@ -1,5 +1,6 @@
 """`nanvix bench`: every figure beside a floor that does the same work, interleaved in one run,
-as medians and p99 (the machines are shared and noisy: compare the ratios, not the values).
+as medians and p99 with the number of samples behind each (the machines are shared and noisy:
+compare the ratios, not the values).
 
   start        invoke -> the guest's first KVM_RUN (a user VM kept ready)  vs  a bare KVM VM
                created, mapped, given a vCPU and run to its first exit
@@ -7,17 +8,26 @@ as medians and p99 (the machines are shared and noisy: compare the ratios, not t
                with its output read, and vs gVisor's `runsc do echo`
   teardown     resetting a user VM for its next invocation, and destroying one  vs  closing a
                bare VM
-  throughput   sustained echo invocations/s with 1 core and 1 invoker, and 2 cores and 2
+  throughput   sustained echo invocations/s and CPU per invocation: one VMM process on one
+               core; one process per core on two (how a host scales: nothing shared per
+               invocation); one process with two invoker threads on two cores (what one
+               interpreter's lock leaves of the second core); rounds interleaved
   io           a no-op request's round trip, the system VM polling, and through the doorbell
                (the system VM asleep)  vs  a pipe round trip to another process
-  memory       MemAvailable per live user VM that has run (parked), and descriptors per VM
-`nanvix bench --live N` holds N live user VMs over VMM shard processes (the scale test).
-Targets (issue 11) are printed met or not; they are never asserted by the tests.
+  memory       MemAvailable per live user VM that has run (parked), in rounds (hold, drop)
+  fairness     a quiet tenant's invocation (a kv read through its system VM) alone and beside
+               each kind of noisy neighbour, in interleaved rounds; how late the neighbours'
+               300 ms deadlines are kept
+`nanvix bench --live N` holds N live user VMs over VMM shard processes (the scale test);
+`nanvix bench --fairness` runs only the fairness section.
+Targets (issues 9 and 11) are printed met or not; they are never asserted by the tests.
 """
 import json
 import os
+import random
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -33,14 +43,19 @@ TARGETS = {  # figure -> (comparison, bound)
     "invocations_per_s_2_cores": (">=", 2000),
     "io_polled_us": ("<=", 1), "io_doorbell_us": ("<=", 30),
     "live_user_vms": (">=", 20000), "kib_per_user_vm": ("<=", 600),
+    "fairness_p99_ratio": ("<=", 1.5), "deadline_overshoot_ms_p99": ("<=", 5),
 }
+NEIGHBOURS = {"cpu spin": example("loop.c"), "exit storm": os.path.join(GUESTS, "exitstorm.c"),
+              "doorbell storm": os.path.join(GUESTS, "bellstorm.c"), "I/O flood": os.path.join(GUESTS, "ioflood.c")}
+NOISY_BUDGET_MS = 300
 
 
 def register(sub):
-    p = sub.add_parser("bench", help="start, invocation, teardown, throughput, I/O and memory, each "
-                       "beside a floor measured in the same run")
-    p.add_argument("-n", type=positive, default=100, help="repetitions per interleaved measurement")
-    p.add_argument("--seconds", type=positive_float, default=3.0, help="length of each throughput run")
+    p = sub.add_parser("bench", help="start, invocation, teardown, throughput, I/O, memory and fairness, "
+                       "each beside a floor measured in the same run")
+    p.add_argument("-n", type=positive, default=100, help="repetitions per interleaved measurement "
+                   "(the fairness section takes 6n samples per kind)")
+    p.add_argument("--seconds", type=positive_float, default=3.0, help="length of each throughput configuration")
     p.add_argument("--hold", type=positive, default=300, help="parked user VMs for the memory figure")
     p.add_argument("--live", type=positive, default=None, metavar="N",
                    help="the scale test instead: hold N live user VMs over VMM shard processes")
@@ -53,14 +68,28 @@ def register(sub):
                    help="only the runtimes section: hello and echo in C (SDK), static musl C, JavaScript and "
                    "Python (MicroPython; CPython too once `make cpython` built it); system calls that leave "
                    "the VM; snapshot memory per runtime")
+    p.add_argument("--no-fairness", action="store_true", help="leave the fairness section out")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 
 
-def stats(xs):
+# -- statistics ---------------------------------------------------------------------------------
+def pct(xs, q):
+    """The q-quantile (0..1) of xs, nearest rank."""
     xs = sorted(xs)
-    return {"p50": round(statistics.median(xs), 2), "p99": round(xs[min(len(xs) - 1, int(0.99 * len(xs)))], 2),
-            "n": len(xs)}
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def stats(xs):
+    return {"p50": round(statistics.median(xs), 2), "p99": round(pct(xs, 0.99), 2), "n": len(xs)}
+
+
+def ratio_ci(num, den, q, rounds=400, seed=1):
+    """95% bootstrap interval of quantile(num, q) / quantile(den, q): how far the ratio could move
+    with other samples of the same sizes."""
+    rng = random.Random(seed)
+    rs = sorted(pct(rng.choices(num, k=len(num)), q) / pct(rng.choices(den, k=len(den)), q) for _ in range(rounds))
+    return [round(rs[int(0.025 * rounds)], 2), round(rs[int(0.975 * rounds) - 1], 2)]
 
 
 def judge(values):
@@ -72,101 +101,217 @@ def judge(values):
     return out
 
 
-def throughput(home, cores, seconds, image_path):
-    """Echo invocations/s sustained for `seconds` by `cores` invoker threads on `cores` cores."""
+def loadavg():
+    return round(os.getloadavg()[0], 2)
+
+
+# -- throughput: VMM processes pinned to cores --------------------------------------------------
+class ThroughputChild:
+    """A VMM process pinned to `cpus` (its system VM too: affinity is inherited), with `threads`
+    invoker threads; it runs echo invocations for as long as it is told, then reports."""
+
+    def __init__(self, cpus, threads, home):
+        arg = json.dumps({"cpus": cpus, "threads": threads, "home": home, "image": example("echo.c")})
+        self.proc = subprocess.Popen([sys.executable, "-m", "nanvix.impl.cli.bench", arg], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.cpus, self.threads = cpus, threads
+        self.read()
+
+    def read(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("a throughput process failed (cpus %s)" % self.cpus)
+        return json.loads(line)
+
+    def go(self, seconds):
+        self.proc.stdin.write("%f\n" % seconds)
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(60)
+
+
+def throughput_child(arg):
+    """(In the child.) Pin, build the runtime, warm it, then run a round per line read."""
     from nanvix.impl.control.runtime import Runtime
-    with Runtime(home=home, cores=cores) as rt:
-        img = rt.load(image_path)
+    a = json.loads(arg)
+    os.sched_setaffinity(0, a["cpus"])
+    with Runtime(home=a["home"], cores=len(a["cpus"])) as rt:
+        img = rt.load(a["image"])
         rt.prepare("tput", img)
-        for _ in range(50):
+        for _ in range(200):
             rt.invoke("tput", img, b"x")
-        count = [0]
-        lock = threading.Lock()
-        end = time.monotonic() + seconds
-
-        def work():
-            n = 0
-            while time.monotonic() < end:
-                rt.invoke("tput", img, b"hi")
-                n += 1
-            with lock:
-                count[0] += n
-        t0 = time.monotonic()
-        threads = [threading.Thread(target=work) for _ in range(cores)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        return round(count[0] / (time.monotonic() - t0), 1)
-
-
-NEIGHBOURS = {"cpu spin": example("loop.c"), "exit storm": os.path.join(GUESTS, "exitstorm.c"),
-              "doorbell storm": os.path.join(GUESTS, "bellstorm.c"), "I/O flood": os.path.join(GUESTS, "ioflood.c")}
-
-
-def fairness(home, n, seconds):
-    """A quiet tenant's invocation (one kv round trip through its system VM), alone and beside
-    each kind of noisy neighbour: four of its guests at a time, re-invoked as they end (each with
-    a 300 ms budget). Returns {kind: latency stats}, the alone runs taken before and after."""
-    from nanvix.impl.control.runtime import Runtime
-    io = os.path.join(os.path.dirname(GUESTS), "..", "..", "tests", "guests", "io.c")
-    if not os.path.exists(io):
-        io = example("echo.c")
-    with Runtime(home=home, cores=2, quota_uvms=64) as rt:
-        quiet = rt.load(io)
-        rt.invoke("quiet", quiet, b"kvput k v")
-        for _ in range(20):
-            rt.invoke("quiet", quiet, b"kvget k")
-
-        def measure():
-            out = []
+        sysvm = rt.tenants["tput"].sysvm.server_pid
+        print(json.dumps({"ready": True}), flush=True)
+        for line in sys.stdin:
+            seconds = float(line)
+            counts = [0] * a["threads"]
             end = time.monotonic() + seconds
-            while len(out) < n or time.monotonic() < end:
+
+            def work(k):
+                n = 0
+                while time.monotonic() < end:
+                    rt.invoke("tput", img, b"hi")
+                    n += 1
+                counts[k] = n
+            c0, s0, t0 = os.times(), F.process_cpu_s(sysvm), time.monotonic()
+            ths = [threading.Thread(target=work, args=(k,)) for k in range(a["threads"])]
+            for t in ths:
+                t.start()
+            for t in ths:
+                t.join()
+            c1, s1, wall = os.times(), F.process_cpu_s(sysvm), time.monotonic() - t0
+            cpu = (c1.user - c0.user) + (c1.system - c0.system) + (s1 - s0)
+            print(json.dumps({"n": sum(counts), "seconds": wall, "cpu_s": cpu}), flush=True)
+
+
+def throughput(home, seconds, rounds=3):
+    """Invocations/s and CPU per invocation of: one process on one core; one process per core on
+    two cores; one process with two threads on two cores. Configurations alternate over rounds
+    (a neighbour's load hits them alike); each runs seconds in total."""
+    cpus = sorted(os.sched_getaffinity(0))
+    confs = {"1_core": [([cpus[0]], 1)]}
+    if len(cpus) >= 2:
+        confs["2_cores"] = [([cpus[0]], 1), ([cpus[1]], 1)]
+        confs["2_threads_1_process"] = [(cpus[:2], 2)]
+    kids = {}
+    try:
+        for name, procs in confs.items():
+            kids[name] = [ThroughputChild(c, t, os.path.join(home, "%s-%d" % (name, i))) for i, (c, t) in enumerate(procs)]
+        got = {name: {"n": 0, "seconds": 0.0, "cpu_s": 0.0} for name in confs}
+        order = list(confs)
+        for r in range(rounds):
+            for name in order[r % len(order):] + order[:r % len(order)]:
+                for k in kids[name]:
+                    k.go(seconds / rounds)
+                results = [k.read() for k in kids[name]]
+                g = got[name]
+                g["n"] += sum(x["n"] for x in results)
+                g["seconds"] += max(x["seconds"] for x in results)
+                g["cpu_s"] += sum(x["cpu_s"] for x in results)
+    finally:
+        for ks in kids.values():
+            for k in ks:
+                k.close()
+    return {name: {"per_s": round(g["n"] / g["seconds"], 1), "invocations": g["n"],
+                   "cpu_us_per_invocation": round(g["cpu_s"] / g["n"] * 1e6, 1) if g["n"] else None}
+            for name, g in got.items()}
+
+
+# -- fairness -----------------------------------------------------------------------------------
+def fairness(home, samples, rounds=4):
+    """A quiet tenant's invocation (one kv read through its system VM), alone and beside each kind
+    of noisy neighbour: four of the neighbour's guests at a time, re-invoked as they end, each
+    with a 300 ms budget. The kinds (alone included) take turns in `rounds` rounds, so load from
+    outside lands on all of them; each gets `samples` samples in all. Also how late each
+    neighbour's invocations return past their budget."""
+    from nanvix.impl.control.runtime import Runtime
+    kinds = ["alone"] + list(NEIGHBOURS)
+    lat = {k: [] for k in kinds}
+    late = {k: [] for k in NEIGHBOURS}
+    per_round = max(1, samples // rounds)
+    with Runtime(home=home, cores=2, quota_uvms=64) as rt:
+        quiet = rt.load(os.path.join(GUESTS, "kvget.c"))
+        images = {k: rt.load(p) for k, p in NEIGHBOURS.items()}
+        if rt.invoke("quiet", quiet, b"v")["result"] != "v":
+            raise RuntimeError("the quiet tenant's invocation failed")
+        rt.system_vm("noisy")  # (started before, not inside, the first round)
+        for img in images.values():
+            rt.prepare("noisy", img)
+        for _ in range(20):
+            rt.invoke("quiet", quiet, b"")
+
+        def measure(into, n):
+            for _ in range(n):
                 t0 = time.perf_counter_ns()
-                r = rt.invoke("quiet", quiet, b"kvget k")
-                out.append(F.us(t0))
+                r = rt.invoke("quiet", quiet, b"")
+                into.append(F.us(t0))
                 if r["status"] != "ok":
                     raise RuntimeError("the quiet tenant's invocation failed: %r" % r)
-                time.sleep(0.002)
-                if len(out) >= 5 * n:
-                    break
-            return out
+                time.sleep(0.001)
 
-        alone = measure()
-        result = {}
-        for kind, path in NEIGHBOURS.items():
-            img = rt.load(path)
-            stop = threading.Event()
+        for r in range(rounds):
+            for kind in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:
+                if kind == "alone":
+                    measure(lat[kind], per_round)
+                    continue
+                stop = threading.Event()
 
-            def noisy():
-                while not stop.is_set():
-                    rt.invoke("noisy", img, b"", 300)
-            threads = [threading.Thread(target=noisy) for _ in range(4)]
-            for th in threads:
-                th.start()
-            time.sleep(0.3)
-            result[kind] = measure()
-            stop.set()
-            for th in threads:
-                th.join()
-        alone += measure()
-    out = {"alone": stats(alone)}
-    for kind, xs in result.items():
-        s = stats(xs)
+                def noisy(img=images[kind], out=late[kind]):
+                    while not stop.is_set():
+                        t0 = time.perf_counter_ns()
+                        rt.invoke("noisy", img, b"", NOISY_BUDGET_MS)
+                        out.append(F.us(t0) / 1000 - NOISY_BUDGET_MS)
+                threads = [threading.Thread(target=noisy) for _ in range(4)]
+                for th in threads:
+                    th.start()
+                time.sleep(0.1)
+                measure(lat[kind], per_round)
+                stop.set()
+                for th in threads:
+                    th.join()
+    out = {"alone": stats(lat["alone"]), "rounds": rounds}
+    for kind in NEIGHBOURS:
+        s = stats(lat[kind])
         s["p50_ratio"] = round(s["p50"] / out["alone"]["p50"], 2)
         s["p99_ratio"] = round(s["p99"] / out["alone"]["p99"], 2)
+        s["p99_ratio_ci95"] = ratio_ci(lat[kind], lat["alone"], 0.99)
+        lt = late[kind]
+        s["deadline_overshoot_ms"] = {"p50": round(statistics.median(lt), 2), "p99": round(pct(lt, 0.99), 2),
+                                      "max": round(max(lt), 2), "n": len(lt)} if lt else None
         out[kind] = s
     return out
 
 
+def fairness_values(f):
+    ks = [k for k in NEIGHBOURS if k in f]
+    over = [f[k]["deadline_overshoot_ms"]["p99"] for k in ks if f[k].get("deadline_overshoot_ms")]
+    return {"fairness_p99_ratio": max(f[k]["p99_ratio"] for k in ks),
+            "fairness_p50_ratio": max(f[k]["p50_ratio"] for k in ks),
+            "deadline_overshoot_ms_p99": max(over) if over else None}
+
+
 def render_fairness(f):
-    lines = ["%-16s %10s %10s %10s %10s" % ("quiet tenant beside", "p50 us", "p99 us", "p50 ratio", "p99 ratio")]
+    lines = ["%-20s %9s %9s %6s %9s %9s %13s %18s" % ("quiet tenant beside", "p50 us", "p99 us", "n", "p50 ratio",
+                                                    "p99 ratio", "(95% CI)", "late ms p50/p99/max")]
     for kind, s in f.items():
-        lines.append("%-16s %10.1f %10.1f %10s %10s" % (kind, s["p50"], s["p99"], s.get("p50_ratio", ""),
-                                                        s.get("p99_ratio", "")))
+        if not isinstance(s, dict):
+            continue
+        late = s.get("deadline_overshoot_ms")
+        lines.append("%-20s %9.1f %9.1f %6d %9s %9s %13s %18s" % (
+            kind, s["p50"], s["p99"], s["n"], s.get("p50_ratio", ""), s.get("p99_ratio", ""),
+            "[%s, %s]" % tuple(s["p99_ratio_ci95"]) if "p99_ratio_ci95" in s else "",
+            "%.1f/%.1f/%.1f (%d)" % (late["p50"], late["p99"], late["max"], late["n"]) if late else ""))
+    lines.append("(p99 of n samples is the %s largest; the interval is a bootstrap of both sample sets)"
+                 % _nth(max(1, round(0.01 * f["alone"]["n"]))))
     return "\n".join(lines)
 
 
+def _nth(k):
+    return {1: "largest,", 2: "2nd", 3: "3rd"}.get(k, "%dth" % k).rstrip(",")
+
+
+# -- memory -------------------------------------------------------------------------------------
+def memory_per_vm(rt, park, hold, rounds=3):
+    """MemAvailable per parked user VM that has run: in rounds of hold then drop, each measured
+    against the mean of before and after (drift from other work on the host cancels out)."""
+    per, fds = [], None
+    for _ in range(rounds):
+        time.sleep(0.3)
+        a0, f0 = F.mem_available_kib(), len(os.listdir("/proc/self/fd"))
+        rt.hold("bench-mem", park, hold, per_shard=hold + 1)
+        time.sleep(0.5)
+        a1, f1 = F.mem_available_kib(), len(os.listdir("/proc/self/fd"))
+        rt.drop_held()
+        time.sleep(0.5)
+        a2 = F.mem_available_kib()
+        per.append(((a0 + a2) / 2 - a1) / hold)
+        fds = (f1 - f0) / hold
+    return {"kib_per_vm": round(statistics.median(per), 1), "rounds_kib": [round(x, 1) for x in per],
+            "fds_per_vm": round(fds, 2), "held": hold}
+
+
+# -- the bench ----------------------------------------------------------------------------------
 def cmd_bench(args):
     if args.live:
         return cmd_live(args)
@@ -177,16 +322,19 @@ def cmd_bench(args):
         return 0
     if args.runtimes:
         return cmd_runtimes(args)
+    fair_n = max(20, 6 * args.n)
     if args.fairness:
+        load0 = loadavg()
         with tempfile.TemporaryDirectory(prefix="nanvix-fair-") as home:
-            f = fairness(home, args.n, args.seconds)
-        worst = max(s["p99_ratio"] for k, s in f.items() if k != "alone")
-        emit({"fairness": f, "targets": {"fairness_p99_ratio": {"value": worst, "target": "<= 1.5", "met": worst <= 1.5}}},
-             args.json, lambda r: render_fairness(r["fairness"]) + "\nworst p99 ratio %.2f: target <= 1.5 %s"
-             % (worst, "met" if worst <= 1.5 else "NOT met"))
+            f = fairness(home, fair_n)
+        values = fairness_values(f)
+        r = {"fairness": f, "values": values, "targets": judge(values),
+             "machine": {"cpus": os.cpu_count(), "load_before": load0, "load_after": loadavg()}}
+        emit(r, args.json, lambda r: render_fairness(r["fairness"]) + "\n\n" + render_values(r))
         return 0
     from nanvix.impl.control.host import Host
     med = statistics.median
+    load0 = loadavg()
     with tempfile.TemporaryDirectory(prefix="nanvix-bench-") as home:
         spawn_path = F.static_echo(home)
         with Host(home=home, cores=2, quota_uvms=args.hold + 64, quota_pages=args.hold + 256,
@@ -227,24 +375,16 @@ def cmd_bench(args):
                     t0 = time.perf_counter_ns()
                     rt.reset(u) if kind == "reset" else rt.destroy(u, wait=True)
                     (resets if kind == "reset" else destroys).append(F.us(t0))
-            # I/O round trips
+            # I/O round trips, and the host's IPC floor between them
             ping = rt.load(example("ping.c"))
             polled = json.loads(rt.invoke("bench", ping, b"%d" % (args.n * 20))["result"])
-            bell = json.loads(rt.invoke("bench", ping, b"%d 300" % max(20, args.n // 2))["result"])
+            bell = json.loads(rt.invoke("bench", ping, b"%d 300" % max(20, args.n * 2))["result"])
             pipe = F.Pipe()
             pipe_rtt = [pipe.round_trip_ns() / 1000 for _ in range(args.n * 20)]
             pipe.close()
-            # memory: parked user VMs that have run, in this process
-            park = rt.load(os.path.join(GUESTS, "park.c"))
-            fds0 = len(os.listdir("/proc/self/fd"))
-            avail0 = F.mem_available_kib()
-            held = rt.hold("bench-mem", park, args.hold, per_shard=args.hold + 1)
-            time.sleep(0.5)
-            kib = (avail0 - F.mem_available_kib()) / args.hold
-            fds_per_vm = (len(os.listdir("/proc/self/fd")) - fds0) / args.hold
-            rt.drop_held()
-        tput1 = throughput(os.path.join(home, "t1"), 1, args.seconds, example("echo.c"))
-        tput2 = throughput(os.path.join(home, "t2"), 2, args.seconds, example("echo.c"))
+            mem = memory_per_vm(rt, rt.load(os.path.join(GUESTS, "park.c")), args.hold)
+        tput = throughput(os.path.join(home, "tput"), args.seconds)
+        fair = None if args.no_fairness else fairness(os.path.join(home, "fair"), fair_n)
     figures = {
         "start (invoke -> first KVM_RUN)": dict(stats(starts), floor="bare KVM create + run to first exit"),
         "floor: bare KVM create + run to first exit": stats(floor_start),
@@ -253,44 +393,77 @@ def cmd_bench(args):
         "teardown: reset for the next invocation": dict(stats(resets), floor="bare VM close"),
         "teardown: destroy (VM closed)": dict(stats(destroys), floor="bare VM close"),
         "floor: bare VM close": stats(floor_close),
-        "I/O round trip, polled (mean, best)": {"p50": polled["mean_ns"] / 1000, "best": polled["best_ns"] / 1000},
-        "I/O round trip, doorbell (mean, best)": {"p50": bell["mean_ns"] / 1000, "best": bell["best_ns"] / 1000},
+        "I/O round trip, polled": io_figure(polled),
+        "I/O round trip, doorbell": io_figure(bell),
         "floor: pipe round trip": stats(pipe_rtt),
     }
     if gvisor:
         figures["peer: runsc do echo (gVisor, ptrace)"] = stats(gvisor)
+    t1 = tput["1_core"]
+    t2 = tput.get("2_cores", {})
+    t2t = tput.get("2_threads_1_process", {})
     values = {
         "start_p50_us": figures["start (invoke -> first KVM_RUN)"]["p50"],
         "start_over_bare_kvm": round(med(starts) / med(floor_start), 3),
         "echo_p50_us": figures["echo invocation, end to end"]["p50"],
         "echo_over_spawn": round(med(echo) / med(spawn), 3),
         "echo_over_runsc": round(med(echo) / med(gvisor), 4) if gvisor else None,
-        "invocations_per_s_1_core": tput1, "invocations_per_s_2_cores": tput2,
-        "second_core_speedup": round(tput2 / tput1, 2) if tput1 else None,
-        "io_polled_us": round(polled["mean_ns"] / 1000, 3), "io_doorbell_us": round(bell["mean_ns"] / 1000, 3),
-        "io_polled_over_pipe": round(polled["mean_ns"] / 1000 / med(pipe_rtt), 3),
-        "kib_per_user_vm": round(kib, 1), "fds_per_user_vm": round(fds_per_vm, 2),
+        "invocations_per_s_1_core": t1["per_s"], "invocations_per_s_2_cores": t2.get("per_s"),
+        "invocations_per_s_2_threads_1_process": t2t.get("per_s"),
+        "second_core_speedup": round(t2["per_s"] / t1["per_s"], 2) if t2 else None,
+        "second_thread_speedup": round(t2t["per_s"] / t1["per_s"], 2) if t2t else None,
+        "cpu_us_per_invocation": t1["cpu_us_per_invocation"],
+        "io_polled_us": round(polled["p50_ns"] / 1000, 3), "io_polled_p99_us": round(polled["p99_ns"] / 1000, 3),
+        "io_doorbell_us": round(bell["p50_ns"] / 1000, 3), "io_doorbell_p99_us": round(bell["p99_ns"] / 1000, 3),
+        "io_polled_over_pipe": round(polled["p50_ns"] / 1000 / med(pipe_rtt), 3),
+        "io_doorbell_over_pipe": round(bell["p50_ns"] / 1000 / med(pipe_rtt), 3),
+        "kib_per_user_vm": mem["kib_per_vm"], "fds_per_user_vm": mem["fds_per_vm"],
         "reset_us": round(med(resets), 1), "destroy_us": round(med(destroys), 1),
+        "reset_over_bare_close": round(med(resets) / med(floor_close), 3),
     }
+    if fair:
+        values.update(fairness_values(fair))
     result = {"n": args.n, "figures": figures, "values": values, "targets": judge(values),
               "measurements": {k: v["p50"] for k, v in figures.items()},
-              "ratios": {k: v for k, v in values.items() if ("_over_" in k or k.endswith("speedup")) and v},
-              "memory": {"held_user_vms": args.hold, "placed": held}, "skipped": skipped, "unit": "us"}
+              "ratios": {k: v for k, v in values.items() if ("_over_" in k or k.endswith(("speedup", "ratio"))) and v},
+              "throughput": tput, "memory": mem, "fairness": fair, "skipped": skipped, "unit": "us",
+              "machine": {"cpus": os.cpu_count(), "load_before": load0, "load_after": loadavg()}}
     result["density_inputs"] = density_inputs.measure(small=args.n < 100, values=values)  # nanvix density --inputs
     emit(result, args.json, render)
     return 0
 
 
-def render(r):
-    lines = ["%-46s %10s %10s" % ("figure (us)", "p50", "p99")]
-    for name, f in r["figures"].items():
-        lines.append("%-46s %10.2f %10s" % (name, f["p50"], "%.2f" % f["p99"] if "p99" in f else "best %.2f" % f["best"]))
-    lines.append("")
+def io_figure(r):
+    return {"p50": r["p50_ns"] / 1000, "p99": r["p99_ns"] / 1000, "n": r["sampled"],
+            "mean": r["mean_ns"] / 1000, "best": r["best_ns"] / 1000}
+
+
+def render_values(r):
+    lines = []
     for k, v in r["values"].items():
         t = r["targets"].get(k)
         lines.append("%-46s %10s %s" % (k, v, "" if t is None else "target %s: %s" % (t["target"], "met" if t["met"] else "NOT met")))
+    return "\n".join(lines)
+
+
+def render(r):
+    lines = ["%-46s %10s %10s %7s" % ("figure (us)", "p50", "p99", "n")]
+    for name, f in r["figures"].items():
+        lines.append("%-46s %10.2f %10.2f %7d" % (name, f["p50"], f["p99"], f["n"]))
+    lines.append("")
+    lines.append("%-46s %10s %10s" % ("throughput (echo)", "per s", "CPU us/inv"))
+    for name, t in r["throughput"].items():
+        lines.append("%-46s %10s %10s" % (name.replace("_", " "), t["per_s"], t["cpu_us_per_invocation"]))
+    lines.append("memory: %s KiB per parked user VM (rounds %s), %s fds" % (
+        r["memory"]["kib_per_vm"], r["memory"]["rounds_kib"], r["memory"]["fds_per_vm"]))
+    if r["fairness"]:
+        lines += ["", render_fairness(r["fairness"])]
+    lines += ["", render_values(r)]
     for k, why in r["skipped"].items():
         lines.append("skipped %s: %s" % (k, why))
+    m = r["machine"]
+    lines.append("(%d CPUs; load average %s before, %s after: other work on the host skews values, "
+                 "less so the ratios)" % (m["cpus"], m["load_before"], m["load_after"]))
     return "\n".join(lines)
 
 
@@ -341,8 +514,6 @@ def http_rows(n, seconds):
     Returns (figures, values, skipped)."""
     from nanvix.impl.serve import floor as H
     from nanvix.impl.serve.client import Client
-    import subprocess
-    import sys
     figures, values, skipped = {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="nanvix-http-") as home:
         info = os.path.join(home, "floor.json")
@@ -525,3 +696,7 @@ def cmd_runtimes(args):
     with tempfile.TemporaryDirectory(prefix="nanvix-runtimes-") as home:
         emit(runtimes(home, args.n), args.json, render_runtimes)
     return 0
+
+
+if __name__ == "__main__":  # a throughput process (see ThroughputChild)
+    throughput_child(sys.argv[1])

@@ -143,6 +143,16 @@ class Pipe:
         os.close(self.b_r)
 
 
+def process_cpu_s(pid):
+    """CPU seconds (user + system) a process has used, 0 if it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, TypeError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def mem_available_kib():
     with open("/proc/meminfo") as f:
         for line in f:

@@ -13,6 +13,8 @@
 #include <linux/kvm.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -88,6 +90,28 @@ static int nx_vcpu_run(int fd, struct kvm_run *run, long long budget_ns)
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     run->immediate_exit = 0;
     return err;
+}
+
+/* This thread's CPU slice under the kernel's fair scheduler (sched_setattr: SCHED_OTHER with a
+ * custom sched_runtime, Linux 6.12+). Returns 0, or -1 where the kernel has no custom slices. */
+struct nx_sched_attr {
+    uint32_t size, sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime, sched_deadline, sched_period;
+    uint32_t sched_util_min, sched_util_max;
+};
+
+static int nx_thread_slice(unsigned long long ns)
+{
+    struct nx_sched_attr a;
+    memset(&a, 0, sizeof a);
+    a.size = sizeof a;
+    a.sched_policy = 0; /* SCHED_OTHER */
+    a.sched_nice = (int32_t)getpriority(PRIO_PROCESS, 0);
+    a.sched_runtime = ns;
+    return (int)syscall(SYS_sched_setattr, 0, &a, 0);
 }
 
 static long long nx_now_ns(void)

@@ -24,8 +24,10 @@ cdef class Scheduler:
     cdef list thread_ident, borrowed
     cdef volatile int *preempt_req       # per core: give the core up now (read without the GIL)
     cdef int wake_r, wake_w
+    cdef long long waker_until
 
     cdef _enqueue(self, uvm)
+    cdef _mind_deadline(self, uvm)
     cdef _share(self)
     cdef _rebalance(self, tenant)
     cdef _kick(self, int core)

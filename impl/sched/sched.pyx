@@ -34,6 +34,13 @@ from nanvix.impl.threads import spawn
 
 cdef extern from "vcpu_run.h" nogil:
     long long nx_now_ns()
+    int nx_thread_slice(unsigned long long ns)
+
+# The host's CPU slice for a thread that runs guest code (the kernel's EEVDF scheduler, Linux
+# 6.12+: sched_attr.sched_runtime). Longer than the default (~3 ms), so every other thread of the
+# host that wakes (a system VM, an invoker, the waker) has the shorter slice and preempts a
+# computing guest at once rather than after the guest's slice; guests keep their fair share.
+VCPU_SLICE_NS = 20_000_000
 
 cdef uint32_t HC_PORT = NX_PORT_HYPERCALL
 cdef uint32_t HC_EXIT = NX_HC_EXIT, HC_WAIT = NX_HC_WAIT, HC_GROW = NX_HC_GROW
@@ -106,6 +113,7 @@ cdef class Scheduler:
         self.left = threading.Condition(self.lock)   # remove() waits here for a vCPU to leave its core
         self.epoll = select.epoll()
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.waker_until = 0     # when the waker looks at the deadlines next (ns)
         self.epoll.register(self.wake_r, select.EPOLLIN)
         self.threads = []
         self.stopping = False
@@ -163,6 +171,7 @@ cdef class Scheduler:
         # wake one worker free to take it: a worker whose core an invoker borrowed waits too, and
         # would only go back to sleep (run_here's end wakes them all if work is still queued)
         self.cond.notify(1 + sum(self.borrowed))
+        self._mind_deadline(uvm)
         self._rebalance(uvm.tenant)
 
     cdef _share(self):
@@ -399,9 +408,19 @@ cdef class Scheduler:
             self.parked.add(uvm)
             self._set_core(core, None)
             self.left.notify_all()
-        if self.threads:
-            os.write(self.wake_w, b"x")  # the waker re-reads the deadlines: this one may be sooner
+            self._mind_deadline(uvm)
         return True
+
+    cdef _mind_deadline(self, uvm):
+        """(Lock held.) A user VM now waits off any core (parked or queued): if its deadline comes
+        before the waker means to look again, wake the waker, so the deadline is kept to within
+        a few ms even for a guest that never gets a core back."""
+        if self.threads and uvm.deadline_ns < self.waker_until:
+            self.waker_until = uvm.deadline_ns
+            try:
+                os.write(self.wake_w, b"x")
+            except BlockingIOError:
+                pass  # (a full pipe wakes it anyway)
 
     cdef str _leave(self, int core, uvm, str how, str detail):
         with self.lock:
@@ -485,6 +504,7 @@ cdef class Scheduler:
                 for uvm in q:
                     if uvm.deadline_ns < soonest:
                         soonest = uvm.deadline_ns
+            self.waker_until = soonest
         return max(0.0, (soonest - now) / 1e9)
 
     def _waker(self):
@@ -536,6 +556,7 @@ cdef class Scheduler:
 
     def _worker(self, int core):
         self.thread_ident[core] = threading.get_ident()
+        nx_thread_slice(VCPU_SLICE_NS)
         while True:
             with self.lock:
                 while not self.stopping and (not self.order or self.borrowed[core]):

@@ -61,7 +61,12 @@ def init_channel(Memory mem):
     if mem.size < NX_CHANNEL_SIZE:
         raise ValueError("a channel needs %d bytes" % NX_CHANNEL_SIZE)
     cdef nx_ring_hdr *h = <nx_ring_hdr *>mem.base
-    memset(mem.base, 0, NX_DATA_OFF)
+    if mem.fd >= 0 and mem.shared:
+        # a page of a shared file (a tenant's arena): what is not in memory reads as zero, and
+        # writing zeros there would only bring it in (3 pages per channel, idle ones included)
+        mem.view(0, NX_DATA_OFF).zero_resident()
+    else:
+        memset(mem.base, 0, NX_DATA_OFF)
     h.magic = NX_RING_MAGIC
     h.version = NX_ABI_VERSION
     h.entries = NX_RING_ENTRIES

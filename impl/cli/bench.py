@@ -408,10 +408,9 @@ def cmd_bench(args):
                     t0 = time.perf_counter_ns()
                     rt.reset(u) if kind == "reset" else rt.destroy(u, wait=True)
                     (resets if kind == "reset" else destroys).append(F.us(t0))
-            # I/O round trips, and the host's IPC floor between them
+            # I/O round trips beside the same guest against the least a system VM can be
             ping = rt.load(example("ping.c"))
-            polled = json.loads(rt.invoke("bench", ping, b"%d" % (args.n * 20))["result"])
-            bell = json.loads(rt.invoke("bench", ping, b"%d 300" % max(20, args.n * 2))["result"])
+            polled, bell, floor_polled, floor_bell = io_round_trips(rt, ping, home, args.n)
             pipe = F.Pipe()
             pipe_rtt = [pipe.round_trip_ns() / 1000 for _ in range(args.n * 20)]
             pipe.close()
@@ -426,8 +425,10 @@ def cmd_bench(args):
         "teardown: reset for the next invocation": dict(stats(resets), floor="bare VM close"),
         "teardown: destroy (VM closed)": dict(stats(destroys), floor="bare VM close"),
         "floor: bare VM close": stats(floor_close),
-        "I/O round trip, polled": io_figure(polled),
-        "I/O round trip, doorbell": io_figure(bell),
+        "I/O round trip, polled": dict(io_figure(polled), floor="the same guest, a C server polling"),
+        "floor: polled round trip to a C server": io_figure(floor_polled),
+        "I/O round trip, doorbell": dict(io_figure(bell), floor="the same guest, a C server asleep on the doorbell"),
+        "floor: doorbell round trip to a C server": io_figure(floor_bell),
         "floor: pipe round trip": stats(pipe_rtt),
     }
     if gvisor:
@@ -450,6 +451,9 @@ def cmd_bench(args):
         "io_doorbell_us": round(bell["p50_ns"] / 1000, 3), "io_doorbell_p99_us": round(bell["p99_ns"] / 1000, 3),
         "io_polled_over_pipe": round(polled["p50_ns"] / 1000 / med(pipe_rtt), 3),
         "io_doorbell_over_pipe": round(bell["p50_ns"] / 1000 / med(pipe_rtt), 3),
+        "io_polled_over_c_server": round(polled["p50_ns"] / floor_polled["p50_ns"], 3),
+        "io_doorbell_over_c_server": round(bell["p50_ns"] / floor_bell["p50_ns"], 3),
+        "io_doorbell_c_server_us": round(floor_bell["p50_ns"] / 1000, 3),
         "kib_per_user_vm": mem["kib_per_vm"], "charged_kib_per_user_vm": mem["charged_kib_per_vm"],
         "charged_kib_per_ready_user_vm": mem["ready_never_run"]["charged_kib_per_vm"],
         "fds_per_user_vm": mem["fds_per_vm"],
@@ -468,9 +472,33 @@ def cmd_bench(args):
     return 0
 
 
+def io_round_trips(rt, ping, cache, n, chunks=4):
+    """The ping guest's no-op round trips, polled and through the doorbell (300 us apart: the
+    server sleeps between them), against the tenant's system VM and against the doorbell floor
+    (a C server), in alternating chunks. Per kind: the median of the chunks' p50 and p99, the
+    samples of all chunks, the best."""
+    floor = F.DoorbellFloor(rt.kvm, ping, cache)
+    runs = {k: [] for k in ("polled", "bell", "floor_polled", "floor_bell")}
+    try:
+        rt.invoke("bench", ping, b"100")  # warm
+        for _ in range(chunks):
+            for kind, arg in (("polled", b"%d" % max(50, n * 5)), ("bell", b"%d 300" % max(10, n // 2))):
+                runs[kind].append(json.loads(rt.invoke("bench", ping, arg)["result"]))
+                runs["floor_" + kind].append(floor.ping(arg))
+    finally:
+        floor.close()
+    out = []
+    for kind in ("polled", "bell", "floor_polled", "floor_bell"):
+        rs = runs[kind]
+        out.append({"p50_ns": statistics.median(r["p50_ns"] for r in rs), "p99_ns": statistics.median(r["p99_ns"] for r in rs),
+                    "sampled": sum(r["sampled"] for r in rs), "mean_ns": statistics.mean(r["mean_ns"] for r in rs),
+                    "best_ns": min(r["best_ns"] for r in rs)})
+    return out
+
+
 def io_figure(r):
     return {"p50": r["p50_ns"] / 1000, "p99": r["p99_ns"] / 1000, "n": r["sampled"],
-            "mean": r["mean_ns"] / 1000, "best": r["best_ns"] / 1000}
+            "mean": round(r["mean_ns"] / 1000, 3), "best": r["best_ns"] / 1000}
 
 
 def render_values(r):

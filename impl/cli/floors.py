@@ -4,6 +4,7 @@ VM-per-invocation start costs), a static program spawned and waited for with its
 (what the echo function does, as a host process), gVisor's `runsc do` (skipped, with the reason,
 where it is absent), a pipe round trip to another process (the host's IPC floor) and a bare VM
 close."""
+import json
 import os
 import shutil
 import subprocess
@@ -63,15 +64,80 @@ class BareKvm:
         os.close(self.chan_fd)
 
 
-def static_echo(cache):
-    """The static echo program, built once (gcc -static) into the cache."""
-    out = os.path.join(cache, "floor-echo")
+def floor_binary(cache, name, static=False):
+    """A floor's C program (guests/NAME.c), built once into the cache."""
+    out = os.path.join(cache, "floor-" + name)
     if not os.path.exists(out):
+        import nanvix.impl.abi as abi
         tmp = out + ".%d" % os.getpid()
-        subprocess.run(["gcc", "-O2", "-static", "-o", tmp, os.path.join(HERE, "guests", "floor_echo.c")],
-                       check=True, capture_output=True)
+        subprocess.run(["gcc", "-O2"] + (["-static"] if static else []) + ["-I", os.path.dirname(abi.__file__), "-o", tmp,
+                        os.path.join(HERE, "guests", name + ".c")], check=True, capture_output=True)
         os.rename(tmp, out)
     return out
+
+
+class DoorbellFloor:
+    """The bench's ping guest in a VM of its own whose channel is answered by floor_server.c (the
+    least a system VM can be: C, answering 0, polling as the system VM does, then sleeping on
+    the doorbell eventfd). Its vCPU runs in the calling thread; a guest that parks is simply
+    run again (a host with nothing else to do)."""
+
+    def __init__(self, kvm, image, cache):
+        from nanvix.impl.abi import ABI
+        from nanvix.impl.control.uvm import Template
+        from nanvix.impl.kvm import Memory, memfd
+        self.ABI = ABI
+        self.tpl = Template(kvm, image)
+        self.chan_fd = memfd("floor-channel", ABI["CHANNEL_SIZE"])
+        self.chan = Memory(ABI["CHANNEL_SIZE"], self.chan_fd, True)
+        self.bell = os.eventfd(0, os.EFD_CLOEXEC)
+        self.vm = kvm.create_vm()
+        self.mem, self.vcpu = self.tpl.instantiate(self.vm, self.chan, self.bell)
+        self.server = floor_binary(cache, "floor_server")
+        self.proc = None
+
+    def ping(self, data):
+        """Run the guest from its snapshot to its end with input data, against a fresh server;
+        its result (JSON)."""
+        from nanvix.impl.channel import init_channel
+        from nanvix.impl.kvm import EXIT_IO
+        A = self.ABI
+        self._stop()
+        self.tpl.reset(self.mem, self.vcpu)
+        init_channel(self.chan)
+        self.proc = subprocess.Popen([self.server, str(self.chan_fd), str(self.bell)],
+                                     pass_fds=[self.chan_fd, self.bell])
+        self.tpl.write_input(self.mem, data)
+        while True:
+            reason = self.vcpu.run_once(10_000_000_000)
+            if reason != EXIT_IO or self.vcpu.io_port != A["PORT_HYPERCALL"]:
+                raise RuntimeError("the doorbell floor's guest stopped: %r" % self.vcpu.exit_info())
+            nr = self.vcpu.reg("rax") & 0xFFFFFFFF
+            if nr == A["HC_EXIT"]:
+                info = A["GPA_INFO"]
+                n = self.mem.u32(info + A["INFO_RESULT_LEN"])
+                return json.loads(self.mem.read(info + A["INFO_RESULT"], n))
+            self.vcpu.answer_io(0)  # NX_HC_WAIT: run it again at once
+
+    def _stop(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def close(self):
+        self._stop()
+        self.vm.close()
+        self.mem.close()
+        self.chan.close()
+        self.tpl.close()
+        os.close(self.chan_fd)
+        os.close(self.bell)
+
+
+def static_echo(cache):
+    """The static echo program, built once (gcc -static) into the cache."""
+    return floor_binary(cache, "floor_echo", static=True)
 
 
 def spawn_echo(path, data):

@@ -629,6 +629,11 @@ cdef class Vcpu:
             info.update(hardware_reason=r.hw.hardware_exit_reason)
         return info
 
+    def answer_io(self, uint32_t value):
+        """The value a guest's pending `in` (an I/O exit) reads when the vCPU runs next."""
+        self._live()
+        (<uint32_t *>((<char *>self.run) + self.run.io.data_offset))[0] = value
+
     @property
     def io_port(self):
         return self.run.io.port

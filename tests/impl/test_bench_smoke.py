@@ -19,4 +19,21 @@ def test_bench_prints_every_figure():
     assert r["measurements"] and all(v > 0 for v in r["measurements"].values()), r
     assert set(r["ratios"]) and all(v > 0 for v in r["ratios"].values()), r
     assert {"start_p50_us", "echo_p50_us", "invocations_per_s_2_cores", "io_polled_us",
-            "kib_per_user_vm"} <= set(r["targets"]), r["targets"]
+            "kib_per_user_vm", "fairness_p99_ratio"} <= set(r["targets"]), r["targets"]
+    # every percentile says how many samples back it; every section is in the JSON
+    assert all(f["n"] > 0 for f in r["figures"].values()), r["figures"]
+    assert set(r["throughput"]) >= {"1_core"} and all(t["per_s"] > 0 and t["cpu_us_per_invocation"] > 0
+                                                         for t in r["throughput"].values()), r["throughput"]
+    assert len(r["memory"]["rounds_kib"]) == 3 and r["memory"]["ready_never_run"]
+    f = r["fairness"]
+    assert f["alone"]["n"] >= 20 and {"cpu spin", "exit storm", "doorbell storm", "I/O flood"} <= set(f), f
+    for kind in ("cpu spin", "exit storm", "doorbell storm", "I/O flood"):
+        lo, hi = f[kind]["p99_ratio_ci95"]
+        assert f[kind]["n"] >= 20 and lo <= hi and f[kind]["deadline_overshoot_ms"]["n"] > 0, f[kind]
+
+
+def test_bench_fairness_alone():
+    p = subprocess.run([NANVIX, "bench", "--fairness", "-n", "3", "--json"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert r["fairness"]["alone"]["n"] >= 20 and "fairness_p99_ratio" in r["targets"], r

@@ -140,7 +140,10 @@ class UserVM:
         self.status = None
         self.detail = ""
         self.evict = ""          # why the host is taking it off its core (the scheduler reads it)
-        self.done = threading.Event()
+        if getattr(self, "done", None) is None:
+            self.done = threading.Event()
+        else:  # (one Event per user VM: the last invocation's waiter has returned)
+            self.done.clear()
         self.t_create = time.monotonic_ns()
         self.t_ready = self.t_run = self.t_end = 0
         self.deadline_ns = 0

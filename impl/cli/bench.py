@@ -199,7 +199,7 @@ def throughput(home, seconds, rounds=3):
 
 
 # -- fairness -----------------------------------------------------------------------------------
-def fairness(home, samples, rounds=4):
+def fairness(home, samples, rounds=8):
     """A quiet tenant's invocation (one kv read through its system VM), alone and beside each kind
     of noisy neighbour: four of the neighbour's guests at a time, re-invoked as they end, each
     with a 300 ms budget. The kinds (alone included) take turns in `rounds` rounds, so load from
@@ -208,8 +208,9 @@ def fairness(home, samples, rounds=4):
     from nanvix.impl.control.runtime import Runtime
     kinds = ["alone"] + list(NEIGHBOURS)
     lat = {k: [] for k in kinds}
+    alone_by_round = []
     late = {k: [] for k in NEIGHBOURS}
-    per_round = max(1, samples // rounds)
+    per_round = -(-samples // rounds)   # at least `samples` in all
     with Runtime(home=home, cores=2, quota_uvms=64) as rt:
         quiet = rt.load(os.path.join(GUESTS, "kvget.c"))
         images = {k: rt.load(p) for k, p in NEIGHBOURS.items()}
@@ -233,7 +234,9 @@ def fairness(home, samples, rounds=4):
         for r in range(rounds):
             for kind in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:
                 if kind == "alone":
-                    measure(lat[kind], per_round)
+                    alone_by_round.append([])
+                    measure(alone_by_round[-1], per_round)
+                    lat[kind] += alone_by_round[-1]
                     continue
                 stop = threading.Event()
 
@@ -251,6 +254,12 @@ def fairness(home, samples, rounds=4):
                 for th in threads:
                     th.join()
     out = {"alone": stats(lat["alone"]), "rounds": rounds}
+    # the noise floor of the ratio: the alone samples of odd rounds against those of even rounds
+    odd = [x for r in alone_by_round[1::2] for x in r]
+    even = [x for r in alone_by_round[0::2] for x in r]
+    if odd and even:
+        out["alone"]["split_p99_ratio"] = round(pct(odd, 0.99) / pct(even, 0.99), 2)
+        out["alone"]["split_p50_ratio"] = round(statistics.median(odd) / statistics.median(even), 2)
     for kind in NEIGHBOURS:
         s = stats(lat[kind])
         s["p50_ratio"] = round(s["p50"] / out["alone"]["p50"], 2)
@@ -267,6 +276,7 @@ def fairness_values(f):
     ks = [k for k in NEIGHBOURS if k in f]
     over = [f[k]["deadline_overshoot_ms"]["p99"] for k in ks if f[k].get("deadline_overshoot_ms")]
     return {"fairness_p99_ratio": max(f[k]["p99_ratio"] for k in ks),
+            "fairness_alone_split_p99_ratio": f["alone"].get("split_p99_ratio"),
             "fairness_p50_ratio": max(f[k]["p50_ratio"] for k in ks),
             "deadline_overshoot_ms_p99": max(over) if over else None}
 
@@ -282,13 +292,16 @@ def render_fairness(f):
             kind, s["p50"], s["p99"], s["n"], s.get("p50_ratio", ""), s.get("p99_ratio", ""),
             "[%s, %s]" % tuple(s["p99_ratio_ci95"]) if "p99_ratio_ci95" in s else "",
             "%.1f/%.1f/%.1f (%d)" % (late["p50"], late["p99"], late["max"], late["n"]) if late else ""))
-    lines.append("(p99 of n samples is the %s largest; the interval is a bootstrap of both sample sets)"
-                 % _nth(max(1, round(0.01 * f["alone"]["n"]))))
+    lines.append("(p99 of n samples is the %s largest; the interval is a bootstrap of both sample sets; %d "
+                 "interleaved rounds)" % (_nth(max(1, round(0.01 * f["alone"]["n"]))), f["rounds"]))
+    if "split_p99_ratio" in f["alone"]:
+        lines.append("(no neighbour at all, odd rounds over even rounds: p50 ratio %s, p99 ratio %s: the noise "
+                     "floor of these ratios on this host now)" % (f["alone"]["split_p50_ratio"], f["alone"]["split_p99_ratio"]))
     return "\n".join(lines)
 
 
 def _nth(k):
-    return {1: "largest,", 2: "2nd", 3: "3rd"}.get(k, "%dth" % k).rstrip(",")
+    return {1: "1st", 2: "2nd", 3: "3rd"}.get(k, "%dth" % k)
 
 
 # -- memory -------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ The host keeps each tenant's limits in its register (nanvix.impl.control.registe
 plane hands a system VM its tenant's limits when it starts it.
 """
 import dataclasses
+import math
 
 from nanvix.impl.errors import InvalidArgument
 
@@ -47,7 +48,8 @@ class Limits:
             if k not in self.DOC:
                 raise InvalidArgument("no limit named %r (limits: %s)" % (k, ", ".join(self.DOC)))
             kind = float if k == "sysvm_cpu" else int
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or (kind is int and v != int(v)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                    or (kind is int and v != int(v)):
                 raise InvalidArgument("limit %s must be a number, got %r" % (k, v))
             if not v > 0 or v >= 1 << 62:
                 raise InvalidArgument("limit %s must be positive (and sane), got %r" % (k, v))

@@ -24,11 +24,17 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from nanvix.impl.abi import ABI
-from nanvix.impl.control.runtime import Interrupted, Runtime, load_image
+from nanvix.impl.control.runtime import Interrupted, Runtime, load_image, tenant_name as _tenant
 from nanvix.impl.errors import InvalidArgument, NotFound
 
 FUNCTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 IMAGE_DIGEST = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
+
+
+def _function(name):
+    if not isinstance(name, str):
+        raise InvalidArgument("a function is named by a string (or given as a Function), got %r" % (name,))
+    return name
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,7 @@ class Host:
         pays only for the start. Deploying a name again replaces it. The deployment is on disk
         (in the home) before this returns: a host opened later on the same home has it.
         origin: what to record as its source (default: the path)."""
+        _tenant(tenant)
         image = load_image(source)
         name = name or os.path.basename(os.path.normpath(source))
         if not isinstance(name, str) or not FUNCTION_NAME.fullmatch(name):
@@ -145,6 +152,7 @@ class Host:
 
     def undeploy(self, tenant, name):
         """Forget a deployed function (on disk too). Returns the Function it was."""
+        _tenant(tenant), _function(name)
         with self._lock:
             got = self._functions.get((tenant, name))
             if got is None:
@@ -154,6 +162,7 @@ class Host:
         return got[0]
 
     def function(self, tenant, name):
+        _tenant(tenant), _function(name)
         with self._lock:
             got = self._functions.get((tenant, name))
         if got is None:
@@ -161,13 +170,15 @@ class Host:
         return got[0]
 
     def functions(self, tenant):
+        _tenant(tenant)
         with self._lock:
             return sorted((fn for (t, _), (fn, _) in self._functions.items() if t == tenant),
                           key=lambda f: f.name)
 
     def invoke(self, tenant, function, input=b"", timeout_ms=10_000):
         """Run a deployed function (a Function or its name) once, in a fresh user VM."""
-        name = function.name if isinstance(function, Function) else function
+        name = function.name if isinstance(function, Function) else _function(function)
+        _tenant(tenant)
         with self._lock:
             got = self._functions.get((tenant, name))
         if got is None:
@@ -182,7 +193,8 @@ class Host:
         Returns None when it cannot start so (nothing done: invoke() it on a thread instead), else
         a Started: .done tells whether it has ended, .result() gives its Invocation (blocking
         until it ends, if it has not)."""
-        name = function.name if isinstance(function, Function) else function
+        name = _function(function.name if isinstance(function, Function) else function)
+        _tenant(tenant)
         with self._lock:
             got = self._functions.get((tenant, name))
         if got is None:
@@ -195,7 +207,7 @@ class Host:
 
     def run(self, tenant, source, input=b"", timeout_ms=10_000):
         """Build (cached) and run `source` once for `tenant`, without deploying it."""
-        return self._invoke(tenant, self.runtime.load(source), input, timeout_ms)
+        return self._invoke(_tenant(tenant), self.runtime.load(source), input, timeout_ms)
 
     def _invoke(self, tenant, image, data, timeout_ms):
         data = self._checked(data, timeout_ms)
@@ -204,27 +216,32 @@ class Host:
 
     @staticmethod
     def _checked(data, timeout_ms):
-        data = data.encode() if isinstance(data, str) else bytes(data)
+        if isinstance(data, str):
+            data = data.encode()
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            data = bytes(data)
+        else:  # (bytes(12) would be twelve NUL bytes)
+            raise InvalidArgument("an input is bytes or text, got %s" % type(data).__name__)
         if len(data) > ABI["INPUT_MAX"]:
             raise InvalidArgument("input of %d bytes exceeds the %d an invocation takes" % (len(data), ABI["INPUT_MAX"]))
-        if not isinstance(timeout_ms, int) or timeout_ms <= 0:
+        if not isinstance(timeout_ms, int) or isinstance(timeout_ms, bool) or timeout_ms <= 0:
             raise InvalidArgument("timeout_ms must be a positive number of milliseconds, got %r" % (timeout_ms,))
         return data
 
     # -- limits and usage ----------------------------------------------------------------------
     def limits(self, tenant):
         """The tenant's limits (nanvix.impl.limits.Limits) as a dict."""
-        return self.runtime.limits(tenant).to_dict()
+        return self.runtime.limits(_tenant(tenant)).to_dict()
 
     def set_limits(self, tenant, **limits):
         """Change some of the tenant's limits (InvalidArgument for an unknown or bad one); they
         are kept by the host and take effect at once. Returns all of the tenant's limits."""
-        return self.runtime.set_limits(tenant, **limits).to_dict()
+        return self.runtime.set_limits(_tenant(tenant), **limits).to_dict()
 
     def usage(self, tenant):
         """What the tenant holds now (user VMs, pages, running invocations, file bytes, files,
         kv bytes and keys, log bytes, its system VM's memory, CPU and tasks), with "limits"."""
-        return self.runtime.usage(tenant)
+        return self.runtime.usage(_tenant(tenant))
 
     def close(self):
         self.runtime.close()

@@ -37,6 +37,13 @@ from nanvix.impl.threads import spawn
 
 HDR_SQ_FLAGS, NEED_WAKEUP = ABI["HDR_SQ_FLAGS"], ABI["SQ_NEED_WAKEUP"]
 TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+
+
+def tenant_name(name):
+    """name, if it is a tenant's name (InvalidArgument otherwise: any other object included)."""
+    if not isinstance(name, str) or not TENANT_NAME.fullmatch(name):
+        raise InvalidArgument("tenant names are 1-32 of [a-z0-9_-], starting with a letter or digit; got %r" % (name,))
+    return name
 STATUS = {S.LEFT_EXIT: None, S.LEFT_CRASH: "crashed", S.LEFT_TIMEOUT: "timeout"}
 WATCHDOG_S = 5.0
 IDLE_WAIT_S = 2.0        # how long a teardown waits for the system VM to let go of a channel
@@ -268,9 +275,7 @@ class Runtime:
             if t is None:
                 if not create:
                     raise NotFound("no tenant %r" % name)
-                if not isinstance(name, str) or not TENANT_NAME.fullmatch(name):
-                    raise InvalidArgument("tenant names are 1-32 of [a-z0-9_-], starting with a letter "
-                                          "or digit; got %r" % (name,))
+                tenant_name(name)
                 uid = self.register.ensure(name)["uid"]
                 limits = self.register.limits(name)
                 t = Tenant(name, len(self.tenants), os.path.join(self.home, "tenants", name), limits, uid,

@@ -257,6 +257,7 @@ class Runtime:
         self.reap_lock = threading.Condition()
         self.reap_queue = collections.deque()   # (user VM, recycle?) after an invocation
         self.recycling = collections.Counter()  # (tenant, digest) -> user VMs being reset
+        self.reaping = collections.Counter()    # tenant -> its user VMs queued for the reaper
         self.close_queue = queue.SimpleQueue()  # VMs to close: KVM takes ~15 ms for some
         self.reaper = spawn("nanvix-reaper", self._reaper)
         self.closer = spawn("nanvix-vm-closer", self._closer)
@@ -425,7 +426,7 @@ class Runtime:
         tpl = self.template(t, image)
         serving = self.serving_tenant(t)
         with t.lock:
-            if not self._make_room(t):
+            if not self._make_room(t, wait=True):
                 raise QuotaExceeded("tenant %s is at its quota (%d user VMs, %d pages)"
                                     % (t.name, t.quota_uvms, t.quota_pages))
             with self.lock:
@@ -460,17 +461,24 @@ class Runtime:
             raise
         return uvm
 
-    def _make_room(self, t, pages=1):
+    def _make_room(self, t, pages=1, wait=False):
         """Make room, within t's quotas, for one more user VM holding `pages` pages (0: only
         pages). User VMs kept ready count against the quotas, but never refuse real work: one of
-        them (another function's first) is given up instead."""
+        them (another function's first) is given up instead. wait: while t's own user VMs of
+        finished invocations are still with the reaper, wait for what they hold (up to
+        IDLE_WAIT_S) rather than refuse the tenant's next invocation (t.lock is held)."""
         def full():
             return (pages == 1 and len(t.uvms) >= t.quota_uvms) or self.pages.in_use(t.name) + pages > t.quota_pages
+        end = time.monotonic() + IDLE_WAIT_S
         while full():
             victims = sorted(((d, q) for d, q in t.ready.items() if q), key=lambda dq: -len(dq[1]))
-            if not victims:
+            if victims:
+                self._discard(victims[0][1].popleft())
+                continue
+            left = end - time.monotonic()
+            if not wait or not self.reaping[t.name] or left <= 0:
                 return False
-            self._discard(victims[0][1].popleft())
+            t.ready_cond.wait(left)
         return True
 
     def _discard(self, uvm):
@@ -565,6 +573,10 @@ class Runtime:
             self._teardown(uvm)
 
     def _reap(self, uvm, recycle):
+        if uvm is not None:
+            t = self.tenants[uvm.tenant]
+            with t.lock:
+                self.reaping[uvm.tenant] += 1
         with self.reap_lock:
             self.reap_queue.append((uvm, recycle))
             self.reap_lock.notify()
@@ -697,10 +709,11 @@ class Runtime:
             except Exception:
                 pass
         finally:
-            if recycle:
-                with t.lock:
+            with t.lock:
+                if recycle:
                     self.recycling[(uvm.tenant, uvm.digest)] -= 1
-                    t.ready_cond.notify_all()
+                self.reaping[uvm.tenant] -= 1
+                t.ready_cond.notify_all()   # (a start may wait for what this VM held)
 
     def _closer(self):
         while True:

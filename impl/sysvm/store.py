@@ -177,6 +177,9 @@ class Files:
                 if trunc:
                     os.ftruncate(fd, 0)
                 n = os.pwrite(fd, data, old) if append else os.pwrite(fd, data, offset)
+                if n < len(data):  # the disk filled part way: a write is all or nothing
+                    os.ftruncate(fd, 0 if trunc else old)
+                    raise OSError(errno.ENOSPC, "no space for all %d bytes" % len(data))
                 os.fsync(fd)
             except OSError as e:
                 raise StoreError(_code(e), "%s: %s" % (path.decode(errors="replace"), e.strerror))

@@ -8,7 +8,7 @@ import os
 import threading
 import zlib
 
-from nanvix.impl.errors import InvalidArgument
+from nanvix.impl.errors import InvalidArgument, QuotaExceeded
 from nanvix.impl.limits import Limits
 
 # A system VM runs as a uid of its own per tenant: from a range per host home (two homes on one
@@ -44,13 +44,22 @@ class Register:
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise InvalidArgument("%s is malformed (%s): fix or remove it" % (self.path, e))
 
-    def _save(self):
+    def _save(self, tenants):
+        """Write `tenants` as the register, or change nothing (a full disk: QuotaExceeded)."""
         tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({"tenants": self.tenants}, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        try:
+            with open(tmp, "w") as f:
+                json.dump({"tenants": tenants}, f, indent=1, sort_keys=True)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except OSError as e:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise QuotaExceeded("the host cannot write its register of tenants (%s)" % e.strerror)
+        self.tenants = tenants
 
     def ensure(self, name):
         """The tenant's record, made (with a fresh uid and no limits of its own) on first use."""
@@ -61,8 +70,8 @@ class Register:
                 uid = next((u for u in range(self.lo, self.hi) if u not in used), None)
                 if uid is None:
                     raise InvalidArgument("this host has no uid left for another tenant")
-                rec = self.tenants[name] = {"uid": uid, "limits": {}}
-                self._save()
+                rec = {"uid": uid, "limits": {}}
+                self._save(dict(self.tenants, **{name: rec}))
             return dict(rec)
 
     def limits(self, name):
@@ -74,7 +83,7 @@ class Register:
         """Change some of a tenant's limits (checked); returns the tenant's limits."""
         new = self.limits(name).replace(**changes)
         with self.lock:
-            rec = self.tenants[name]
+            rec = dict(self.tenants[name])
             rec["limits"] = {k: v for k, v in new.to_dict().items() if v != getattr(self.defaults, k)}
-            self._save()
+            self._save(dict(self.tenants, **{name: rec}))
         return new

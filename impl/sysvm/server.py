@@ -130,7 +130,11 @@ class Server:
             ring.mark_broken("broken before this system VM started")
         elif ring.broken:  # the published indices it adopted are impossible
             self.record_broken(ch)
-        if adopt and ring.recover():
+        if adopt:
+            # Wake it whatever recover() failed: the predecessor may have died between posting
+            # a completion and waking its parked guest, a wake-up nobody else owes it (the VMM
+            # wakes a guest only when a completion is there to read).
+            ring.recover()
             self.wake(ch)
         return ch
 

@@ -320,9 +320,13 @@ class Runtime:
             self.sysvm_events.append((t.name, "restarted", t.sysvm.epoch))
 
     def _monitor(self):
-        """Restart a system VM that died (kill -9, crash)."""
+        """Restart a system VM that died (kill -9, crash). A restart that fails (it died again
+        while starting) is tried again, backing off, while invocations of its tenant wait on it;
+        with none waiting, the tenant's next invocation starts it."""
+        retry = {}   # tenant -> (when, backoff)
         while not self.closing:
-            for fd, _ in self.monitor_epoll.poll(0.5):
+            now = time.monotonic()
+            for fd, _ in self.monitor_epoll.poll(min([0.5] + [max(0.0, w - now) for w, _ in retry.values()])):
                 with self.lock:
                     t, epoch = self.monitored.pop(fd, (None, None))
                     self.monitor_epoll.unregister(fd)
@@ -336,11 +340,27 @@ class Runtime:
                         continue
                     t.sysvm_up = False
                     self.sysvm_events.append((t.name, "died", epoch))
-                    if self.restart_system_vms:
-                        try:
-                            self._start_sysvm(t)
-                        except (SystemVMDown, OSError) as e:
-                            self.sysvm_events.append((t.name, "restart failed: %s" % e, epoch))
+                    if self.restart_system_vms and not self._restart(t):
+                        retry[t.name] = (time.monotonic() + 0.05, 0.05)
+            for name, (when, backoff) in list(retry.items()):
+                t = self.tenants[name]
+                if time.monotonic() < when:
+                    continue
+                with t.lock:
+                    if self.closing or t.sysvm.alive or not t.invocations or self._restart(t):
+                        del retry[name]
+                    else:
+                        backoff = min(2 * backoff, 5.0)
+                        retry[name] = (time.monotonic() + backoff, backoff)
+
+    def _restart(self, t):
+        """Start t's system VM again (t.lock held); False when it failed to start."""
+        try:
+            self._start_sysvm(t)
+            return True
+        except (SystemVMDown, OSError) as e:
+            self.sysvm_events.append((t.name, "restart failed: %s" % e, t.sysvm.epoch))
+            return False
 
     def kill_system_vm(self, tenant, wait_restart=True, timeout=10.0):
         """SIGKILL the tenant's system VM (for demos and tests); the monitor restarts it."""

@@ -985,7 +985,11 @@ class Runtime:
             out = {"tenant": tenant, "user_vms": len(t.uvms), "pages": self.pages.in_use(tenant),
                    "invocations": t.invocations}
         sysvm = self.system_vm(tenant)
-        out.update(sysvm.call("usage")["usage"])
+        theirs = sysvm.call("usage").get("usage")
+        if not isinstance(theirs, dict):
+            raise SystemVMDown("system VM of %s sent a malformed usage" % tenant)
+        # its own counts only: numbers, under names the control plane does not answer for
+        out.update({k: v for k, v in theirs.items() if k not in out and type(v) is int and k != "limits"})
         out.update(sysvm.cgroup.usage())
         out["limits"] = t.limits.to_dict()
         return out

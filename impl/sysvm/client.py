@@ -107,7 +107,13 @@ class SystemVM:
             raise SystemVMDown("system VM of %s: %s" % (self.tenant, e))
         if not msg:
             raise SystemVMDown("system VM of %s is gone" % self.tenant)
-        return json.loads(msg)
+        try:  # (it reads guest bytes: what it says is checked like what a guest writes)
+            reply = json.loads(msg)
+        except (ValueError, RecursionError):
+            reply = None
+        if not isinstance(reply, dict):
+            raise SystemVMDown("system VM of %s sent a malformed reply" % self.tenant)
+        return reply
 
     def call(self, op, fds=(), **args):
         with self.lock:

@@ -400,3 +400,131 @@ def test_any_far_index_breaks_without_crashing(start, taken, bad):
         assert r.sq_head == (start + taken) & U32  # nothing more consumed
     finally:
         c.close()
+
+
+# ---- a hostile guest: any value in any field, at any time --------------------------------------
+
+HDR_FIELDS = ["HDR_SQ_TAIL", "HDR_SQ_HEAD", "HDR_CQ_TAIL", "HDR_CQ_HEAD", "HDR_SQ_FLAGS", "HDR_CQ_FLAGS"]
+CTL_END = ABI["DATA_OFF"]   # header, SQ and CQ: compared byte by byte after every reader step
+near = lambda base: st.integers(-3, N + 3).map(lambda d: (base + d) & U32)
+
+
+class HostileRingMachine(RuleBasedStateMachine):
+    """The guest writes any u32 into any index or flag (its own and the reader's published
+    copies) and any bytes into any submission entry, between any two reader steps; it also
+    submits honestly. Whatever it does, the reader never raises, writes nothing but what it
+    owns (its published sq_head, cq_tail and sq_flags, the CQ entry of the request it answers,
+    that request's output range), never posts more completions than it took, keeps its private
+    indices to itself, and once broken stays broken and writes nothing at all."""
+
+    @initialize(start=st.one_of(st.integers(U32 - N, U32), st.integers(0, U32)))
+    def setup(self, start):
+        self.c = Channel(start)
+        self.ring = Ring(self.c.mem, True)
+        self.start = start
+        self.pattern = bytes(range(256)) * (ABI["DATA_SIZE"] // 256)
+        self.c.mem.write(ABI["DATA_OFF"], self.pattern)   # the guest's data, to see what changes
+        self.expected = bytearray(self.pattern)
+        self.in_service = []
+        self.taken = self.completed = 0
+        self.was_broken = False
+
+    def teardown(self):
+        if hasattr(self, "c"):
+            try:
+                assert self.c.mem.read(ABI["DATA_OFF"], ABI["DATA_SIZE"]) == bytes(self.expected), \
+                    "the reader wrote outside the output ranges of the requests it answered"
+            finally:
+                self.c.close()
+
+    def ctl(self):
+        return self.c.mem.read(0, CTL_END)
+
+    def only_changed(self, before, allowed):
+        """Every byte of header, SQ and CQ that changed lies in one of the allowed ranges."""
+        after = self.ctl()
+        for i in range(CTL_END):
+            if before[i] != after[i]:
+                assert any(lo <= i < lo + n for lo, n in allowed), "the reader wrote byte %#x" % i
+
+    # -- the guest --------------------------------------------------------------------------------
+    @rule(field=st.sampled_from(HDR_FIELDS), data=st.data())
+    def forge_index(self, field, data):
+        ring = self.ring
+        v = data.draw(st.one_of(st.integers(0, U32), near(ring.sq_head), near(ring.cq_tail)))
+        self.c.mem.set_u32(ABI[field], v)
+        if field == "HDR_SQ_TAIL":
+            self.c.sq_tail = v
+        if field == "HDR_CQ_HEAD":
+            self.c.cq_head = v
+
+    @rule(idx=st.integers(0, N - 1), entry=st.binary(min_size=64, max_size=64))
+    def forge_entry(self, idx, entry):
+        self.c.mem.write(ABI["SQ_OFF"] + idx * 64, entry)
+
+    @rule(fields=entry_fields)
+    def submit(self, fields):
+        self.c.submit(user_data=0x5eed, **fields)
+
+    @rule()
+    def reap(self):
+        self.c.reap() if (self.c.mem.u32(ABI["HDR_CQ_TAIL"]) - self.c.cq_head) & U32 <= N else None
+
+    # -- the reader ---------------------------------------------------------------------------------
+    @rule()
+    def take(self):
+        before = self.ctl()
+        req = self.ring.take()
+        self.only_changed(before, [] if self.was_broken else [(ABI["HDR_SQ_HEAD"], 4)])
+        if req is not None:
+            assert not self.was_broken
+            self.taken += 1
+            self.in_service.append(req)
+            if not req.error:
+                assert len(req.name) <= ABI["NAME_MAX"] and len(req.name) + len(req.value) <= ABI["DATA_SIZE"]
+
+    @precondition(lambda self: self.in_service)
+    @rule(pick=st.integers(0, N), out=st.binary(max_size=300), result=st.integers(-(1 << 63), (1 << 63) - 1))
+    def complete(self, pick, out, result):
+        req = self.in_service.pop(pick % len(self.in_service))
+        slot = ABI["CQ_OFF"] + (self.ring.cq_tail % N) * 64
+        before = self.ctl()
+        self.ring.complete(req, result, out)
+        if self.was_broken or self.ring.broken:
+            self.only_changed(before, [])
+            return
+        self.only_changed(before, [(slot, 64), (ABI["HDR_CQ_TAIL"], 4)])
+        self.completed += 1
+        n = min(len(out), req.out_cap)
+        self.expected[req.out_off:req.out_off + n] = out[:n]
+
+    @rule()
+    def look(self):
+        before = self.ctl()
+        self.ring.pending()
+        self.ring.cq_free()
+        self.only_changed(before, [])
+
+    @rule(on=st.booleans())
+    def need_wakeup(self, on):
+        before = self.ctl()
+        self.ring.set_need_wakeup(on)
+        self.only_changed(before, [(ABI["HDR_SQ_FLAGS"], 4)])
+
+    @invariant()
+    def indices_are_the_readers_own(self):
+        if not hasattr(self, "ring"):
+            return
+        if self.was_broken:
+            assert self.ring.broken, "a broken channel came back"
+        self.was_broken = self.ring.broken
+        assert self.ring.sq_head == (self.start + self.taken) & U32
+        assert self.completed <= self.taken
+        if not self.ring.broken:
+            assert self.ring.cq_tail == (self.start + self.completed) & U32
+            assert (self.ring.sq_head - self.ring.cq_tail) & U32 <= N   # never more in service than the CQ holds
+
+
+HostileRingMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None,
+                                                suppress_health_check=[HealthCheck.too_slow])
+TestHostileRingMachine = HostileRingMachine.TestCase

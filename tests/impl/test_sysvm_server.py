@@ -249,3 +249,192 @@ def test_the_c_poll_returns_for_work_it_leaves_to_python_and_for_changes(host):
     events, woke, answered = wait(srv.epoll.fileno(), [(ch.ring, 6)], arena, 1000)
     assert (srv.doorbell, 1) in [(fd, ev & 1) for fd, ev in events] and answered and woke == []
     assert g2.reap() == [(7, 0)]
+
+# ---- control messages: the new ops, hostile limits, descriptors that must not leak -----------------
+
+LIMIT_VALUES = st.one_of(st.integers(-5, 1 << 70), st.floats(allow_nan=True), st.text(max_size=3), st.none(),
+                         st.booleans())
+CONTROL = st.one_of(
+    MESSAGES,
+    st.fixed_dictionaries({"op": st.just("limits")},
+                          optional={"limits": st.one_of(st.dictionaries(st.sampled_from(["files", "kv_keys", "log_bytes",
+                                                                                          "kv_value", "bogus"]),
+                                                                         LIMIT_VALUES, max_size=3),
+                                                          st.text(max_size=3), st.lists(st.integers(), max_size=2))})
+    .map(lambda v: json_bytes(v)),
+    st.just(json_bytes({"op": "usage"})),
+)
+
+
+def fuzz_fds():
+    """Descriptors whose name says they came from this test (to count any the server kept)."""
+    return [n for n in os.listdir("/proc/self/fd") if "fuzz-fd" in _link(n)]
+
+
+def _link(n):
+    try:
+        return os.readlink("/proc/self/fd/" + n)
+    except OSError:
+        return ""
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(msgs=st.lists(st.tuples(CONTROL, st.integers(0, 3)), min_size=1, max_size=6))
+def test_control_messages_with_descriptors_leak_nothing(tmp_path_factory, msgs):
+    """Any message, with up to three descriptors attached: the server answers each, keeps a
+    descriptor only as a shard's notify eventfd (one per shard), closes every other, and its
+    limits change only to valid ones."""
+    import json
+    from nanvix.impl.kvm import memfd
+    tmp = tmp_path_factory.mktemp("ctl")
+    arena = Arena.create(4)
+    doorbell, notify = os.eventfd(0, os.EFD_NONBLOCK), os.eventfd(0, os.EFD_NONBLOCK)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    srv = Server("t", str(tmp), theirs, arena.fd, doorbell, {0: notify})
+    try:
+        for m, nfds in msgs:
+            fds = [memfd("fuzz-fd", 4096) for _ in range(nfds)]
+            socket.send_fds(ours, [m or b"{}"], fds) if fds else ours.send(m or b"{}")
+            for fd in fds:
+                os.close(fd)
+            srv.control()
+            reply = json.loads(ours.recv(1 << 20))
+            assert isinstance(reply, dict) and "ok" in reply
+            kept = {fd for shard, fd in srv.notify.items() if shard != 0}
+            assert len(fuzz_fds()) == len(kept), "the server kept a descriptor it was not meant to"
+            lim = srv.limits
+            assert all(isinstance(getattr(lim, k), (int, float)) and getattr(lim, k) > 0 for k in lim.DOC)
+            assert srv.files.limits is lim and srv.kv.limits is lim
+    finally:
+        for shard, fd in list(srv.notify.items()):
+            if shard != 0:
+                os.close(fd)
+        ours.close()
+        theirs.close()
+        arena.close()
+        for fd in (arena.fd, doorbell, notify):
+            os.close(fd)
+
+
+# ---- requests: any opcode, name, value, offset and flags, against the store and its limits --------
+
+NAMES = st.lists(st.sampled_from([b"a", b"b", b"..", b".", b"", b"/", b"d", b"\0", b"\xff", b"x" * 60]),
+                 max_size=5).map(lambda parts: b"/".join(parts))
+REQUESTS = st.tuples(
+    st.one_of(st.sampled_from(sorted(OP_CODES.values())), st.integers(0, 0xffffffff)),   # opcode
+    NAMES,
+    st.one_of(st.binary(max_size=40), st.integers(0, 3).map(lambda k: b"7" * k), st.just(b"v" * 300)),
+    st.one_of(st.integers(0, 2000), st.integers(0, (1 << 64) - 1)),                     # arg: offset, delta
+    st.integers(0, 3),                                                                    # flags
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(batch=st.lists(REQUESTS, min_size=1, max_size=40))
+def test_any_request_is_answered_once_and_the_limits_hold(tmp_path_factory, batch):
+    """Whatever a guest posts, every request gets exactly one answer, in order, and the server
+    never raises; nothing is created outside the tenant's tree; the tenant's counts stay equal to
+    what a fresh system VM would count, and within its limits."""
+    from nanvix.impl.limits import Limits
+    from nanvix.impl.sysvm.store import KV, Files
+    tmp = tmp_path_factory.mktemp("req")
+    root = tmp / "tenant"
+    lim = Limits(files=6, file_bytes=3000, file_size=1000, kv_keys=4, kv_bytes=600, kv_value=100, log_bytes=8192)
+    arena = Arena.create(2)
+    doorbell, notify = os.eventfd(0, os.EFD_NONBLOCK), os.eventfd(0, os.EFD_NONBLOCK)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    srv = Server("t", str(root), theirs, arena.fd, doorbell, {0: notify}, lim)
+    try:
+        g = hand_out(arena, 1)
+        srv.sync()
+        for i in range(0, len(batch), N):
+            part = batch[i:i + N]
+            for k, (op, name, value, arg, flags) in enumerate(part):
+                off = (g.sq_tail % N) * ABI["DATA_SLOT"]
+                g.mem.write(ABI["DATA_OFF"] + off, name + value)
+                g.mem.write(ABI["SQ_OFF"] + (g.sq_tail % N) * 64,
+                            SQE.pack(op, flags, 1000 + i + k, off, len(name) + len(value), off, 64, len(name), 0, arg))
+                g.sq_tail += 1
+                g.mem.set_u32(ABI["HDR_SQ_TAIL"], g.sq_tail)
+            while srv.serve_round():
+                pass
+            assert [ud for ud, _ in g.reap()] == [1000 + i + k for k in range(len(part))]
+        assert sorted(os.listdir(tmp)) == ["tenant"]
+        assert sorted(os.listdir(root)) <= ["files", "kv.sqlite3", "kv.sqlite3-shm", "kv.sqlite3-wal", "log", "log.1"]
+        fu, ku = srv.files.usage(), srv.kv.usage()
+        fresh_files, fresh_kv = Files(str(root / "files"), lim), KV(str(root / "kv.sqlite3"), lim)
+        try:
+            assert fu == fresh_files.usage() and ku == fresh_kv.usage()
+        finally:
+            fresh_files.close()
+            fresh_kv.close()
+        assert fu["files"] <= lim.files and fu["file_bytes"] <= lim.file_bytes
+        assert ku["kv_keys"] <= lim.kv_keys and ku["kv_bytes"] <= lim.kv_bytes
+    finally:
+        srv.files.close()
+        srv.kv.close()
+        ours.close()
+        theirs.close()
+        arena.close()
+        for fd in (arena.fd, doorbell, notify):
+            os.close(fd)
+
+
+# ---- the other way: what a system VM (which reads guest bytes) answers the control plane ----------
+
+class _Running:
+    pid = 1
+
+    def poll(self):
+        return None
+
+
+REPLIES = st.one_of(st.binary(max_size=100), JSON.map(json_bytes), st.just(b"[" * 50_000),
+                    st.fixed_dictionaries({"ok": st.booleans() | st.none() | st.integers()},
+                                          optional={"usage": JSON, "error": JSON}).map(json_bytes))
+
+
+@settings(max_examples=200, deadline=None)
+@given(reply=REPLIES)
+def test_a_system_vm_reply_is_checked(reply):
+    """Any reply to a call is a dict with ok set, or a NanvixError (SystemVMDown for one that is
+    not a JSON object): never a JSONDecodeError, AttributeError or RecursionError in the host."""
+    from nanvix.impl.errors import NanvixError
+    from nanvix.impl.sysvm.client import SystemVM
+    sv = SystemVM("t", "/nonexistent", -1, -1, {}, 1)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sv.sock, sv.proc = ours, _Running()
+    try:
+        theirs.send(reply)
+        try:
+            got = sv.call("usage")
+        except NanvixError:
+            return
+        assert isinstance(got, dict) and got.get("ok")
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_usage_takes_only_a_system_vms_own_counts(nanvix_home, kvm):
+    """A system VM that lies in its usage reply cannot rename the tenant, replace the control
+    plane's counts or the limits, or slip in anything but numbers."""
+    from nanvix.impl.control.runtime import Runtime
+    from nanvix.impl.sysvm.client import SystemVM
+
+    class Liar(SystemVM):
+        def call(self, op, fds=(), **args):
+            if op == "usage":
+                return {"ok": True, "usage": {"tenant": "bystander", "user_vms": 0, "pages": -1, "limits": {},
+                                              "files": 3, "file_bytes": "lots", "kv_keys": [1], "made_up": 7}}
+            return super().call(op, fds, **args)
+
+    class LiarRuntime(Runtime):
+        sysvm_class = Liar
+    rt = LiarRuntime(home=os.path.join(nanvix_home, "liar"), cores=1)
+    try:
+        u = rt.usage("honest")
+        assert u["tenant"] == "honest" and u["pages"] >= 0 and u["limits"]["files"] == rt.limits("honest").files
+        assert u["files"] == 3 and "file_bytes" not in u and "kv_keys" not in u and u["made_up"] == 7
+    finally:
+        rt.close()

@@ -323,10 +323,23 @@ class Files:
         os.close(self.root_fd)
 
 
+KV_RESERVE = 1 << 20      # disk kept back beside the database, for deletes on a full disk
+KV_CHECKPOINT = 128       # WAL pages between checkpoints: what a checkpoint may add to the database
+
+
 class KV:
     """Durable key-value store: each acknowledged write is committed and fsynced first. `bytes`
     counts keys and values, `keys` the keys; the database file itself is capped too (SQLite's
-    max_page_count), so even a miscount could not fill the disk."""
+    max_page_count), so even a miscount could not fill the disk.
+
+    On a full disk SQLite cannot even delete (a delete appends to the WAL, which cannot be
+    checkpointed into a database that cannot grow), so a tenant that filled the disk with keys
+    could never free it. The store therefore holds KV_RESERVE bytes of disk allocated in a file of
+    its own: a delete that finds the disk full gives them up, folds the WAL into the database and
+    goes through; a put takes them back first (ENOSPC while it cannot), so puts never eat the room
+    deletes need, and to find that room it first gives the pages of deleted keys back to the disk
+    (auto_vacuum=INCREMENTAL, for a database made since). KV_CHECKPOINT keeps the WAL small
+    enough for the reserve to absorb."""
 
     def __init__(self, path, limits=Limits()):
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -334,6 +347,10 @@ class KV:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA temp_store=MEMORY")          # no temporary files outside the tree
         self.db.execute("PRAGMA journal_size_limit=%d" % (4 << 20))
+        self.db.execute("PRAGMA wal_autocheckpoint=%d" % KV_CHECKPOINT)
+        self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")     # (a new database: deleted pages can go back)
+        self.reserve_path = path + ".reserve"
+        self.reserved = self._hold_reserve()
         self.set_limits(limits)
         self.db.execute("CREATE TABLE IF NOT EXISTS kv (key BLOB PRIMARY KEY, value BLOB NOT NULL)")
         self.keys, self.bytes = self.db.execute(
@@ -379,19 +396,76 @@ class KV:
         self.bytes += grow
         self.keys += new
 
+    def _hold_reserve(self):
+        """Allocate the reserve (True), or say the disk has no room for it (False)."""
+        try:
+            fd = os.open(self.reserve_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        except OSError:
+            return False
+        try:
+            os.posix_fallocate(fd, 0, KV_RESERVE)
+            return True
+        except OSError:
+            os.ftruncate(fd, 0)   # (some file systems keep what a failed fallocate got)
+            return False
+        finally:
+            os.close(fd)
+
+    def _writable(self):
+        """A write that could grow the store first takes back the reserve."""
+        if not self.reserved:
+            self.reserved = self._hold_reserve()
+        if not self.reserved:   # the pages of deleted keys back to the disk, and again
+            try:
+                self.db.execute("PRAGMA incremental_vacuum").fetchall()
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error:
+                pass
+            self.reserved = self._hold_reserve()
+        if not self.reserved:
+            raise StoreError(ENOSPC, "key-value store: the disk is full")
+
     def put(self, key, value):
+        self._writable()
         self._account(*self._set(key, value))
         return len(value)
 
     def delete(self, key):
         row = self._sql("SELECT length(key) + length(value) FROM kv WHERE key = ?", (key,)).fetchone()
-        if row is None or self._sql("DELETE FROM kv WHERE key = ?", (key,)).rowcount == 0:
+        if row is None:
+            raise StoreError(ENOENT, "no key %r" % key)
+        try:
+            gone = self._sql("DELETE FROM kv WHERE key = ?", (key,)).rowcount
+        except StoreError as e:
+            if e.code != ENOSPC or not self.reserved:
+                raise
+            self._give_up_reserve()
+            gone = self._sql("DELETE FROM kv WHERE key = ?", (key,)).rowcount
+        if gone == 0:
             raise StoreError(ENOENT, "no key %r" % key)
         self._account(-row[0], -1)
         return 0
 
+    def _give_up_reserve(self):
+        """The disk is full: free the reserve and fold the WAL into the database (truncating
+        it), so that deletes have room."""
+        self.reserved = False
+        try:
+            fd = os.open(self.reserve_path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            try:
+                os.ftruncate(fd, 0)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+        try:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            pass
+
     def add(self, key, delta):
         """Atomic read-add-write of a decimal integer value."""
+        self._writable()
         self._sql("BEGIN IMMEDIATE")
         try:
             row = self._sql("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()

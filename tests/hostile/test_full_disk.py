@@ -103,10 +103,6 @@ def test_a_tenant_takes_every_inode(small_disk):
     contained(bystander, filler)
 
 
-@pytest.mark.xfail(reason="finding: once SQLite fills the disk, every kv_delete (and a WAL checkpoint) also "
-                          "fails with SQLITE_FULL, so a tenant that filled the disk through its keys can never "
-                          "free it through its own API (nor can anyone delete a key); the store needs a free-space "
-                          "reserve its puts leave untouched, or a ballast file it gives up on SQLITE_FULL", strict=True)
 def test_a_tenant_fills_the_disk_with_keys(small_disk):
     """The same through the key-value store: SQLite finds the disk full (ENOSPC for the guest,
     never a corrupt store or a dead system VM); every key acknowledged before is still there,

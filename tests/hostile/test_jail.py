@@ -87,8 +87,8 @@ def test_the_probe_is_jailed_as_a_system_vm_is(host):
     assert attack(host, "hostname")["hostname"] == "nanvix-sysvm"
     # the control: its own tree is there and writable, and it sees nothing else
     assert attack(host, "write_own")["written"] == 4
-    assert set(attack(host, "listdir", path="/")["entries"]) <= {"files", "kv.sqlite3", "kv.sqlite3-wal",
-                                                                "kv.sqlite3-shm", "log", "log.1"}
+    assert set(attack(host, "listdir", path="/")["entries"]) <= {"files", "kv.sqlite3.reserve", "kv.sqlite3",
+                                                                "kv.sqlite3-wal", "kv.sqlite3-shm", "log", "log.1"}
 
 
 def test_another_tenants_files_and_keys_cannot_be_read_or_written(host):

@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 SOURCES := setup.py pyproject.toml $(wildcard impl/*/*.pyx impl/*/*.pxd impl/*/*.h refine/*.pyx)
 
-.PHONY: demo test test-slow cpython install verify mutants explore bench check campaign clean
+.PHONY: demo test test-slow test-hostile cpython install verify mutants explore bench check campaign clean
 
 install: $(VENV)/.installed $(VENV)/.runtimes
 
@@ -37,6 +37,10 @@ test: install
 # The slow tier: a 10^5-step refinement campaign (about 5 minutes).
 test-slow: install
 	$(PY) -m pytest -q -m slow tests
+
+# The hostile-tenant suite, its slow attacks included (make test runs only the fast ones).
+test-hostile: install
+	$(PY) -m pytest -q -m 'slow or not slow' tests/hostile
 
 verify: install
 	$(VENV)/bin/nanvix verify

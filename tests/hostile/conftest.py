@@ -51,10 +51,6 @@ CLASSES = {          # module -> the class of attack it holds, in the order the 
 OWN = set(CLASSES) - {"test_jail"}   # the modules held to contained() (the jail probe is the lead's)
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "hostile_slow: a slow hostile-tenant attack (make test-hostile)")
-
-
 # ---- the host and its tenants ------------------------------------------------------------------
 
 def settle(cond, what, bound=HANG_S):

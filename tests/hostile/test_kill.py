@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import HANG_S, HERE, IO, Bystander, contained, run_all, settle
+from conftest import HANG_S, HERE, IO, Bystander, Tenant, contained, run_all, settle
 
 
 def served(att):
@@ -88,15 +88,18 @@ def kv_reader(rt, tenant):
     return lambda key: items.get(key.encode())
 
 
-def test_kill_minus_9_of_a_system_vm_during_writes(suite):
+@pytest.mark.parametrize("rounds,kills", [(250, 4), pytest.param(1500, 24, marks=pytest.mark.hostile_slow)])
+def test_kill_minus_9_of_a_system_vm_during_writes(suite, rounds, kills):
     att = suite.attacker("kill-writes")
     att.ok("ping")
-    rep, kills = kill_during(att, lambda: att.run("durable 250 dw", timeout_ms=120_000))
-    assert rep["status"] == "ok" and len(rep["result"]) == 250, rep
-    assert kills >= 2 and att.sysvm.epoch > kills
+    tag = "dw%d" % rounds
+    rep, killed = kill_during(att, lambda: att.run("durable %d %s" % (rounds, tag), timeout_ms=600_000),
+                              kills=kills, every=rounds * 2 // (kills + 2))
+    assert rep["status"] == "ok" and len(rep["result"]) == rounds, rep
+    assert killed >= 2 and att.sysvm.epoch > killed
     digits = rep["result"]
-    assert digits.count("3") > 100, digits     # most rounds went through whole
-    check_durable(att, "dw", digits, kv_reader(att.rt, att.name))
+    assert digits.count("3") > rounds * 2 // 5, digits     # most rounds went through whole
+    check_durable(att, tag, digits, kv_reader(att.rt, att.name))
     suite.contained(att)
 
 
@@ -193,7 +196,8 @@ def processes_of(home):
     return out
 
 
-def test_kill_minus_9_of_the_host_process_during_writes(tmp_path):
+@pytest.mark.parametrize("rounds", [2, pytest.param(12, marks=pytest.mark.hostile_slow)])
+def test_kill_minus_9_of_the_host_process_during_writes(tmp_path, rounds):
     """A host in a process of its own writes for tenant "writer" (beside a bystander seeded
     before); it is killed with SIGKILL mid-stream. Its system VMs go too (no orphan keeps the
     tenant's files); a new host on the same home finds every acknowledged put and append, and
@@ -207,7 +211,7 @@ def test_kill_minus_9_of_the_host_process_during_writes(tmp_path):
     bystander = Bystander(rt)
     rt.close()
     acks = []
-    for round_ in range(2):
+    for round_ in range(rounds):
         proc = subprocess.Popen([sys.executable, os.path.join(HERE, "host_under_kill.py"), home, "r%d" % round_],
                                 stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(os.path.dirname(HERE)))
         try:
@@ -238,6 +242,6 @@ def test_kill_minus_9_of_the_host_process_during_writes(tmp_path):
             check_durable(w, tag, digits, read)
         bystander.rt = rt
         bystander.epoch = rt.system_vm("bystander").epoch
-        contained(bystander)
+        contained(bystander, Tenant(rt, "writer"))
     finally:
         rt.close()

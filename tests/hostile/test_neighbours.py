@@ -108,3 +108,21 @@ def test_two_noisy_tenants_at_once(suite):
     assert all(ended_by_deadline(r) for r in reps), reps
     flood.ok("fdel flood.log", path=IO)
     suite.contained(spin, flood)
+
+
+@pytest.mark.hostile_slow
+def test_every_kind_of_noise_at_once_for_longer(suite):
+    """Four noisy tenants at once (spin, exit storm, doorbell storm, I/O flood), three user VMs
+    each (six times the cores), for 8 s, beside the bystander."""
+    long_ms = 8000
+    kinds = {"noisy": ("spin", None), "noisy-exit": ("", "exitstorm.c"), "noisy-bell": ("", "bellstorm.c"),
+             "noisy-flood": ("", "ioflood.c")}
+    tenants = {name: suite.attacker(name, file_bytes=16 << 20) for name in kinds}
+    calls = []
+    for name, (data, guest) in kinds.items():
+        kw = {"path": os.path.join(NOISE, guest)} if guest else {}
+        calls += [lambda t=tenants[name], kw=kw, data=data: t.run(data, timeout_ms=long_ms, **kw)] * 3
+    reps = under_noise(suite, calls)
+    assert all(ended_by_deadline(r) for r in reps), reps
+    tenants["noisy-flood"].ok("fdel flood.log", path=IO)
+    suite.contained(*tenants.values())

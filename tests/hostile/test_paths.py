@@ -186,7 +186,7 @@ def test_host_api_tenant_names(api, name):
     calls = [lambda: host.invoke(name, "io", b"kvget secret"), lambda: host.deploy(name, IO),
              lambda: host.run(name, IO, b"kvget secret"), lambda: host.usage(name),
              lambda: host.limits(name), lambda: host.set_limits(name, files=1),
-             lambda: host.functions(name), lambda: host.function(name, "io")]
+             lambda: host.functions(name), lambda: host.function(name, "io"), lambda: host.undeploy(name, "io")]
     for call in calls:
         with pytest.raises((InvalidArgument, NotFound)):
             call()
@@ -207,6 +207,8 @@ def test_host_api_function_names(api, fn):
         host.invoke("owner", fn)
     with pytest.raises((NotFound, InvalidArgument)):
         host.function("owner", fn)
+    with pytest.raises((NotFound, InvalidArgument)):
+        host.undeploy("owner", fn)
     assert {f.name for f in host.functions("owner")} <= {"io", "attack.c"}
     assert host.invoke("owner", "io", b"kvput a 1").ok
     contained(bystander)

@@ -438,3 +438,34 @@ def test_usage_takes_only_a_system_vms_own_counts(nanvix_home, kvm):
         assert u["files"] == 3 and "file_bytes" not in u and "kv_keys" not in u and u["made_up"] == 7
     finally:
         rt.close()
+
+
+def test_stale_and_foreign_epoll_events_are_ignored(tmp_path):
+    """An event for a descriptor that an earlier event of the same batch closed killed the system
+    VM with EBADF (a bench run in four). A batch of events for a closed descriptor, one the server
+    never had, and a doorbell already drained (twice, with error bits) does nothing, and the
+    server goes on answering in the same batch and the next."""
+    import json
+    import select
+    arena = Arena.create(2)
+    doorbell, notify = os.eventfd(0, os.EFD_NONBLOCK), os.eventfd(0, os.EFD_NONBLOCK)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    srv = Server("t", str(tmp_path), theirs, arena.fd, doorbell, {0: notify})
+    closed = os.eventfd(0)
+    os.close(closed)
+    try:
+        ours.send(json_bytes({"op": "ping"}))
+        srv.dispatch([(closed, select.EPOLLIN), (theirs.fileno(), select.EPOLLIN), (1 << 20, select.EPOLLIN),
+                      (doorbell, select.EPOLLIN), (doorbell, select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP),
+                      (closed, select.EPOLLERR)])
+        assert json.loads(ours.recv(1 << 16))["ok"]
+        os.eventfd_write(doorbell, 1)
+        ours.send(json_bytes({"op": "ping"}))
+        srv.dispatch(srv.epoll.poll(1.0))
+        assert json.loads(ours.recv(1 << 16))["ok"]
+    finally:
+        ours.close()
+        theirs.close()
+        arena.close()
+        for fd in (arena.fd, doorbell, notify):
+            os.close(fd)

@@ -3,6 +3,7 @@ exceed the disk fills it. It gets ENOSPC (never a crash, never a restart loop of
 a bystander on the same disk can still read everything it has, a new tenant is refused with a
 clear error, and once the filler deletes, everyone writes again."""
 import os
+import signal
 import subprocess
 
 import pytest
@@ -11,7 +12,7 @@ from nanvix.impl.abi import ENOSPC
 from nanvix.impl.control.register import Register
 from nanvix.impl.errors import NanvixError
 
-from conftest import IO, KVM_SKIP, Bystander, Tenant, contained
+from conftest import IO, KVM_SKIP, Bystander, Tenant, contained, settle
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 
@@ -120,3 +121,35 @@ def test_a_tenant_fills_the_disk_with_keys(small_disk):
     assert filler.ok("kvput after 1", path=IO) == "1"
     assert filler.sysvm.epoch == 1
     contained(bystander, filler)
+
+
+@pytest.mark.parametrize("how", ["file", "keys"])
+def test_system_vms_killed_on_a_full_disk_come_back(small_disk, how):
+    """A system VM must start on a full disk (the issue found one in a crash loop there): the
+    filler fills the disk (with a file, or with keys), then its system VM and the bystander's are
+    killed -9. Each is restarted once, opens its store (SQLite recovers its WAL), and serves reads;
+    once the filler deletes, both write again."""
+    rt, bystander = small_disk("size=24m,mode=0755")
+    filler = Tenant(rt, "filler")
+    out = filler.ok("append big 32000 2000" if how == "file" else "kvkeys 5000 30000 k")
+    n, err = (int(x.split("=")[1]) for x in out.split())
+    assert err == -ENOSPC and n > 100, out
+    for t in ("filler", "bystander"):
+        sv = rt.tenants[t].sysvm
+        epoch = sv.epoch
+        os.kill(sv.server_pid, signal.SIGKILL)
+        settle(lambda: not sv.alive or sv.epoch > epoch, "the system VM of %s died" % t)
+        settle(lambda: rt.system_vm(t).epoch > epoch and rt.tenants[t].sysvm.alive, "%s's system VM restarted" % t)
+    filler.served()
+    bystander.check(restarted_ok=True, readonly=True)
+    if how == "file":
+        assert int(filler.ok("fsize big", path=IO)) == n * 32000
+        assert filler.ok("fdel big", path=IO) == "0"
+    else:
+        assert filler.ok("kvget k-0;kvget k-%d" % (n - 1), path=IO).startswith("30000:")
+        freed = filler.ok(";".join("kvdel k-%d" % i for i in range(0, n, 2)), path=IO)
+        assert set(freed.split(";")) == {"0"}, freed
+    assert filler.ok("kvput after 1;fwrite f x", path=IO) == "1;1"
+    assert [e for e in rt.sysvm_events if e[1] != "died" and e[1] != "restarted"] == [], rt.sysvm_events
+    assert filler.sysvm.epoch == 2 and rt.tenants["bystander"].sysvm.epoch == 2, rt.sysvm_events
+    contained(bystander, filler, restarted_ok=True)

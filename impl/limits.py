@@ -55,6 +55,8 @@ class Limits:
                 raise InvalidArgument("limit %s must be positive (and sane), got %r" % (k, v))
             if k == "sysvm_memory" and v < 32 * MiB:
                 raise InvalidArgument("limit sysvm_memory must be at least 32 MiB (a system VM's own size)")
+            if k == "log_bytes" and v < 8192:
+                raise InvalidArgument("limit log_bytes must be at least 8192 (two halves of a long line)")
             if k == "sysvm_pids" and v < 2:
                 raise InvalidArgument("limit sysvm_pids must be at least 2 (the jail and the system VM)")
             changes[k] = kind(v)

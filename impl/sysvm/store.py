@@ -535,7 +535,7 @@ class Log:
         self._open()
 
     def set_limits(self, limits):
-        self.half = max(4096, limits.log_bytes // 2)
+        self.half = limits.log_bytes // 2   # (Limits keeps it at 4 KiB or more)
 
     def _open(self):
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -553,6 +553,8 @@ class Log:
             msg = msg.encode("utf-8", "backslashreplace")
         line = ("%s %s %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), who,
                                 escape_line(msg))).encode("utf-8", "backslashreplace")
+        if len(line) > self.half:   # (4,096 characters may be more bytes than a half holds)
+            line = line[:self.half - 1].decode("utf-8", "ignore").encode() + b"\n"
         try:
             if self.fd is None:  # (a rotation failed half way: start again where we can)
                 self._open()

@@ -208,3 +208,27 @@ def test_at_its_limits_the_bystander_is_fully_served(suite):
     rep = suite.rt.invoke("bystander", IO, b"kvput tmp 1;fwrite tmp.txt 1;kvdel tmp;fdel tmp.txt")
     assert rep["status"] == "ok" and rep["result"] == "1;1;0;0", rep
     suite.contained(att)
+
+
+def test_limits_lowered_below_what_it_holds(suite):
+    """The operator lowers a tenant's limits below what it already holds (files, bytes, keys,
+    key bytes, log): its system VM takes the new limits at once (no restart), nothing it holds is
+    lost, every growth is EDQUOT, every shrink works, and once back under, it grows again."""
+    att = suite.attacker("st-lower")
+    assert made(att.ok("files 20 1000 f")) == (20, 0) and made(att.ok("kvkeys 20 100 k")) == (20, 0)
+    att.ok("log 50 200 text")
+    u = att.usage()
+    att.limit(files=10, file_bytes=5000, kv_keys=10, kv_bytes=1000, log_bytes=8192)
+    assert att.usage()["files"] == u["files"] == 20 and att.usage()["kv_keys"] == 20
+    out = att.ok("fwrite new x;fappend f-0 y;fwrite f-1 short;fsize f-2;kvput new v;kvput k-0 %s;kvput k-1 v;kvget k-2"
+                 % ("v" * 200), path=IO)
+    assert out.split(";") == [str(-EDQUOT), str(-EDQUOT), "5", "1000", str(-EDQUOT), str(-EDQUOT), "1",
+                              "100:" + "x" * 0 + out.split(";")[7].split(":", 1)[1]], out
+    att.ok("log 100 200 text")
+    assert sum(os.path.getsize(p) for p in log_files(att)) <= 8192
+    assert att.ok(";".join("fdel f-%d" % i for i in range(2, 20)) + ";" +
+                  ";".join("kvdel k-%d" % i for i in range(2, 20)), path=IO) == ";".join(["0"] * 36)
+    assert att.ok("fwrite new x;kvput new v", path=IO) == "1;1"
+    u = steady(att)
+    assert (u["files"], u["kv_keys"]) == (3, 3) and u["kv_bytes"] <= 1000, u
+    suite.contained(att)

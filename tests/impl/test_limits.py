@@ -78,6 +78,21 @@ def test_the_log_rotates_within_its_bytes(tmp_path):
     assert (tmp_path / "log").read_bytes().rstrip().endswith(b"line 1999 " + b"x" * 40)
 
 
+def test_the_log_keeps_its_smallest_limit_with_its_longest_lines(tmp_path):
+    """4,096 characters of four bytes each are more than a half of the smallest log: such a
+    line is cut (whole characters, one line), and the log stays within its limit."""
+    log = Log(str(tmp_path / "log"), Limits().replace(log_bytes=8192))
+    for i in range(10):
+        assert log.write("uvm-1", "\U0001f600".encode() * 5000 + b"\n" + b"forged")
+    data = [(tmp_path / n).read_bytes() for n in ("log", "log.1")]
+    assert sum(map(len, data)) <= 8192 and log.usage()["log_bytes"] == sum(map(len, data))
+    for d in data:
+        d.decode("utf-8")
+        assert d.count(b"\n") == 1 and d.endswith(b"\n") and b"forged" not in d
+    with pytest.raises(InvalidArgument):
+        Limits().replace(log_bytes=8191)
+
+
 def test_the_register_keeps_uids_and_limits(tmp_path):
     r = Register(str(tmp_path))
     a, b = r.ensure("a")["uid"], r.ensure("b")["uid"]

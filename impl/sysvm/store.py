@@ -146,6 +146,8 @@ class Files:
         if flags & WRITE_SETSIZE:
             return self.set_size(path, offset, data)
         append, trunc = bool(flags & WRITE_APPEND), bool(flags & WRITE_TRUNC) and not flags & WRITE_APPEND
+        if self.check(path).endswith(b"/"):   # never a file: refused before its parents are made
+            raise StoreError(EINVAL, "a file's name cannot end in /")
         if offset + len(data) > self.limits.file_size:
             raise StoreError(EFBIG, "a file may hold at most %d bytes" % self.limits.file_size)
         try:

@@ -113,7 +113,8 @@ def test_degenerate_names(suite, name):
     for op in ("file_write", "file_delete"):
         r = name_req(att, op, name)
         assert r in (-EINVAL, -EACCES, -ENOENT), (op, name, r)
-    assert os.path.isdir(os.path.join(att.rt.home, "tenants", att.name, "files"))
+    files = os.path.join(att.rt.home, "tenants", att.name, "files")
+    assert os.path.isdir(files) and not os.path.exists(os.path.join(files, "a")), "a refused write made directories"
     assert io(att, ["fread dir-as-file/inner"]) == ["1:x"]
     suite.contained(att)
 
@@ -217,7 +218,7 @@ def test_host_api_function_names(api, fn):
 @pytest.mark.parametrize("limits", [dict(files=-1), dict(bogus=1), dict(files=True), dict(files="9"),
                                     dict(files=float("nan")), dict(files=float("inf")), dict(files=1 << 70),
                                     dict(sysvm_cpu=float("nan")), dict(sysvm_cpu=float("inf")),
-                                    dict(sysvm_memory=1), dict(kv_value=None)],
+                                    dict(sysvm_memory=1), dict(kv_value=None), dict(log_bytes=4096)],
                          ids=lambda d: "%s=%r" % next(iter(d.items())))
 def test_host_api_limit_values(api, limits):
     """A limit that is not a sane positive number is refused (InvalidArgument, a NanvixError) and

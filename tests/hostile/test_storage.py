@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from nanvix.impl.abi import ABI, E2BIG, EDQUOT, EFBIG, EINVAL, ENOENT
+from nanvix.impl.abi import ABI, E2BIG, EDQUOT, EFBIG, EINVAL, ENOENT, ENOTEMPTY
 from nanvix.impl.channel.arena import CTL_LOG
 
 from conftest import IO
@@ -91,6 +91,19 @@ def test_directories_past_the_inode_limit(suite):
     wide, err = made(att.ok("wide 100 w"))
     assert err == -EDQUOT and 0 <= wide
     assert steady(att)["files"] <= 40
+    # and the tenant can give its directories back: a non-empty one is refused, an empty one goes
+    assert att.ok("rmdir deep") == "made=0 err=%d" % -ENOTEMPTY
+    root = os.path.join(att.rt.home, "tenants", att.name, "files")
+    files, dirs = [], []
+    for d, ds, names in os.walk(root, topdown=False):   # the deepest first
+        files += [os.path.relpath(os.path.join(d, n), root) for n in names]
+        dirs += [os.path.relpath(os.path.join(d, n), root) for n in ds]
+    assert len(files) + len(dirs) == steady(att)["files"]
+    if files:
+        assert att.ok(";".join("fdel " + p for p in files), path=IO) == ";".join(["0"] * len(files))
+    assert att.ok("rmdir " + " ".join(dirs)) == "made=%d err=0" % len(dirs)
+    assert steady(att)["files"] == 0
+    assert made(att.ok("dirs 10 again")) == (10, 0)
     suite.contained(att)
 
 

@@ -19,6 +19,8 @@
  *   files N SIZE TAG     create files TAG-<i> of SIZE bytes until refused; "made=<k> err=<e>"
  *   dirs N TAG           create N nested directories under TAG, one more per call; "made=<k> err=<e>"
  *   wide N TAG           create N directories TAG-<i>/ each with a file; "made=<k> err=<e>"
+ *   rmdir PATH...        remove each (empty) directory: file_delete with NX_DELETE_DIR;
+ *                        "made=<removed> err=<last error>"
  *   append PATH SIZE N   N appends of SIZE bytes; "done=<k> err=<e>"
  *   write PATH OFF SIZE  one write of SIZE bytes at offset OFF (decimal); "ret=<r>"
  *   kvkeys N SIZE TAG    put keys TAG-<i> with SIZE-byte values until refused; "made=<k> err=<e>"
@@ -493,6 +495,16 @@ int nx_main(const char *input, size_t len)
             at += (size_t)nx_snprintf(w + at, sizeof w - at, "/d");
         }
         nx_result_printf("made=%ld err=%ld", made, err);
+    } else if (!strcmp(cmd, "rmdir")) {   /* file_delete with NX_DELETE_DIR, for each path */
+        long ok = 0, err = 0;
+        while (word(w, sizeof w)) {
+            long r = nx_request(NX_OP_FILE_DELETE, NX_DELETE_DIR, w, (uint32_t)strlen(w), 0, 0, 0, 0, 0, 0);
+            if (r < 0)
+                err = r;
+            else
+                ok++;
+        }
+        nx_result_printf("made=%ld err=%ld", ok, err);
     } else if (!strcmp(cmd, "wide")) {
         long n = num(), made = 0, err = 0;
         word(tag, sizeof tag);

@@ -281,7 +281,7 @@ class Server:
                 raise ValueError("a control message is a JSON object")
             reply = self.command(req, fds)
         except Exception as e:
-            for fd in fds:
+            for fd in fds:   # those command() did not take or close (never one twice: its number may be reused)
                 try:
                     os.close(fd)
                 except OSError:
@@ -301,9 +301,8 @@ class Server:
     def command(self, req, fds):
         op = req.get("op")
         if op != "shard":  # only a shard's notify eventfd is kept; nothing else comes with fds
-            for fd in fds:
-                os.close(fd)
-            fds = []
+            while fds:     # (popped: what is left in the list is the caller's to close, once)
+                os.close(fds.pop())
         if op == "state":
             self.sync()
             return {"ok": True, "pid": os.getpid(), "tenant": self.tenant,
@@ -315,7 +314,7 @@ class Server:
             old = self.notify.pop(shard, None)
             if old is not None:
                 os.close(old)
-            self.notify[shard] = fds[0]
+            self.notify[shard] = fds.pop()
             return {"ok": True}
         if op == "ping":
             return {"ok": True, "pid": os.getpid()}

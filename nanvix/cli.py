@@ -38,8 +38,11 @@ def build_parser():
 
 
 def main(argv=None):
-    from nanvix.impl.errors import NanvixError
-    args = build_parser().parse_args(argv)
+    try:   # (loading every subcommand's modules takes a while: Ctrl-C then is no traceback either)
+        from nanvix.impl.errors import NanvixError
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        return sys.exit(130)
     try:
         code = args.func(args)
     except KeyboardInterrupt:

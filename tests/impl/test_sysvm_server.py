@@ -2,6 +2,7 @@
 through the arena's change rings (no message, no descriptor per channel), an inactive slot is
 acknowledged idle, the report account is written before each answer, a restarted server adopts
 what its predecessor served, and forged or overflowing ring contents cannot derail it."""
+import contextlib
 import os
 import socket
 import struct
@@ -134,30 +135,42 @@ def json_bytes(v):
     return json.dumps(v).encode()
 
 
+@contextlib.contextmanager
+def lone_server(tmp, slots=4, limits=None):
+    """A Server in this process on a fresh arena (a doorbell, shard 0's notify eventfd) and our end
+    of its control socket; all closed after (each notify eventfd by the server's table, since a
+    shard message may have replaced, and closed, the first)."""
+    arena = Arena.create(slots)
+    doorbell, notify = os.eventfd(0, os.EFD_NONBLOCK), os.eventfd(0, os.EFD_NONBLOCK)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    srv = Server("t", str(tmp), theirs, arena.fd, doorbell, {0: notify}, *([limits] if limits else []))
+    try:
+        yield srv, ours, arena
+    finally:
+        for fd in set(srv.notify.values()):
+            os.close(fd)
+        srv.files.close()
+        srv.kv.close()
+        ours.close()
+        theirs.close()
+        arena.close()
+        for fd in (arena.fd, doorbell):
+            os.close(fd)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(msgs=st.lists(MESSAGES, min_size=1, max_size=6))
 def test_control_messages_never_bring_the_server_down(tmp_path_factory, msgs):
     """Whatever arrives on the control socket, the server answers it (an error for a bad one)
     and goes on serving: only the socket's end stops it."""
     import json
-    tmp = tmp_path_factory.mktemp("ctl")
-    arena = Arena.create(4)
-    doorbell, notify = os.eventfd(0, os.EFD_NONBLOCK), os.eventfd(0, os.EFD_NONBLOCK)
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    srv = Server("t", str(tmp), theirs, arena.fd, doorbell, {0: notify})
-    try:
+    with lone_server(tmp_path_factory.mktemp("ctl")) as (srv, ours, _):
         for m in msgs + [json_bytes({"op": "ping"})]:
             ours.send(m if m else b"{}")
             srv.control()
             reply = json.loads(ours.recv(1 << 20))
             assert isinstance(reply, dict) and "ok" in reply
         assert reply["ok"]
-    finally:
-        ours.close()
-        theirs.close()
-        arena.close()
-        for fd in (arena.fd, doorbell, notify):
-            os.close(fd)
 
 
 def test_a_slot_taken_back_before_the_server_claims_it_needs_no_acknowledgement(host):
@@ -286,12 +299,7 @@ def test_control_messages_with_descriptors_leak_nothing(tmp_path_factory, msgs):
     limits change only to valid ones."""
     import json
     from nanvix.impl.kvm import memfd
-    tmp = tmp_path_factory.mktemp("ctl")
-    arena = Arena.create(4)
-    doorbell, notify = os.eventfd(0, os.EFD_NONBLOCK), os.eventfd(0, os.EFD_NONBLOCK)
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    srv = Server("t", str(tmp), theirs, arena.fd, doorbell, {0: notify})
-    try:
+    with lone_server(tmp_path_factory.mktemp("ctl")) as (srv, ours, _):
         for m, nfds in msgs:
             fds = [memfd("fuzz-fd", 4096) for _ in range(nfds)]
             socket.send_fds(ours, [m or b"{}"], fds) if fds else ours.send(m or b"{}")
@@ -305,14 +313,6 @@ def test_control_messages_with_descriptors_leak_nothing(tmp_path_factory, msgs):
             lim = srv.limits
             assert all(isinstance(getattr(lim, k), (int, float)) and getattr(lim, k) > 0 for k in lim.DOC)
             assert srv.files.limits is lim and srv.kv.limits is lim
-    finally:
-        for fd in set(srv.notify.values()):   # (notify among them, unless the server replaced and closed it)
-            os.close(fd)
-        ours.close()
-        theirs.close()
-        arena.close()
-        for fd in (arena.fd, doorbell):
-            os.close(fd)
 
 
 # ---- requests: any opcode, name, value, offset and flags, against the store and its limits --------
@@ -339,11 +339,7 @@ def test_any_request_is_answered_once_and_the_limits_hold(tmp_path_factory, batc
     tmp = tmp_path_factory.mktemp("req")
     root = tmp / "tenant"
     lim = Limits(files=6, file_bytes=3000, file_size=1000, kv_keys=4, kv_bytes=600, kv_value=100, log_bytes=8192)
-    arena = Arena.create(2)
-    doorbell, notify = os.eventfd(0, os.EFD_NONBLOCK), os.eventfd(0, os.EFD_NONBLOCK)
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    srv = Server("t", str(root), theirs, arena.fd, doorbell, {0: notify}, lim)
-    try:
+    with lone_server(root, slots=2, limits=lim) as (srv, _, arena):
         g = hand_out(arena, 1)
         srv.sync()
         for i in range(0, len(batch), N):
@@ -369,14 +365,6 @@ def test_any_request_is_answered_once_and_the_limits_hold(tmp_path_factory, batc
             fresh_kv.close()
         assert fu["files"] <= lim.files and fu["file_bytes"] <= lim.file_bytes
         assert ku["kv_keys"] <= lim.kv_keys and ku["kv_bytes"] <= lim.kv_bytes
-    finally:
-        srv.files.close()
-        srv.kv.close()
-        ours.close()
-        theirs.close()
-        arena.close()
-        for fd in (arena.fd, doorbell, notify):
-            os.close(fd)
 
 
 # ---- the other way: what a system VM (which reads guest bytes) answers the control plane ----------
@@ -446,15 +434,12 @@ def test_stale_and_foreign_epoll_events_are_ignored(tmp_path):
     server goes on answering in the same batch and the next."""
     import json
     import select
-    arena = Arena.create(2)
-    doorbell, notify = os.eventfd(0, os.EFD_NONBLOCK), os.eventfd(0, os.EFD_NONBLOCK)
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    srv = Server("t", str(tmp_path), theirs, arena.fd, doorbell, {0: notify})
     closed = os.eventfd(0)
     os.close(closed)
-    try:
+    with lone_server(tmp_path, slots=2) as (srv, ours, _):
+        doorbell = srv.doorbell
         ours.send(json_bytes({"op": "ping"}))
-        srv.dispatch([(closed, select.EPOLLIN), (theirs.fileno(), select.EPOLLIN), (1 << 20, select.EPOLLIN),
+        srv.dispatch([(closed, select.EPOLLIN), (srv.sock.fileno(), select.EPOLLIN), (1 << 20, select.EPOLLIN),
                       (doorbell, select.EPOLLIN), (doorbell, select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP),
                       (closed, select.EPOLLERR)])
         assert json.loads(ours.recv(1 << 16))["ok"]
@@ -462,9 +447,3 @@ def test_stale_and_foreign_epoll_events_are_ignored(tmp_path):
         ours.send(json_bytes({"op": "ping"}))
         srv.dispatch(srv.epoll.poll(1.0))
         assert json.loads(ours.recv(1 << 16))["ok"]
-    finally:
-        ours.close()
-        theirs.close()
-        arena.close()
-        for fd in (arena.fd, doorbell, notify):
-            os.close(fd)

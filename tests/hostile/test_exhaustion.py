@@ -123,7 +123,8 @@ def test_more_user_vms_than_the_limit(suite):
     with QuotaExceeded (not a crash, not a wait past its deadline)."""
     att = suite.attacker("exh-uvms", user_vms=3, invocations=32)
     att.ok("ping")
-    parked = [lambda: att.run(b"", timeout_ms=2000, path=PARK) for _ in range(3)]
+    # (their deadline leaves a loaded machine time to admit the fourth while all three are held)
+    parked = [lambda: att.run(b"", timeout_ms=5000, path=PARK) for _ in range(3)]
 
     def fourth():
         settle(lambda: suite.rt.tenants[att.name].invocations >= 3, "three invocations running")

@@ -65,16 +65,23 @@ def alphabet(cfg, s0, payloads=1, hostile=False):
 def make_canon(cfg, FIELDS):
     """A sound state reduction for honest channels (a bisimulation quotient): every operation and
     invariant reads a channel's ring only through index differences and slot(index) within the
-    live windows [cq_head, sq_tail) (SQ, history), [cq_head, cq_tail) (CQ), [cq_tail, sq_head)
-    (in-service copies). So rotating an honest channel's indices to cq_head = 0 (and its arrays
-    with them) and zeroing data outside the windows changes no behaviour. A scribbled (dishonest)
-    channel is left exactly as it is."""
+    live windows [cq_head, sq_tail) (SQ, history, execution counts), [cq_head, cq_tail) (CQ),
+    [cq_tail, sq_head) (in-service copies). So rotating an honest channel's indices (and the
+    ghost delivery count, which equals cq_head) to cq_head = 0, its arrays with them, and zeroing
+    data outside the windows changes no behaviour. A scribbled (dishonest) channel is left
+    exactly as it is.
+    One ghost is dropped, not kept: the last completion delivered (c_any, c_lastv, c_lastr),
+    which only the second half of delivered_in_order reads (it equals entry cq_head - 1 of the
+    history and of the results). Keeping it multiplies the state space; that half is proved per
+    operation by `nanvix verify` and not re-checked here."""
     fi = {f: k for k, f in enumerate(FIELDS)}
     R, M_ = cfg.R, (1 << cfg.W) - 1
     H = 1 << cfg.W
-    idx = [fi[f] for f in ("c_sqt", "c_cqh", "c_sqh", "c_cqt", "c_psqh", "c_pcqt")]
+    idx = [fi[f] for f in ("c_sqt", "c_cqh", "c_sqh", "c_cqt", "c_psqh", "c_pcqt", "c_ndl")]
     ist, ihon = fi["c_state"], fi["c_honest"]
     isq, isvc, icqv, icqr, ihist = fi["c_sq"], fi["c_svc"], fi["c_cqv"], fi["c_cqr"], fi["c_hist"]
+    iruns, iok = fi["c_runs"], fi["c_ok"]
+    ilast = [(fi["c_any"], False), (fi["c_lastv"], 0), (fi["c_lastr"], False)]
 
     def canon(tup):
         lst = None
@@ -83,12 +90,13 @@ def make_canon(cfg, FIELDS):
                 continue
             sqt, cqh, sqh, cqt = (tup[k][c] for k in idx[:4])
             n_sq, n_cq, n_sh = (sqt - cqh) & M_, (cqt - cqh) & M_, (sqh - cqh) & M_
-            sq, svc, cqv, cqr, hist = (tup[k][c] for k in (isq, isvc, icqv, icqr, ihist))
+            sq, svc, cqv, cqr, hist, runs, ok = (tup[k][c] for k in (isq, isvc, icqv, icqr, ihist, iruns, iok))
             nsq, nsvc, ncqv, ncqr, nhist = [0] * R, [0] * R, [0] * R, [False] * R, [0] * H
+            nruns, nok = [0] * H, [False] * H
             for j in range(min(n_sq, R)):
                 i = (cqh + j) & M_
                 nsq[j % R] = sq[i % R]
-                nhist[j] = hist[i]
+                nhist[j], nruns[j], nok[j] = hist[i], runs[i], ok[i]
                 if j < n_cq:
                     ncqv[j % R], ncqr[j % R] = cqv[i % R], cqr[i % R]
                 if n_cq <= j < n_sh:
@@ -99,9 +107,14 @@ def make_canon(cfg, FIELDS):
                 col = list(lst[k])
                 col[c] = (col[c] - cqh) & M_
                 lst[k] = tuple(col)
-            for k, v in ((isq, nsq), (isvc, nsvc), (icqv, ncqv), (icqr, ncqr), (ihist, nhist)):
+            for k, v in ((isq, nsq), (isvc, nsvc), (icqv, ncqv), (icqr, ncqr), (ihist, nhist), (iruns, nruns),
+                         (iok, nok)):
                 col = list(lst[k])
                 col[c] = tuple(v)
+                lst[k] = tuple(col)
+            for k, v in ilast:
+                col = list(lst[k])
+                col[c] = v
                 lst[k] = tuple(col)
         return tup if lst is None else tuple(lst)
     return canon

@@ -26,7 +26,7 @@ CFG = api.Config(T=T, U=T * SLOTS, C=T * SLOTS, P=T * (QUOTA_PAGES + 1), K=K, R=
 U_CODE = {S.CREATED: M.U_CREATED, S.RUNNABLE: M.U_RUNNABLE, S.RUNNING: M.U_RUNNING,
           S.BLOCKED: M.U_BLOCKED, S.EXITED: M.U_EXITED, S.CRASHED: M.U_CRASHED}
 ERR = {name: code for code, name in enumerate(M.ERR_NAMES)}
-GHOSTS = ("c_hist", "c_honest")
+GHOSTS = ("c_hist", "c_honest", "c_runs", "c_ok", "c_ndl", "c_any", "c_lastv", "c_lastr")
 RING_FIELDS = ("c_sqt", "c_cqh", "c_sqh", "c_cqt", "c_psqh", "c_pcqt", "c_sq", "c_svc", "c_cqv", "c_cqr")
 # SQ entry fields the system VM validates (offset in the 64-byte entry): a hostile guest's target
 ENTRY_FIELDS = {"opcode": 0, "flags": 4, "in_off": 16, "in_len": 20, "out_off": 24, "out_cap": 28,

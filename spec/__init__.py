@@ -8,7 +8,7 @@ the refinement harness use it: `from nanvix import spec as M; M.OPS, M.INVARIANT
 """
 from nanvix.spec.state import *  # noqa: F401,F403
 from nanvix.spec.ops import OPS, TIMING_OPS, apply  # noqa: F401
-from nanvix.spec.invariants import DERIVED, INVARIANTS  # noqa: F401
+from nanvix.spec.invariants import DERIVED, INVARIANTS, NEW_INVARIANTS  # noqa: F401
 from nanvix.spec.observe import observe  # noqa: F401
 from nanvix.spec.ops.common import NO_OUT, result, update  # noqa: F401  (for mutants of an operation)
 from nanvix.spec.ops.pages import map_page_effect  # noqa: F401

@@ -126,6 +126,57 @@ def inv_quotas(b, cfg, s):
                                        b.ule(pages_used(b, s, t), b.sel(s["t_qp"], t))))
 
 
+def inv_one_channel_per_uvm(b, cfg, s):
+    """A user VM has at most one channel."""
+    return b.all("C", lambda c: b.all("C", lambda d: b.implies(
+        b.and_(b.ne(c, d), b.ne(b.sel(s["c_state"], c), C_FREE), b.ne(b.sel(s["c_state"], d), C_FREE)),
+        b.ne(b.sel(s["c_uvm"], c), b.sel(s["c_uvm"], d)))))
+
+
+def inv_honest_not_broken(b, cfg, s):
+    """Only a guest that scribbled over its ring ever finds its channel BROKEN."""
+    return b.all("C", lambda c: b.implies(b.eq(b.sel(s["c_state"], c), C_BROKEN), b.not_(b.sel(s["c_honest"], c))))
+
+
+def inv_at_most_once(b, cfg, s):
+    """Honest channel: every request is executed at most once, across system VM crashes and
+    restarts: one taken (answered, or in service) ran exactly once, one still queued never."""
+    def ok(c):
+        sqt, cqh, sqh, _ = ring_of(b, cfg, s, c)
+        runs = lambda i: b.sel(b.sel(s["c_runs"], c), i)
+        return b.implies(honest(b, s, c), b.and_(each_in(b, cfg, cqh, sqh, lambda i: b.eq(runs(i), 1)),
+                                                 each_in(b, cfg, sqh, sqt, lambda i: b.eq(runs(i), 0))))
+    return b.all("C", ok)
+
+
+def inv_truthful(b, cfg, s):
+    """Honest channel: a completion tells the truth: it says success exactly when its request was
+    executed (c_ok: set only by completing a taken request with its result) and succeeded; no
+    request not yet answered counts as a success."""
+    def ok(c):
+        sqt, cqh, _, cqt = ring_of(b, cfg, s, c)
+        good = lambda i: b.sel(b.sel(s["c_ok"], c), i)
+        return b.implies(honest(b, s, c), b.and_(
+            each_in(b, cfg, cqh, cqt, lambda i: b.eq(b.sel(b.sel(s["c_cqr"], c), slot_of(b, cfg, i)), good(i))),
+            each_in(b, cfg, cqt, sqt, lambda i: b.not_(good(i)))))
+    return b.all("C", ok)
+
+
+def inv_delivered_in_order(b, cfg, s):
+    """Honest channel: completions are delivered exactly once and in order: the guest has been
+    handed exactly cq_head of them (mod 2**W), the last one answering request cq_head - 1, with
+    its payload and its true result."""
+    def ok(c):
+        cqh = b.sel(s["c_cqh"], c)
+        last = b.sub(cqh, 1, cfg.W)
+        return b.implies(honest(b, s, c), b.and_(
+            b.eq(b.sel(s["c_ndl"], c), cqh),
+            b.implies(b.sel(s["c_any"], c), b.and_(
+                b.eq(b.sel(s["c_lastv"], c), b.sel(b.sel(s["c_hist"], c), last)),
+                b.eq(b.sel(s["c_lastr"], c), b.sel(b.sel(s["c_ok"], c), last))))))
+    return b.all("C", ok)
+
+
 def inv_page_share(b, cfg, s):
     """A page in use belongs to its user's tenant's share of the pool."""
     def p_ok(p):
@@ -167,7 +218,14 @@ INVARIANTS = {
     "page_share": inv_page_share,
     "tenant_lifecycle": inv_tenant_lifecycle,
     "hyp_pages_stay": inv_hyp_pages_stay,
+    # what users rely on, stated over ghost state (issue 10)
+    "one_channel_per_uvm": inv_one_channel_per_uvm,
+    "honest_not_broken": inv_honest_not_broken,
+    "at_most_once": inv_at_most_once,
+    "truthful": inv_truthful,
+    "delivered_in_order": inv_delivered_in_order,
 }
+NEW_INVARIANTS = ("one_channel_per_uvm", "honest_not_broken", "at_most_once", "truthful", "delivered_in_order")
 
 
 # Invariants that are consequences of the others (proved as corollaries, not independent):

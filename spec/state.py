@@ -19,7 +19,11 @@ State (a dict, field name -> nested tuple indexed by finite sorts; see fields())
               c_psqh / c_pcqt (the copies published in shared memory),
               c_sq[c][slot] SQ payloads, c_svc[c][slot] payload the system VM read at take (private),
               c_cqv[c][slot] / c_cqr[c][slot] CQ payload / result ok,
-              c_hist[c][i] ghost: payload submitted with index i, c_honest[c] ghost
+              c_hist[c][i] ghost: payload submitted with index i, c_honest[c] ghost,
+              c_runs[c][i] ghost: times request i was taken to be executed (at most once),
+              c_ok[c][i] ghost: request i was executed and its execution succeeded (the truth a
+              completion must tell), c_ndl[c] ghost: completions delivered to the guest (W bits),
+              c_any[c] / c_lastv[c] / c_lastr[c] ghost: one was; the last one's payload and result
   pages p:    p_kind[p] FREE|HYP|UVM|CHAN, p_owner[p] (user VM or channel id), p_tenant[p] (static
               partition of the pool), p_hyp[p] (static: a hypervisor page), p_mu[p][u] mapped by user VM u, p_ms[p][t] mapped by
               system VM t, p_scrub[p]
@@ -99,6 +103,12 @@ def fields(cfg):
         "c_cqr": (("C", "R"), "bool"),
         "c_hist": (("C", "H"), ("bv", V)),
         "c_honest": (("C",), "bool"),
+        "c_runs": (("C", "H"), ("bv", 2)),
+        "c_ok": (("C", "H"), "bool"),
+        "c_ndl": (("C",), ("bv", W)),
+        "c_any": (("C",), "bool"),
+        "c_lastv": (("C",), ("bv", V)),
+        "c_lastr": (("C",), "bool"),
         "p_kind": (("P",), ("enum", 4)),
         "p_owner": (("P",), ("id", "U")),   # a user VM or a channel: one id space (C == U)
         "p_tenant": (("P",), ("id", "T")),
@@ -145,6 +155,8 @@ def init(b, cfg, statics=None):
         "c_sq": b.fill2("C", "R", 0, V), "c_svc": b.fill2("C", "R", 0, V),
         "c_cqv": b.fill2("C", "R", 0, V), "c_cqr": b.fill2("C", "R", True),
         "c_hist": b.fill2("C", "H", 0, V), "c_honest": F("C", True),
+        "c_runs": b.fill2("C", "H", 0, 2), "c_ok": b.fill2("C", "H", False),
+        "c_ndl": F("C", 0, W), "c_any": F("C", False), "c_lastv": F("C", 0, V), "c_lastr": F("C", False),
         "p_kind": b.tab("P", lambda p: b.ite(b.sel(st["p_hyp"], p), P_HYP, P_FREE)),
         "p_owner": I("P", "U"), "p_tenant": st["p_tenant"], "p_hyp": st["p_hyp"],
         "p_mu": b.fill2("P", "U", False), "p_ms": b.fill2("P", "T", False),
@@ -208,9 +220,10 @@ def honest(b, s, c):
 
 def window(b, cfg, s, c, lo, hi, arr, hist):
     """For every index i in [lo, hi): arr[slot(i)] == hist[i]."""
+    return each_in(b, cfg, lo, hi, lambda i: b.eq(b.sel(arr, slot_of(b, cfg, i)), b.sel(hist, i)))
+
+
+def each_in(b, cfg, lo, hi, pred):
+    """pred(i) for every index i in [lo, hi) (at most R of them, indices modulo 2**W)."""
     n = dist(b, cfg, hi, lo)
-    conj = []
-    for j in range(cfg.R):
-        i = b.add(lo, j, cfg.W)
-        conj.append(b.implies(b.ult(j, n), b.eq(b.sel(arr, slot_of(b, cfg, i)), b.sel(hist, i))))
-    return b.and_(*conj)
+    return b.and_(*[b.implies(b.ult(j, n), pred(b.add(lo, j, cfg.W))) for j in range(cfg.R)])

@@ -1,7 +1,7 @@
 """Channels: open and close, the guest's side (submit, deliver, and a hostile guest's scribbles
 over its own ring) and the system VM's (take, complete)."""
 from nanvix.spec.state import *  # noqa: F401,F403  (the vocabulary)
-from nanvix.spec.ops.common import NO_OUT, chan_fields, free_page, off_core, result, update
+from nanvix.spec.ops.common import NO_OUT, chan_fields, free_page, off_core, result, update, upd2
 
 
 def open_channel(b, cfg, s, c, u, p):
@@ -44,6 +44,7 @@ def submit(b, cfg, s, c, v):
     new = update(b, s,
                c_sq=b.upd(s["c_sq"], c, b.upd(b.sel(s["c_sq"], c), slot_of(b, cfg, sqt), v)),
                c_hist=b.upd(s["c_hist"], c, b.upd(b.sel(s["c_hist"], c), sqt, v)),
+               c_runs=upd2(b, s, "c_runs", c, sqt, 0), c_ok=upd2(b, s, "c_ok", c, sqt, False),
                c_sqt=b.upd(s["c_sqt"], c, b.add(sqt, 1, W)))
     return result(b, err, NO_OUT, new, s)
 
@@ -53,7 +54,8 @@ def broken(b, s, c):
 
 
 def take(b, cfg, s, c):
-    """The system VM takes the next request. Distrusts sq_tail and cq_head (guest-written)."""
+    """The system VM takes the next request, to execute it (ghost: its execution count goes up).
+    Distrusts sq_tail and cq_head (guest-written)."""
     sqt, cqh, sqh, cqt = ring_of(b, cfg, s, c)
     W, R = cfg.W, cfg.R
     pending = b.sub(sqt, sqh, W)
@@ -72,6 +74,7 @@ def take(b, cfg, s, c):
     nh = b.add(sqh, 1, W)
     took = update(b, s,
                 c_svc=b.upd(s["c_svc"], c, b.upd(b.sel(s["c_svc"], c), slot, payload)),
+                c_runs=upd2(b, s, "c_runs", c, sqh, b.add(b.sel(b.sel(s["c_runs"], c), sqh), 1, 2)),
                 c_sqh=b.upd(s["c_sqh"], c, nh), c_psqh=b.upd(s["c_psqh"], c, nh))
     new = b.ite_state(bad, broken(b, s, c), took)
     out = (b.ite(bad, 0, payload), b.ite(bad, 1, 0))
@@ -79,7 +82,8 @@ def take(b, cfg, s, c):
 
 
 def complete(b, cfg, s, c, ok):
-    """The system VM answers the oldest request in service with result `ok` (True/False)."""
+    """The system VM answers the oldest request in service with the result of executing it, `ok`
+    (True/False; ghost: the truth about that request)."""
     _, _, sqh, cqt = ring_of(b, cfg, s, c)
     W = cfg.W
     err = b.first([
@@ -93,6 +97,7 @@ def complete(b, cfg, s, c, ok):
     new = update(b, s,
                c_cqv=b.upd(s["c_cqv"], c, b.upd(b.sel(s["c_cqv"], c), slot, payload)),
                c_cqr=b.upd(s["c_cqr"], c, b.upd(b.sel(s["c_cqr"], c), slot, ok)),
+               c_ok=upd2(b, s, "c_ok", c, cqt, ok),
                c_cqt=b.upd(s["c_cqt"], c, nt), c_pcqt=b.upd(s["c_pcqt"], c, nt))
     return result(b, err, NO_OUT, new, s)
 
@@ -107,8 +112,13 @@ def deliver(b, cfg, s, c):
         (cq_nonempty(b, s, c), EEMPTY),
     ])
     slot = slot_of(b, cfg, cqh)
-    out = (b.sel(b.sel(s["c_cqv"], c), slot), b.ite(b.sel(b.sel(s["c_cqr"], c), slot), 1, 0))
-    new = update(b, s, c_cqh=b.upd(s["c_cqh"], c, b.add(cqh, 1, cfg.W)))
+    v, r = b.sel(b.sel(s["c_cqv"], c), slot), b.sel(b.sel(s["c_cqr"], c), slot)
+    # ghost: one more completion handed to the guest, and which
+    new = update(b, s, c_cqh=b.upd(s["c_cqh"], c, b.add(cqh, 1, cfg.W)),
+                 c_ndl=b.upd(s["c_ndl"], c, b.add(b.sel(s["c_ndl"], c), 1, cfg.W)),
+                 c_any=b.upd(s["c_any"], c, True), c_lastv=b.upd(s["c_lastv"], c, v),
+                 c_lastr=b.upd(s["c_lastr"], c, r))
+    out = (v, b.ite(r, 1, 0))
     return result(b, err, out, new, s)
 
 

@@ -37,7 +37,14 @@ def chan_fields(b, cfg, s, c, state, uvm, sysvm, page):
     slots = {f: z(f, b.fill("R", 0, cfg.V)) for f in ("c_sq", "c_svc", "c_cqv")}
     return dict(ring, **slots, c_state=z("c_state", state), c_uvm=z("c_uvm", uvm), c_sysvm=z("c_sysvm", sysvm),
                 c_page=z("c_page", page), c_cqr=z("c_cqr", b.fill("R", True)),
-                c_hist=z("c_hist", b.fill("H", 0, cfg.V)), c_honest=z("c_honest", True))
+                c_hist=z("c_hist", b.fill("H", 0, cfg.V)), c_honest=z("c_honest", True),
+                c_runs=z("c_runs", b.fill("H", 0, 2)), c_ok=z("c_ok", b.fill("H", False)), c_ndl=z("c_ndl", 0),
+                c_any=z("c_any", False), c_lastv=z("c_lastv", 0), c_lastr=z("c_lastr", False))
+
+
+def upd2(b, s, f, c, i, v):
+    """s[f][c][i] = v."""
+    return b.upd(s[f], c, b.upd(b.sel(s[f], c), i, v))
 
 
 def off_core(b, s, u):

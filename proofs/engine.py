@@ -9,6 +9,8 @@ state); mutants (nanvix.proofs.mutants) hand in a modified Spec. Obligation name
   ni.<op>.local_respect           <op> on behalf of tenant A changes nothing tenant B observes
   ni.<op>.output_consistency      states A cannot tell apart give A's <op> the same results
   ni.<op>.step_consistency        ... and post-states A still cannot tell apart
+                                  (for TIMING_OPS, schedule: between states that also agree on
+                                  whether the core is idle: the declared timing channel, no more)
   vacuity.init_exists             the initial state exists (invariants satisfiable together)
   vacuity.<op>                    <op> succeeds from some state satisfying all invariants
   vacuity.independent.<inv>       <inv> is not implied by the other invariants
@@ -33,10 +35,11 @@ class Spec:
     invariants: dict = field(default_factory=lambda: dict(M.INVARIANTS))
     observe: object = M.observe
     init: object = M.init
-    timing_ops: tuple = M.TIMING_OPS
+    timing_ops: dict = field(default_factory=lambda: dict(M.TIMING_OPS))
 
     def copy(self, **kw):
-        return replace(self, ops=dict(self.ops), invariants=dict(self.invariants), **kw)
+        return replace(self, ops=dict(self.ops), invariants=dict(self.invariants),
+                       timing_ops=dict(self.timing_ops), **kw)
 
 
 @dataclass
@@ -56,9 +59,7 @@ def obligation_names(spec=None, tier="fast"):
     for op in spec.ops:
         names += ["ind.%s.%s" % (op, i) for i in spec.invariants]
         names.append("vacuity.%s" % op)
-        names.append("ni.%s.local_respect" % op)
-        if op not in spec.timing_ops:
-            names += ["ni.%s.output_consistency" % op, "ni.%s.step_consistency" % op]
+        names += ["ni.%s.%s" % (op, w) for w in ("local_respect", "output_consistency", "step_consistency")]
     return names
 
 
@@ -231,8 +232,10 @@ def ni_assertions(b, cfg, spec, op, which, args, t, s1, run1, new_state, invs):
         goal = b.and_(b.eq(actor(b, s2, *args), t), b.eq(e1, e2), b.eq(o1, o2))
     else:
         goal = _obs_eq(b, cfg, spec, p1, p2, t)
+    timing = spec.timing_ops.get(op)
+    same_timing = [_zb(b.eq(timing(b, cfg, s1, *args), timing(b, cfg, s2, *args)))] if timing else []
     return ([*c2, *invs(s2), _obs_eq(b, cfg, spec, s1, s2, t), _zb(b.eq(actor(b, s1, *args), t)),
-             z3.Not(_zb(goal))], s2, (e2, o2, p2))
+             *same_timing, z3.Not(_zb(goal))], s2, (e2, o2, p2))
 
 
 def _run_ni(b, cfg, spec, op, names, explain):

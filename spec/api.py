@@ -27,6 +27,7 @@ FIELD_DOC = {
     "t_live": "[t] bool: tenant created",
     "t_qu": "[t] int: user-VM quota (static)",
     "t_qp": "[t] int: page quota (static)",
+    "t_ovt": "[t][t2] ghost: times t2 was scheduled while t starved (0..1; fairness)",
     "s_state": "[t] 0 NONE | 1 UP | 2 DOWN: tenant t's system VM",
     "s_epoch": "[t] int mod 2**EW: restarts of tenant t's system VM",
     "u_state": "[u] 0 FREE 1 CREATED 2 RUNNABLE 3 RUNNING 4 BLOCKED 5 EXITED 6 CRASHED",

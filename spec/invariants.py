@@ -177,6 +177,15 @@ def inv_delivered_in_order(b, cfg, s):
     return b.all("C", ok)
 
 
+def inv_sched_fair(b, cfg, s):
+    """No tenant is starved: while a tenant starves (a runnable vCPU, none on a core) each other
+    tenant is scheduled at most once, so it runs within T - 1 decisions of the scheduler; only a
+    starving tenant is owed a turn."""
+    return b.all("T", lambda t: b.all("T", lambda t2: b.and_(
+        b.ule(b.sel(b.sel(s["t_ovt"], t), t2), 1),
+        b.implies(b.ne(b.sel(b.sel(s["t_ovt"], t), t2), 0), b.and_(b.ne(t, t2), starving(b, s, t))))))
+
+
 def inv_page_share(b, cfg, s):
     """A page in use belongs to its user's tenant's share of the pool."""
     def p_ok(p):
@@ -224,8 +233,10 @@ INVARIANTS = {
     "at_most_once": inv_at_most_once,
     "truthful": inv_truthful,
     "delivered_in_order": inv_delivered_in_order,
+    "sched_fair": inv_sched_fair,
 }
-NEW_INVARIANTS = ("one_channel_per_uvm", "honest_not_broken", "at_most_once", "truthful", "delivered_in_order")
+NEW_INVARIANTS = ("one_channel_per_uvm", "honest_not_broken", "at_most_once", "truthful", "delivered_in_order",
+                  "sched_fair")
 
 
 # Invariants that are consequences of the others (proved as corollaries, not independent):

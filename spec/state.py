@@ -6,7 +6,8 @@ Z3Full) first and uses only its API, so one text is the executable reference mod
 proof model.
 
 State (a dict, field name -> nested tuple indexed by finite sorts; see fields()):
-  tenants t:  t_live[t] bool, t_qu[t] user-VM quota, t_qp[t] page quota
+  tenants t:  t_live[t] bool, t_qu[t] user-VM quota, t_qp[t] page quota, t_ovt[t][t2] ghost:
+              times tenant t2 was scheduled while t starved (fairness: at most once)
   system VMs (one per tenant, indexed by t): s_state[t] NONE|UP|DOWN, s_epoch[t] (EW-bit counter)
   user VMs u: u_state[u] FREE..CRASHED, u_tenant[u] (static: user-VM ids are partitioned per
               tenant), u_core[u] (valid when RUNNING), u_rq[u] ghost "queued" count (0/1)
@@ -80,6 +81,7 @@ def fields(cfg):
         "t_live": (("T",), "bool"),
         "t_qu": (("T",), ("int", cfg.U)),
         "t_qp": (("T",), ("int", cfg.P)),
+        "t_ovt": (("T", "T"), ("bv", 2)),
         "s_state": (("T",), ("enum", 3)),
         "s_epoch": (("T",), ("bv", EW)),
         "u_state": (("U",), ("enum", 7)),
@@ -145,7 +147,7 @@ def init(b, cfg, statics=None):
     I = lambda sort, of: b.fill_id(sort, of)
     W, V, EW = cfg.W, cfg.V, cfg.EW
     return {
-        "t_live": F("T", False), "t_qu": st["t_qu"], "t_qp": st["t_qp"],
+        "t_live": F("T", False), "t_qu": st["t_qu"], "t_qp": st["t_qp"], "t_ovt": b.fill2("T", "T", 0, 2),
         "s_state": F("T", S_NONE), "s_epoch": F("T", 0, EW),
         "u_state": F("U", U_FREE), "u_tenant": st["u_tenant"], "u_core": I("U", "K"),
         "u_rq": F("U", 0),
@@ -189,6 +191,19 @@ def pages_used(b, s, t):
     return b.count("P", lambda p: b.and_(b.eq(b.sel(s["p_tenant"], p), t),
                                          b.or_(b.eq(b.sel(s["p_kind"], p), P_UVM),
                                                b.eq(b.sel(s["p_kind"], p), P_CHAN))))
+
+
+def starving(b, s, t):
+    """Tenant t has a runnable vCPU and none on a core."""
+    mine = lambda u: b.eq(b.sel(s["u_tenant"], u), t)
+    return b.and_(b.any("U", lambda u: b.and_(mine(u), b.eq(b.sel(s["u_state"], u), U_RUNNABLE))),
+                  b.not_(b.any("U", lambda u: b.and_(mine(u), b.eq(b.sel(s["u_state"], u), U_RUNNING)))))
+
+
+def owes(b, s, t):
+    """Another tenant starves that tenant t has already overtaken: t must let it run first."""
+    return b.any("T", lambda t2: b.and_(b.ne(t2, t), starving(b, s, t2),
+                                         b.ne(b.sel(b.sel(s["t_ovt"], t2), t), 0)))
 
 
 def uvms_used(b, s, t):

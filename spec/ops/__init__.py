@@ -4,6 +4,7 @@ op(b, cfg, s, *args) -> (err, out, new_state), out = (a, b) ints; on error the s
 from nanvix.spec.ops.channels import (close_channel, complete, deliver, open_channel, scribble_cq_head,
                                       scribble_entry, scribble_pub, scribble_sq_tail, submit, take)
 from nanvix.spec.ops.pages import map_page, unmap_page
+from nanvix.spec.state import owes
 from nanvix.spec.ops.sched import block, preempt, schedule, wake
 from nanvix.spec.ops.tenants import create_tenant, crash_sysvm, restart_sysvm, start_sysvm
 from nanvix.spec.ops.uvms import crash_uvm, create_uvm, destroy_uvm, exit_uvm, start_uvm
@@ -83,16 +84,17 @@ OPS = {
 
 
 
-def core_idle(b, cfg, s, k, u):
-    """Whether core k is idle: the one thing about other tenants a schedule decision may reveal."""
-    return b.not_(b.sel(s["k_busy"], k))
+def core_available(b, cfg, s, k, u):
+    """Whether core k is there for u's tenant now: idle, and not owed to a tenant that starves
+    (fairness). The one thing about other tenants a schedule decision may reveal."""
+    return b.and_(b.not_(b.sel(s["k_busy"], k)), b.not_(owes(b, s, b.sel(s["u_tenant"], u))))
 
 
 # Operations whose outcome may depend on state no tenant observes: the scheduler is a declared
 # timing channel, and this is all of it. name -> what may differ, availability(b, cfg, s, *args):
 # noninterference (output and step consistency) is proved for them too, between states that
 # also agree on it; so schedule's error codes, and everything else, reveal nothing more.
-TIMING_OPS = {"schedule": core_idle}
+TIMING_OPS = {"schedule": core_available}
 
 
 def apply(b, cfg, s, name, *args):

@@ -4,14 +4,22 @@ from nanvix.spec.ops.common import NO_OUT, chan_fields, free_page, off_core, res
 
 
 def schedule(b, cfg, s, k, u):
-    """Core k (idle) runs user VM u (RUNNABLE). The implementation picks u; the spec checks it."""
+    """Core k (idle) runs user VM u (RUNNABLE). The implementation picks u; the spec checks it.
+    Fairness: a tenant overtakes a starving tenant at most once (ghost t_ovt), so a starving
+    tenant runs after at most one turn of each other tenant: T - 1 decisions."""
+    t = b.sel(s["u_tenant"], u)
     err = b.first([
         (b.eq(b.sel(s["u_state"], u), U_RUNNABLE), EINVAL),
         (b.not_(b.sel(s["k_busy"], k)), EBUSY),
+        (b.not_(owes(b, s, t)), EBUSY),
     ])
+    # t overtakes every other starving tenant (once more); t itself starves no longer
+    ovt = b.tab("T", lambda t2: b.ite(b.eq(t2, t), b.fill("T", 0, 2), b.ite(
+        starving(b, s, t2), b.upd(b.sel(s["t_ovt"], t2), t, b.add(b.sel(b.sel(s["t_ovt"], t2), t), 1, 2)),
+        b.sel(s["t_ovt"], t2))))
     new = update(b, s, u_state=b.upd(s["u_state"], u, U_RUNNING), u_core=b.upd(s["u_core"], u, k),
                u_rq=b.upd(s["u_rq"], u, 0), k_busy=b.upd(s["k_busy"], k, True),
-               k_cur=b.upd(s["k_cur"], k, u))
+               k_cur=b.upd(s["k_cur"], k, u), t_ovt=ovt)
     return result(b, err, NO_OUT, new, s)
 
 

@@ -31,6 +31,9 @@ def exit_uvm(b, cfg, s, u):
 def crash_uvm(b, cfg, s, u):
     err = b.first([(live_uvm(b, b.sel(s["u_state"], u)), EINVAL)])
     new = update(b, s, u_state=b.upd(s["u_state"], u, U_CRASHED), **off_core(b, s, u))
+    # (its tenant's last runnable vCPU gone, it starves no longer: nobody owes it a turn)
+    t = b.sel(s["u_tenant"], u)
+    new["t_ovt"] = b.ite(starving(b, new, t), s["t_ovt"], b.upd(s["t_ovt"], t, b.fill("T", 0, 2)))
     return result(b, err, NO_OUT, new, s)
 
 

@@ -25,6 +25,11 @@ def register(sub):
     p.add_argument("--hostile", action="store_true", help="add the scribbling guest's actions")
     p.add_argument("--mutant", type=mutant_name, default=None, help="explore a mutant of the spec (proofs/mutants/NAME)")
     p.add_argument("--no-liveness", action="store_true")
+    p.add_argument("--check-reduction", action="store_true", help="check the state reduction is sound for this "
+                   "spec: every state against its representative (slower)")
+    p.add_argument("--no-reduction", action="store_true", help="explore without the state reduction")
+    p.add_argument("--stop-first", action="store_true", help="stop at the first invariant violation (printed as "
+                   "soon as found, with a shortest trace)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=main)
 
@@ -38,9 +43,10 @@ def main(args):
     if args.pages is not None and args.pages < 2:
         raise SystemExit("nanvix explore: --pages must leave at least one page after the hypervisor's")
     cfg = E.config(args.tenants, args.user_vms, args.pages, args.ring, args.cores)
-    r = E.explore(cfg, payloads=args.payloads, hostile=args.hostile, spec=spec, liveness=not args.no_liveness)
+    r = E.explore(cfg, payloads=args.payloads, hostile=args.hostile, spec=spec, liveness=not args.no_liveness,
+                  stop_first=args.stop_first, check_reduction=args.check_reduction, reduce=not args.no_reduction)
     if args.json:
         print(json.dumps(r))
     else:
         print(E.render(r))
-    return 0 if not r["violations"] and not r["liveness_violations"] else 1
+    return 0 if not r["violations"] and not r["liveness_violations"] and not r.get("reduction_unsound") else 1

@@ -9,8 +9,16 @@ every invariant is checked on every state (violations come with a shortest trace
   under strong fairness of the system's actions FAIR_OPS: no strongly connected set of states
   (with stuttering: one state counts), fair for those actions, in which a request stays pending.
 
+  no tenant starves forever (a runnable vCPU and none on a core), under strong fairness of each
+  core's scheduler as one action (whichever vCPU it picks: the spec's fairness rule, not the
+  alphabet, must make it pick the starving tenant) and of the end of every time slice (preempt).
+
 The guest's own choices (submit, block, exit, crash), the adversary's (crash_sysvm, scribbles)
-and the lifecycle (create/destroy, map/unmap) are not assumed fair.
+and the lifecycle (create/destroy, map/unmap) are not assumed fair. An invariant violation is
+printed as soon as it is found; with stop_first the run ends there (and checks no liveness).
+With check_reduction every new state is compared with its representative under the state
+reduction (make_canon), which is sound only for a spec that reads rings as it assumes: a spec (or
+a mutant) that does not is reported (reduction_unsound), and must be explored with reduce=False.
 """
 import sys
 import time
@@ -117,11 +125,30 @@ def make_canon(cfg, FIELDS):
                 col[c] = v
                 lst[k] = tuple(col)
         return tup if lst is None else tuple(lst)
+
+    def rotate(tup, d):
+        """Another member of tup's class: every honest channel's indices moved on by d (its
+        arrays with them), so that indices wrap around where tup's do not."""
+        lst = list(tup)
+        for c in range(cfg.C):
+            if tup[ist][c] != M.C_OPEN or not tup[ihon][c]:
+                continue
+            for k in idx:
+                col = list(lst[k])
+                col[c] = (col[c] + d) & M_
+                lst[k] = tuple(col)
+            for k, n in ((isq, R), (isvc, R), (icqv, R), (icqr, R), (ihist, H), (iruns, H), (iok, H)):
+                old = tup[k][c]
+                col = list(lst[k])
+                col[c] = tuple(old[(j - d) % n] for j in range(n))
+                lst[k] = tuple(col)
+        return tuple(lst)
+    canon.rotate = rotate
     return canon
 
 
 def explore(cfg, payloads=1, hostile=False, spec=None, max_states=2_000_000, progress=True, liveness=True,
-            reduce=True):
+            reduce=True, stop_first=False, check_reduction=False):
     """Returns a dict: states, transitions, violations (each with a shortest trace), deadlocks,
     liveness_violations, seconds."""
     t0 = time.time()
@@ -142,6 +169,7 @@ def explore(cfg, payloads=1, hostile=False, spec=None, max_states=2_000_000, pro
     violations = []
     seen_viol = set()
     deadlocks = []
+    unsound = []
     q = deque([0])
     last = time.time()
     while q:
@@ -151,6 +179,11 @@ def explore(cfg, payloads=1, hostile=False, spec=None, max_states=2_000_000, pro
             if name not in seen_viol and not f(b, cfg, s):
                 seen_viol.add(name)
                 violations.append({"invariant": name, "state": i, "trace": _trace(parent, acts, i)})
+                if progress:   # as soon as found (breadth-first: the trace is a shortest one)
+                    print("explore: %s violated after %d states; shortest trace: %s"
+                          % (name, len(states), " ; ".join(violations[-1]["trace"])), file=sys.stderr, flush=True)
+        if violations and stop_first:
+            break
         nsucc = 0
         for ai, (name, args, fn) in enumerate(fns):
             err, _, s2 = fn(b, cfg, s, *args)
@@ -160,6 +193,12 @@ def explore(cfg, payloads=1, hostile=False, spec=None, max_states=2_000_000, pro
             if key == states[i]:
                 continue
             j = ids.get(key)
+            if j is None and check_reduction and reduce:
+                why = _reduction_differs(b, cfg, invs, fns, thaw(canon.rotate(key, (1 << cfg.W) - 1)), thaw(key),
+                                         freeze)
+                if why and len(unsound) < 3:
+                    unsound.append({"trace": _trace(parent, acts, i) + ["%s(%s)" % (name, ", ".join(map(str, args)))],
+                                    "differs": why})
             if j is None:
                 j = len(states)
                 ids[key] = j
@@ -177,7 +216,8 @@ def explore(cfg, payloads=1, hostile=False, spec=None, max_states=2_000_000, pro
         if len(states) > max_states:
             raise RuntimeError("state space exceeds %d states" % max_states)
     live = []
-    if liveness:
+    stopped = bool(violations and stop_first)
+    if liveness and not stopped:
         if progress:
             print("explore: checking liveness over %d states" % len(states), file=sys.stderr, flush=True)
         live = _liveness(cfg, states, FIELDS, edges, acts, parent)
@@ -185,7 +225,23 @@ def explore(cfg, payloads=1, hostile=False, spec=None, max_states=2_000_000, pro
             "deadlocks": len(deadlocks), "deadlock_traces": [_trace(parent, acts, d) for d in deadlocks[:3]],
             "liveness_violations": live, "seconds": round(time.time() - t0, 3),
             "config": {k: getattr(cfg, k) for k in ("T", "U", "C", "P", "K", "R", "W", "V", "EW", "hyp")},
-            "actions": len(acts), "payloads": payloads, "hostile": hostile}
+            "actions": len(acts), "payloads": payloads, "hostile": hostile, "stopped_early": stopped,
+            **({"reduction_unsound": unsound} if check_reduction else {})}
+
+
+def _reduction_differs(b, cfg, invs, fns, s, r, freeze):
+    """The state reduction is sound for the spec under test only if a state and its
+    representative are alike: the same invariants hold, and every action gives the same error
+    and output and successors with the same representative. What differs, or None."""
+    for name, f in invs.items():
+        if bool(f(b, cfg, s)) != bool(f(b, cfg, r)):
+            return "invariant %s" % name
+    for name, args, fn in fns:
+        e1, o1, p1 = fn(b, cfg, s, *args)
+        e2, o2, p2 = fn(b, cfg, r, *args)
+        if e1 != e2 or o1 != o2 or (e1 == 0 and freeze(p1) != freeze(p2)):
+            return "%s(%s)" % (name, ", ".join(map(str, args)))
+    return None
 
 
 def _trace(parent, acts, i):
@@ -198,54 +254,84 @@ def _trace(parent, acts, i):
 
 
 def _liveness(cfg, states, FIELDS, edges, acts, parent):
+    """Two liveness properties, each a search for a fair cycle in which something stays pending:
+    an honest channel's request stays unanswered (fairness: each action of FAIR_OPS on its own),
+    or a tenant starves (a runnable vCPU, none on a core) forever (fairness: the scheduler of each
+    core as one, whichever vCPU it picks, and the end of every time slice, preempt)."""
     fi = {f: k for k, f in enumerate(FIELDS)}
     ist, ihon, isqt, icqt = fi["c_state"], fi["c_honest"], fi["c_sqt"], fi["c_cqt"]
-    fair = [acts[a][0] in FAIR_OPS for a in range(len(acts))]
-    out_labels = [set() for _ in states]
-    for i, j, a in edges:
-        if fair[a]:
-            out_labels[i].add(a)
+    iu, iut = fi["u_state"], fi["u_tenant"]
     found = []
+    per_action = [a if acts[a][0] in FAIR_OPS else None for a in range(len(acts))]
     for c in range(cfg.C):
         def pending(tup):
             return tup[ist][c] == M.C_OPEN and tup[ihon][c] and tup[isqt][c] != tup[icqt][c]
-        pend = {i for i, tup in enumerate(states) if pending(tup)}
-        if not pend:
-            continue
-        g = nx.DiGraph()
-        g.add_nodes_from(pend)
-        for i, j, a in edges:
-            if i in pend and j in pend and states[i][icqt][c] == states[j][icqt][c]:
-                lab = g.get_edge_data(i, j)
-                if lab is None:
-                    g.add_edge(i, j, acts=[a])
-                else:
-                    lab["acts"].append(a)
-        stack = [set(pend)]
-        while stack and len(found) < 3:
-            X = stack.pop()
-            sub = g.subgraph(X)
-            # every state may stutter (the environment does nothing), so a single state is a
-            # cycle too: a state where a request is pending and no fair action is enabled is stuck
-            for scc in nx.strongly_connected_components(sub):
-                taken = set()
-                for i in scc:
-                    for j in sub.successors(i):
-                        if j in scc:
-                            taken.update(sub[i][j]["acts"])
-                enabled = set()
-                for i in scc:
-                    enabled |= out_labels[i]
-                bad = enabled - taken
-                if not bad:
-                    rep = min(scc)
-                    found.append({"channel": c, "scc_size": len(scc), "state": rep,
-                                  "trace": _trace(parent, acts, rep),
-                                  "cycle_actions": sorted({"%s%s" % acts[a] for a in taken})[:12]})
-                    break
-                Y = {i for i in scc if not (out_labels[i] & bad)}
-                if Y:
-                    stack.append(Y)
+        for v in _fair_cycles(states, edges, acts, parent, per_action, pending,
+                              lambda a, b: a[icqt][c] == b[icqt][c], 3 - len(found)):
+            found.append(dict(v, channel=c))
+
+    def sched_label(a):
+        name, args = acts[a]
+        if name == "schedule":
+            return ("schedule", args[0])        # core k runs someone: the scheduler's choice
+        return a if name in FAIR_OPS or name == "preempt" else None
+    grouped = [sched_label(a) for a in range(len(acts))]
+    for t in range(cfg.T):
+        def starving(tup):
+            mine = [tup[iu][u] for u in range(cfg.U) if tup[iut][u] == t]
+            return M.U_RUNNABLE in mine and M.U_RUNNING not in mine
+        for v in _fair_cycles(states, edges, acts, parent, grouped, starving, lambda a, b: True,
+                              3 - len(found)):
+            found.append(dict(v, tenant=t))
+    return found
+
+
+def _fair_cycles(states, edges, acts, parent, label, pending, stays, limit):
+    """Strongly connected sets of `pending` states (edges between them that keep `stays`), fair
+    for the labelled actions: every label enabled somewhere in the set is taken inside it. A
+    single state counts (the environment may stutter). label[a]: a's fairness label, or None."""
+    found = []
+    if limit <= 0:
+        return found
+    pend = {i for i, tup in enumerate(states) if pending(tup)}
+    if not pend:
+        return found
+    out_labels = {i: set() for i in pend}
+    for i, j, a in edges:
+        if i in pend and label[a] is not None:
+            out_labels[i].add(label[a])
+    g = nx.DiGraph()
+    g.add_nodes_from(pend)
+    for i, j, a in edges:
+        if i in pend and j in pend and stays(states[i], states[j]):
+            lab = g.get_edge_data(i, j)
+            if lab is None:
+                g.add_edge(i, j, acts=[a])
+            else:
+                lab["acts"].append(a)
+    stack = [set(pend)]
+    while stack and len(found) < limit:
+        X = stack.pop()
+        sub = g.subgraph(X)
+        for scc in nx.strongly_connected_components(sub):
+            taken, taken_labels = set(), set()
+            for i in scc:
+                for j in sub.successors(i):
+                    if j in scc:
+                        taken.update(sub[i][j]["acts"])
+            taken_labels = {label[a] for a in taken if label[a] is not None}
+            enabled = set()
+            for i in scc:
+                enabled |= out_labels[i]
+            bad = enabled - taken_labels
+            if not bad:
+                rep = min(scc)
+                found.append({"scc_size": len(scc), "state": rep, "trace": _trace(parent, acts, rep),
+                              "cycle_actions": sorted({"%s%s" % acts[a] for a in taken})[:12]})
+                break
+            Y = {i for i in scc if not (out_labels[i] & bad)}
+            if Y:
+                stack.append(Y)
     return found
 
 
@@ -257,13 +343,21 @@ def render(r):
     for v in r["violations"]:
         lines.append("  %s violated; shortest trace (%d steps):" % (v["invariant"], len(v["trace"])))
         lines += ["    %s" % s for s in v["trace"]]
+    if "reduction_unsound" in r:
+        lines.append("state reduction unsound for this spec: %d" % len(r["reduction_unsound"]))
+        for v in r["reduction_unsound"]:
+            lines.append("  a state and its representative differ on %s, after: %s" % (v["differs"], " ; ".join(v["trace"])))
     lines.append("deadlocks: %d" % r["deadlocks"])
     for t in r["deadlock_traces"]:
         lines.append("  deadlock after: %s" % " ; ".join(t))
     lines.append("liveness violations: %d" % len(r["liveness_violations"]))
     for v in r["liveness_violations"]:
-        lines.append("  channel %d: a request stays pending forever in a fair cycle of %d states, reached by:"
-                     % (v["channel"], v["scc_size"]))
+        if "tenant" in v:
+            lines.append("  tenant %d starves (a runnable vCPU, none on a core) forever in a fair cycle of %d "
+                         "states, reached by:" % (v["tenant"], v["scc_size"]))
+        else:
+            lines.append("  channel %d: a request stays pending forever in a fair cycle of %d states, reached by:"
+                         % (v["channel"], v["scc_size"]))
         lines += ["    %s" % s for s in v["trace"]]
         lines.append("    cycle uses: %s" % ", ".join(v["cycle_actions"]))
     return "\n".join(lines)

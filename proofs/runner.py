@@ -107,8 +107,13 @@ def explore_mutant(name, params):
     from nanvix.model import explore as E
     cfg = E.config(params.get("tenants", 1), params.get("user_vms", 1), params.get("pages"),
                    params.get("ring", 1), params.get("cores", 1))
-    r = E.explore(cfg, spec=load_spec(name), progress=False)
-    out = ["explore.invariant.%s" % v["invariant"] for v in r["violations"]]
+    spec = load_spec(name)
+    r = E.explore(cfg, spec=spec, progress=False, check_reduction=True)
+    out = []
+    if r["reduction_unsound"]:   # the mutant reads rings as the reduction does not allow
+        out.append("explore.reduction_unsound")
+        r = E.explore(cfg, spec=spec, progress=False, reduce=False)
+    out += ["explore.invariant.%s" % v["invariant"] for v in r["violations"]]
     if r["deadlocks"]:
         out.append("explore.deadlock")
     if r["liveness_violations"]:

@@ -3,6 +3,7 @@ delivered the same completion forever."""
 from nanvix.proofs.mutants._util import keep
 
 TARGETS = ["ind.deliver.delivered_in_order"]
+EXPLORE = {"tenants": 1, "user_vms": 1, "ring": 2}
 
 
 def mutate(spec):

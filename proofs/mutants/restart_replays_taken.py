@@ -4,6 +4,7 @@ from nanvix import spec as M
 from nanvix.proofs.mutants._util import post_edit
 
 TARGETS = ["ind.restart_sysvm.at_most_once"]
+EXPLORE = {"tenants": 1, "user_vms": 1, "ring": 2}
 
 
 def mutate(spec):

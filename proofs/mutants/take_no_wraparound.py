@@ -5,6 +5,7 @@ from nanvix import spec as M
 from nanvix.proofs.mutants._util import post_edit
 
 TARGETS = ["ind.take.honest_not_broken"]
+EXPLORE = {"tenants": 1, "user_vms": 1, "ring": 2}
 
 
 def mutate(spec):

@@ -26,7 +26,19 @@ from nanvix.spec.backend import Z3Bounded
 from nanvix.spec.symbolic import sym_args, sym_state, state_value, value, IDW
 
 FAST_CFG = M.Config(T=2, U=2, C=2, P=3, K=2, R=2, W=3, V=1, EW=2, hyp=1, quota_uvms=2, quota_pages=2)
+# The fast tier proves every obligation at each of these sizes (the first names the tier): more
+# tenants than cores, user-VM slots beyond the quota and indices that wrap sooner; more cores, a
+# larger ring and wider payloads.
+FAST_SIZES = (
+    FAST_CFG,
+    M.Config(T=3, U=3, C=3, P=4, K=2, R=2, W=2, V=1, EW=1, hyp=1, quota_uvms=1, quota_pages=1),
+    M.Config(T=2, U=2, C=2, P=4, K=3, R=4, W=3, V=2, EW=1, hyp=1, quota_uvms=1, quota_pages=2),
+)
 TIMEOUT_MS = 60_000
+
+
+def size_name(cfg):
+    return "T%dU%dP%dK%dR%dW%d" % (cfg.T, cfg.U, cfg.P, cfg.K, cfg.R, cfg.W)
 
 
 @dataclass

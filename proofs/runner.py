@@ -26,15 +26,29 @@ def mutant_module(name):
 
 
 def _work(job):
-    key, names, mutant, tier, explain = job
+    key, names, mutant, tier, explain, size = job
     spec = load_spec(mutant)
     try:
         if tier == "full":
             from nanvix.proofs import full
             return full.run_group(key, names, spec, explain=explain)
-        return engine.run_group(key, names, spec, explain=explain)
+        cfg = engine.FAST_SIZES[size]
+        rs = engine.run_group(key, names, spec, cfg=cfg, explain=explain)
     except Exception as e:  # an encoding the tier cannot handle: unknown, never proved
         return [engine.Result(n, "unknown", 0.0, "  %s: %s" % (type(e).__name__, e)) for n in names]
+    if size:
+        for r in rs:
+            if r.detail:
+                r.detail = "  at size %s:\n%s" % (engine.size_name(cfg), r.detail)
+    return rs
+
+
+def _merge(parts):
+    """One obligation proved at several sizes: proved only if proved at every one; the first
+    failure (else the first unknown) explains it; the time is the sum."""
+    worst = next((r for r in parts if r.status == "failed"), None) or \
+        next((r for r in parts if r.status == "unknown"), None) or parts[0]
+    return engine.Result(worst.name, worst.status, sum(r.seconds for r in parts), worst.detail)
 
 
 def select(names, only):
@@ -44,8 +58,9 @@ def select(names, only):
     return [n for n in names if any(fnmatch.fnmatch(n, p) or p in n for p in pats)]
 
 
-def run(tier="fast", only=None, mutant=None, jobs=None, explain=True, progress=None):
-    """Returns (results in a stable order, seconds)."""
+def run(tier="fast", only=None, mutant=None, jobs=None, explain=True, progress=None, sizes=None):
+    """Returns (results in a stable order, seconds). The fast tier runs every obligation at each
+    of engine.FAST_SIZES (or the first `sizes` of them)."""
     t0 = time.time()
     spec = load_spec(mutant)
     if tier == "full":
@@ -54,26 +69,30 @@ def run(tier="fast", only=None, mutant=None, jobs=None, explain=True, progress=N
     else:
         names = engine.obligation_names(spec)
     grouped = engine.groups(select(names, only))
-    jobs_list = [(k, v, mutant, tier, explain) for k, v in grouped.items()]
+    nsizes = 1 if tier == "full" else min(sizes or len(engine.FAST_SIZES), len(engine.FAST_SIZES))
+    # the independence and sanity checks of the invariants and the observation: at the first size
+    per_size = lambda k: 1 if k[0] == "global" and k[1] in ("vacuity", "sanity", "corollary") else nsizes
+    jobs_list = [(k, v, mutant, tier, explain, z) for k, v in grouped.items() for z in range(per_size(k))]
+    want = {n: per_size(k) for k, v in grouped.items() for n in v}
     # big groups first, so the two cores stay busy
-    jobs_list.sort(key=lambda j: -len(j[1]))
+    jobs_list.sort(key=lambda j: (-len(j[1]) * (1 + j[5]), j[5]))
     njobs = jobs or min(2, os.cpu_count() or 1)
-    results = []
+    parts = {}
+
+    def collect(rs):
+        for r in rs:
+            parts.setdefault(r.name, []).append(r)
+            if len(parts[r.name]) == want[r.name] and progress:
+                progress(_merge(parts[r.name]))
     if njobs <= 1 or len(jobs_list) <= 1:
         for j in jobs_list:
-            rs = _work(j)
-            results.extend(rs)
-            if progress:
-                for r in rs:
-                    progress(r)
+            collect(_work(j))
     else:
         ctx = mp.get_context("fork")
         with ctx.Pool(njobs) as pool:
             for rs in pool.imap_unordered(_work, jobs_list):
-                results.extend(rs)
-                if progress:
-                    for r in rs:
-                        progress(r)
+                collect(rs)
+    results = [_merge(p) for p in parts.values()]
     order = {n: i for i, n in enumerate(names)}
     results.sort(key=lambda r: order.get(r.name, 1 << 30))
     return results, time.time() - t0

@@ -8,17 +8,26 @@ Coverage (reported honestly in every run):
                                      over-approximated by an unconstrained value, which is sound
                                      for every other invariant)
   ni.<op>.local_respect              for every operation
-  ni.<op>.output_consistency /       for operations that neither count (create_uvm,
-  ni.<op>.step_consistency           open_channel, map_page) nor act for "nobody" (preempt, block),
-                                     and not schedule (declared timing channel)
+  ni.<op>.output_consistency /       for every operation that does not count (create_uvm,
+  ni.<op>.step_consistency           open_channel, map_page: their quota guards count), schedule
+                                     under its declared timing assumption as in the fast tier, and
+                                     preempt and block (an idle core acts for `nobody`: every
+                                     tenant id a state or an argument holds is required to differ
+                                     from that constant)
 Anything Z3 cannot decide within the time limit is reported `unknown`, never `proved`.
+
+Refutation: Z3 rarely finds a model of a quantified formula, so an obligation the parametric
+solver does not prove is handed to a bounded search beside it: the same obligation in the fast
+tier's quantifier-free encoding, at each size of SEARCH_SIZES. A counterexample there is one
+here (those sizes are instances of the parametric sorts): `failed`, with its concrete states.
+Without one the obligation stays `unknown`, never `proved`.
 
 Not covered here: the vacuity checks (Z3 answers `unknown` to the satisfiability of the quantified
 invariants, so "some state satisfies them all" is shown by the fast tier on the same text, not
-here) and the sanity checks of the observation relation. A guard against vacuous parametric proofs:
-tests/test_proofs_full.py runs mutants here and requires that none of the obligations the fast
-tier refutes comes out `proved` (Z3 answers `unknown` on them: the guard catches contradictory
-assumptions that would prove anything, not a missing counterexample).
+here), the sanity checks of the observation relation, the quotas and the consistency of the
+three counting operations (the fast tier proves them at its sizes). A guard against vacuous
+parametric proofs: tests/test_proofs_full.py runs mutants here and requires that none of the
+obligations the fast tier refutes comes out `proved`, and that the bounded search shows them.
 """
 import time
 
@@ -26,6 +35,7 @@ import z3
 
 from nanvix import spec as M
 from nanvix.spec.backend import Z3Full
+from nanvix.proofs import engine
 from nanvix.proofs.engine import FAST_CFG, Result, Spec, _status, _zb, ni_assertions
 from nanvix.spec.symbolic import full_args, full_state
 
@@ -33,10 +43,9 @@ FULL_CFG = FAST_CFG
 TIMEOUT_MS = 20_000
 NOT_COVERED_INVS = ("quotas",)
 COUNTING_OPS = ("create_uvm", "open_channel", "map_page")
-# On an idle core preempt and block act for "nobody": here a Tenant constant a real tenant may
-# equal, so their consistency goals would not mean what they say (local_respect still runs;
-# both are refused on an idle core anyway).
-NOBODY_OPS = ("preempt", "block")
+# the bounded search beside the parametric tier: the fast tier's sizes
+SEARCH_SIZES = engine.FAST_SIZES
+SEARCH_TIMEOUT_MS = 30_000
 
 
 def obligation_names(spec=None):
@@ -46,7 +55,7 @@ def obligation_names(spec=None):
     for op in spec.ops:
         names += ["ind.%s.%s" % (op, i) for i in invs]
         names.append("ni.%s.local_respect" % op)
-        if op not in spec.timing_ops and op not in COUNTING_OPS and op not in NOBODY_OPS:
+        if op not in COUNTING_OPS:
             names += ["ni.%s.output_consistency" % op, "ni.%s.step_consistency" % op]
     return names
 
@@ -61,8 +70,56 @@ def _solver():
     return sv
 
 
+def _tenants_are_somebody(b, s):
+    """Every tenant id a state holds is a real tenant, never `nobody` (the actor of an operation
+    on an idle core)."""
+    out = []
+    for f, sort in (("u_tenant", "U"), ("c_tenant", "C"), ("p_tenant", "P")):
+        x = z3.Const("%s.some" % f, b.sorts[sort])
+        out.append(z3.ForAll([x], s[f][x] != b.nobody()))
+    return out
+
+
+def _typed(b, cfg, prefix):
+    s, cons = full_state(b, cfg, prefix)
+    return s, cons + _tenants_are_somebody(b, s)
+
+
+def _args(b, cfg, spec, op, prefix):
+    args, cons = full_args(b, cfg, op, prefix)
+    for a, sort in zip(args, spec.ops[op][1]):
+        if sort == "T":
+            cons.append(a != b.nobody())
+    return args, cons
+
+
 def run_group(key, names, spec=None, cfg=FULL_CFG, explain=True):
     spec = spec or Spec()
+    out = _parametric(key, names, spec, cfg, explain)
+    return [r if r.status == "proved" else _search(key, r, spec) for r in out]
+
+
+def _search(key, r, spec):
+    """The bounded search beside the parametric tier, for one obligation it did not prove."""
+    t0 = time.time()
+    old = engine.TIMEOUT_MS
+    engine.TIMEOUT_MS = SEARCH_TIMEOUT_MS
+    try:
+        for cfg in SEARCH_SIZES:
+            (br,) = engine.run_group(key, [r.name], spec, cfg=cfg, explain=True)
+            if br.status == "failed":
+                return Result(r.name, "failed", r.seconds + time.time() - t0,
+                              "  parametric: %s; bounded counterexample at size %s:\n%s"
+                              % (r.detail.strip() or r.status, engine.size_name(cfg), br.detail))
+    finally:
+        engine.TIMEOUT_MS = old
+    if r.status == "failed":   # a parametric model the bounded sizes do not reach
+        return r
+    return Result(r.name, "unknown", r.seconds + time.time() - t0,
+                  r.detail + "\n  no counterexample at sizes %s" % ", ".join(map(engine.size_name, SEARCH_SIZES)))
+
+
+def _parametric(key, names, spec, cfg, explain):
     b = Z3Full(cfg)
     kind, what = key
     out = []
@@ -80,8 +137,8 @@ def run_group(key, names, spec=None, cfg=FULL_CFG, explain=True):
     op = what
     fn = spec.ops[op][0]
     if kind == "ind":
-        s, cons = full_state(b, cfg, "pre")
-        args, acons = full_args(b, cfg, op, "arg")
+        s, cons = _typed(b, cfg, "pre")
+        args, acons = _args(b, cfg, spec, op, "arg")
         err, o, post = fn(b, cfg, s, *args)
         sv = _solver()
         sv.add(*cons, *acons, *_invs(b, cfg, spec, s))
@@ -101,15 +158,15 @@ def run_group(key, names, spec=None, cfg=FULL_CFG, explain=True):
         return out
     # noninterference
     t = z3.Const("obs_tenant", b.sorts["T"])
-    args, acons = full_args(b, cfg, op, "arg")
-    s1, c1 = full_state(b, cfg, "s1")
+    args, acons = _args(b, cfg, spec, op, "arg")
+    s1, c1 = _typed(b, cfg, "s1")
     run1 = fn(b, cfg, s1, *args)
     for n in names:
         t0 = time.time()
         sv = _solver()
-        sv.add(*acons, *c1, *_invs(b, cfg, spec, s1))
+        sv.add(t != b.nobody(), *acons, *c1, *_invs(b, cfg, spec, s1))
         goal, _, _ = ni_assertions(b, cfg, spec, op, n.split(".")[2], args, t, s1, run1,
-                                   lambda prefix: full_state(b, cfg, prefix), lambda st: _invs(b, cfg, spec, st))
+                                   lambda prefix: _typed(b, cfg, prefix), lambda st: _invs(b, cfg, spec, st))
         sv.add(*goal)
         r = sv.check()
         detail = "" if r == z3.unsat else ("  z3: %s" % r if r != z3.sat else "  counterexample found (parametric)")

@@ -49,7 +49,8 @@ mutants: install
 	$(VENV)/bin/nanvix verify --mutants
 
 explore: install
-	$(VENV)/bin/nanvix explore --tenants 2 --user-vms 2 --ring 2
+	$(VENV)/bin/nanvix explore --tenants 2 --user-vms 2 --ring 1
+	$(VENV)/bin/nanvix explore --tenants 1 --user-vms 2 --ring 2 --quota-uvms 1 --quota-pages 2
 
 bench: install
 	$(VENV)/bin/nanvix bench

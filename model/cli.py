@@ -20,8 +20,12 @@ def register(sub):
     p.add_argument("--pages", type=positive, default=None, help="pages in all, the first is the hypervisor's "
                    "(default: user VMs + 1: the channel pages)")
     p.add_argument("--ring", type=power_of_two, default=2, help="ring capacity (a power of two)")
-    p.add_argument("--cores", type=positive, default=1)
-    p.add_argument("--payloads", type=positive, default=1, help="distinct request payloads a guest submits")
+    p.add_argument("--cores", type=positive, default=2)
+    p.add_argument("--payloads", type=positive, default=2, help="distinct request payloads a guest submits")
+    p.add_argument("--quota-uvms", type=positive, default=None, help="user VMs per tenant (default: all slots)")
+    p.add_argument("--quota-pages", type=positive, default=None, help="pages per tenant (default: all pages)")
+    p.add_argument("--same-tenant-only", action="store_true", help="pair ids only with their own tenant's (by "
+                   "default the alphabet also has every cross-tenant pairing, which the spec must refuse)")
     p.add_argument("--hostile", action="store_true", help="add the scribbling guest's actions")
     p.add_argument("--mutant", type=mutant_name, default=None, help="explore a mutant of the spec (proofs/mutants/NAME)")
     p.add_argument("--no-liveness", action="store_true")
@@ -42,9 +46,11 @@ def main(args):
         spec = load_spec(args.mutant)
     if args.pages is not None and args.pages < 2:
         raise SystemExit("nanvix explore: --pages must leave at least one page after the hypervisor's")
-    cfg = E.config(args.tenants, args.user_vms, args.pages, args.ring, args.cores)
+    cfg = E.config(args.tenants, args.user_vms, args.pages, args.ring, args.cores, quota_uvms=args.quota_uvms,
+                   quota_pages=args.quota_pages)
     r = E.explore(cfg, payloads=args.payloads, hostile=args.hostile, spec=spec, liveness=not args.no_liveness,
-                  stop_first=args.stop_first, check_reduction=args.check_reduction, reduce=not args.no_reduction)
+                  stop_first=args.stop_first, check_reduction=args.check_reduction, reduce=not args.no_reduction,
+                  cross=not args.same_tenant_only)
     if args.json:
         print(json.dumps(r))
     else:

@@ -32,30 +32,33 @@ from nanvix.spec.backend import Concrete
 FAIR_OPS = ("take", "complete", "deliver", "schedule", "wake", "restart_sysvm", "close_channel", "start_sysvm")
 
 
-def config(tenants=2, user_vms=2, pages=None, ring=2, cores=1, hyp=1):
+def config(tenants=2, user_vms=2, pages=None, ring=2, cores=1, hyp=1, quota_uvms=None, quota_pages=None):
     W = ring.bit_length()          # R < 2**W
     if pages is None:
         pages = hyp + user_vms       # one channel page per user VM; pass more to explore map_page
     # EW=0: the system VMs' epoch counters are abstracted away here (no guard reads them; the
     # proofs keep them), otherwise every crash/restart doubles the state space.
     return M.Config(T=tenants, U=user_vms, C=user_vms, P=pages, K=cores, R=ring, W=W, V=1, EW=0,
-                    hyp=hyp, quota_uvms=user_vms, quota_pages=pages)
+                    hyp=hyp, quota_uvms=user_vms if quota_uvms is None else quota_uvms,
+                    quota_pages=pages if quota_pages is None else quota_pages)
 
 
-def alphabet(cfg, s0, payloads=1, hostile=False):
+def alphabet(cfg, s0, payloads=1, hostile=False, cross=False):
     """The finite action alphabet: (op name, args). Ids are only paired with their own tenant's
-    ids (other pairings are refused by the spec and add no transition)."""
+    ids, unless `cross`: then also with every other tenant's (the spec must refuse those: a
+    missing ownership check shows as a violation)."""
     T, U, C, P, K = cfg.T, cfg.U, cfg.C, cfg.P, cfg.K
     ut, pt = s0["u_tenant"], s0["p_tenant"]
     acts = []
     for t in range(T):
         acts += [("create_tenant", (t,)), ("start_sysvm", (t,)), ("crash_sysvm", (t,)), ("restart_sysvm", (t,))]
     for u in range(U):
-        acts += [("create_uvm", (u, ut[u])), ("start_uvm", (u,)), ("exit_uvm", (u,)), ("crash_uvm", (u,)),
-                 ("destroy_uvm", (u,)), ("wake", (u,))]
-        for p in range(cfg.hyp, P):
-            if pt[p] == ut[u]:
-                acts += [("open_channel", (u, u, p)), ("map_page", (p, u)), ("unmap_page", (p, u))]
+        acts += [("create_uvm", (u, t)) for t in range(T) if cross or t == ut[u]]
+        acts += [("start_uvm", (u,)), ("exit_uvm", (u,)), ("crash_uvm", (u,)), ("destroy_uvm", (u,)), ("wake", (u,))]
+        for p in range(0 if cross else cfg.hyp, P):
+            if cross or pt[p] == ut[u]:
+                acts += [("open_channel", (c, u, p)) for c in range(C) if c == u or (cross and s0["c_tenant"][c] != ut[u])]
+                acts += [("map_page", (p, u)), ("unmap_page", (p, u))]
         for k in range(K):
             acts.append(("schedule", (k, u)))
     for c in range(C):
@@ -148,7 +151,7 @@ def make_canon(cfg, FIELDS):
 
 
 def explore(cfg, payloads=1, hostile=False, spec=None, max_states=2_000_000, progress=True, liveness=True,
-            reduce=True, stop_first=False, check_reduction=False):
+            reduce=True, stop_first=False, check_reduction=False, cross=False):
     """Returns a dict: states, transitions, violations (each with a shortest trace), deadlocks,
     liveness_violations, seconds."""
     t0 = time.time()
@@ -160,7 +163,7 @@ def explore(cfg, payloads=1, hostile=False, spec=None, max_states=2_000_000, pro
     canon = make_canon(cfg, FIELDS) if reduce else (lambda t: t)
     freeze = lambda s: canon(tuple(s[f] for f in FIELDS))
     thaw = lambda tup: dict(zip(FIELDS, tup))
-    acts = alphabet(cfg, s0, payloads, hostile)
+    acts = alphabet(cfg, s0, payloads, hostile, cross)
     fns = [(name, args, ops[name][0]) for name, args in acts]
     ids = {freeze(s0): 0}
     states = [freeze(s0)]
@@ -225,7 +228,8 @@ def explore(cfg, payloads=1, hostile=False, spec=None, max_states=2_000_000, pro
             "deadlocks": len(deadlocks), "deadlock_traces": [_trace(parent, acts, d) for d in deadlocks[:3]],
             "liveness_violations": live, "seconds": round(time.time() - t0, 3),
             "config": {k: getattr(cfg, k) for k in ("T", "U", "C", "P", "K", "R", "W", "V", "EW", "hyp")},
-            "actions": len(acts), "payloads": payloads, "hostile": hostile, "stopped_early": stopped,
+            "actions": len(acts), "payloads": payloads, "hostile": hostile, "cross_tenant": cross,
+            "quotas": {"user_vms": cfg.quota_uvms, "pages": cfg.quota_pages}, "stopped_early": stopped,
             **({"reduction_unsound": unsound} if check_reduction else {})}
 
 

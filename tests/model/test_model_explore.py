@@ -21,7 +21,8 @@ def test_hostile_guest_breaks_only_its_channel():
 
 
 def test_cli_json_two_tenants():
-    p = subprocess.run([NANVIX, "explore", "--tenants", "2", "--user-vms", "2", "--ring", "1", "--json"],
+    p = subprocess.run([NANVIX, "explore", "--tenants", "2", "--user-vms", "2", "--ring", "1", "--cores", "1",
+                        "--payloads", "1", "--json"],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     d = json.loads(p.stdout)
@@ -41,3 +42,32 @@ def test_liveness_violation_is_found():
     from nanvix.proofs.runner import load_spec
     r = E.explore(E.config(1, 1, None, 1, 1), spec=load_spec("take_only_running"), progress=False)
     assert r["liveness_violations"] and "block(0)" in r["liveness_violations"][0]["trace"]
+
+
+def test_cross_tenant_arguments_and_quotas_below_capacity():
+    """The alphabet pairs ids across tenants (the spec refuses them all) and a quota below the
+    slots makes EQUOTA reachable; a mutant without its ownership check is caught at once."""
+    from nanvix.proofs.runner import load_spec
+    cfg = E.config(2, 2, 4, 1, 1, quota_pages=1)
+    r = E.explore(cfg, cross=True, progress=False, liveness=False)
+    assert r["violations"] == [] and r["cross_tenant"] and r["quotas"]["pages"] == 1
+    r = E.explore(cfg, cross=True, spec=load_spec("global_page_pool"), progress=False, liveness=False,
+                  stop_first=True)
+    assert r["stopped_early"] and r["violations"][0]["invariant"] in ("no_cross_tenant_mapping", "page_share",
+                                                                         "guest_maps_only_own", "quotas")
+
+
+def test_starving_tenant_is_a_liveness_violation():
+    from nanvix.proofs.runner import load_spec
+    r = E.explore(E.config(2, 2, None, 1, 1), spec=load_spec("schedule_unfair"), progress=False)
+    assert any("tenant" in v for v in r["liveness_violations"])
+
+
+def test_reduction_is_checked_against_the_spec():
+    from nanvix.proofs.runner import load_spec
+    cfg = E.config(1, 1, None, 2, 1)
+    assert E.explore(cfg, progress=False, liveness=False, check_reduction=True)["reduction_unsound"] == []
+    r = E.explore(cfg, spec=load_spec("take_no_wraparound"), progress=False, liveness=False, check_reduction=True)
+    assert r["reduction_unsound"] and r["violations"] == []   # the reduction hides this bug...
+    r = E.explore(cfg, spec=load_spec("take_no_wraparound"), progress=False, liveness=False, reduce=False)
+    assert [v["invariant"] for v in r["violations"]] == ["honest_not_broken"]   # ...exploring without finds it

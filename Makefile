@@ -50,7 +50,7 @@ mutants: install
 
 explore: install
 	$(VENV)/bin/nanvix explore --tenants 2 --user-vms 2 --ring 1
-	$(VENV)/bin/nanvix explore --tenants 1 --user-vms 2 --ring 2 --quota-uvms 1 --quota-pages 2
+	$(VENV)/bin/nanvix explore --tenants 1 --user-vms 2 --pages 4 --ring 2 --quota-uvms 1 --quota-pages 2
 
 bench: install
 	$(VENV)/bin/nanvix bench

@@ -80,7 +80,7 @@ def make_canon(cfg, FIELDS):
     [cq_tail, sq_head) (in-service copies). So rotating an honest channel's indices (and the
     ghost delivery count, which equals cq_head) to cq_head = 0, its arrays with them, and zeroing
     data outside the windows changes no behaviour. A scribbled (dishonest) channel is left
-    exactly as it is.
+    exactly as it is, but for its ghosts (zeroed: nothing reads them).
     One ghost is dropped, not kept: the last completion delivered (c_any, c_lastv, c_lastr),
     which only the second half of delivered_in_order reads (it equals entry cq_head - 1 of the
     history and of the results). Keeping it multiplies the state space; that half is proved per
@@ -93,11 +93,20 @@ def make_canon(cfg, FIELDS):
     isq, isvc, icqv, icqr, ihist = fi["c_sq"], fi["c_svc"], fi["c_cqv"], fi["c_cqr"], fi["c_hist"]
     iruns, iok = fi["c_runs"], fi["c_ok"]
     ilast = [(fi["c_any"], False), (fi["c_lastv"], 0), (fi["c_lastr"], False)]
+    indl = fi["c_ndl"]
 
     def canon(tup):
         lst = None
         for c in range(cfg.C):
             if tup[ist][c] != M.C_OPEN or not tup[ihon][c]:
+                # no guard reads the ghosts and no invariant those of a channel that is not an
+                # honest open one (it never becomes one again but by open_channel, which resets them)
+                if lst is None:
+                    lst = list(tup)
+                for k, v in ((iruns, (0,) * H), (iok, (False,) * H), (indl, 0)) + tuple(ilast):
+                    col = list(lst[k])
+                    col[c] = v
+                    lst[k] = tuple(col)
                 continue
             sqt, cqh, sqh, cqt = (tup[k][c] for k in idx[:4])
             n_sq, n_cq, n_sh = (sqt - cqh) & M_, (cqt - cqh) & M_, (sqh - cqh) & M_

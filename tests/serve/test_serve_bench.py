@@ -23,3 +23,8 @@ def test_bench_http_prints_every_figure(kvm):
         assert r["values"]["http_floor_requests_per_s_%d_clients" % clients] > 0
     assert set(r["targets"]) == {"http_first_echo_p50_us", "http_warm_echo_p50_us", "http_invocations_per_s_64_clients"}
     assert ("peer: runsc do echo (gVisor, ptrace)" in r["figures"]) != ("runsc" in r["skipped"])
+    # the table a user reads renders from the same result (an --http run has no throughput,
+    # memory or fairness section)
+    from nanvix.impl.cli.bench import render
+    table = render(r)
+    assert "HTTP warm echo" in table and "http_invocations_per_s_64_clients" in table

@@ -34,26 +34,6 @@ def by_second_uvm(b, s, x, u, *_):
 # name -> (function, argument sorts, actor). Argument sorts: "T","U","C","P","K" ids,
 # "V" payload, "B" bool, "I" ring index (W bits), "S" ring slot, "2" which-of-two.
 # actor(b, s, *args) -> the tenant on whose behalf the operation runs (for noninterference).
-def by_tenant(b, s, t, *_):
-    return t
-
-
-def by_uvm(b, s, u, *_):
-    return b.sel(s["u_tenant"], u)
-
-
-def by_channel(b, s, c, *_):
-    return b.sel(s["c_tenant"], c)
-
-
-def by_core(b, s, k, *_):
-    return b.ite(b.sel(s["k_busy"], k), b.sel(s["u_tenant"], b.sel(s["k_cur"], k)), b.nobody())
-
-
-def by_second_uvm(b, s, x, u, *_):
-    return b.sel(s["u_tenant"], u)
-
-
 OPS = {
     "create_tenant": (create_tenant, ("T",), by_tenant),
     "start_sysvm": (start_sysvm, ("T",), by_tenant),

@@ -239,10 +239,9 @@ def _warden(child, uid, gid):
     its status (the control plane watches this process; killing it kills the system VM)."""
     try:
         os.closerange(3, 1 << 16)
-        os.setgroups([])
-        os.setresgid(gid, gid, gid)
-        os.setresuid(uid, uid, uid)
-        _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        _drop_privileges(uid, gid, _cap_last())   # (the bounding set too: it keeps nothing)
+        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         while True:
             try:
                 _, status = os.waitpid(child, 0)

@@ -82,6 +82,12 @@ def test_the_probe_is_jailed_as_a_system_vm_is(host):
     for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
         assert int(status[cap].strip(), 16) == 0, cap
     assert status["NoNewPrivs"].strip() == "1" and status["Seccomp"].strip() == "2"
+    # its warden (the parent outside its pid namespace, which only waits for it) holds nothing either
+    with open("/proc/%d/status" % sv.pid) as f:
+        warden = dict(line.split(":", 1) for line in f.read().splitlines())
+    assert warden["Uid"].split() == [str(ids["uid"])] * 4 and warden["NoNewPrivs"].strip() == "1"
+    for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(warden[cap].strip(), 16) == 0, ("warden", cap)
     for ns in ("mnt", "pid", "ipc", "uts", "net", "cgroup"):
         assert os.readlink("/proc/%d/ns/%s" % (sv.server_pid, ns)) != os.readlink("/proc/self/ns/" + ns), ns
     assert attack(host, "hostname")["hostname"] == "nanvix-sysvm"

@@ -121,7 +121,7 @@ class Host:
         max_pages, pool_size, slice_ms, ram_size)."""
         self.runtime = Runtime(home=home, cores=cores, **options)
         self._functions = {}   # (tenant, name) -> (Function, image; None until first used)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()   # (undeploy looks the function up under it)
         self._registry = None
         self._restore_functions()
 
@@ -152,22 +152,25 @@ class Host:
 
     def undeploy(self, tenant, name):
         """Forget a deployed function (on disk too). Returns the Function it was."""
-        _tenant(tenant), _function(name)
         with self._lock:
-            got = self._functions.get((tenant, name))
-            if got is None:
-                raise NotFound("tenant %s has no function %r" % (tenant, name))
+            fn, _ = self._deployed(tenant, name)
             self._forget_function(tenant, name)
             del self._functions[(tenant, name)]
-        return got[0]
+        return fn
 
     def function(self, tenant, name):
-        _tenant(tenant), _function(name)
+        return self._deployed(tenant, name)[0]
+
+    def _deployed(self, tenant, function):
+        """(Function, its image or None if not loaded yet) of a deployed function (a Function or
+        its name), both names checked first; NotFound if the tenant has none of that name."""
+        name = _function(function.name if isinstance(function, Function) else function)
+        _tenant(tenant)
         with self._lock:
             got = self._functions.get((tenant, name))
         if got is None:
             raise NotFound("tenant %s has no function %r" % (tenant, name))
-        return got[0]
+        return got
 
     def functions(self, tenant):
         _tenant(tenant)
@@ -177,14 +180,8 @@ class Host:
 
     def invoke(self, tenant, function, input=b"", timeout_ms=10_000):
         """Run a deployed function (a Function or its name) once, in a fresh user VM."""
-        name = function.name if isinstance(function, Function) else _function(function)
-        _tenant(tenant)
-        with self._lock:
-            got = self._functions.get((tenant, name))
-        if got is None:
-            raise NotFound("tenant %s has no function %r" % (tenant, name))
-        image = got[1] or self._load_deployed(got[0])
-        return self._invoke(tenant, image, input, timeout_ms)
+        fn, image = self._deployed(tenant, function)
+        return self._invoke(tenant, image or self._load_deployed(fn), input, timeout_ms)
 
     def start(self, tenant, function, input=b"", timeout_ms=10_000, budget_us=1000):
         """invoke() begun without blocking, for a caller that must not wait (an event loop's
@@ -193,16 +190,11 @@ class Host:
         Returns None when it cannot start so (nothing done: invoke() it on a thread instead), else
         a Started: .done tells whether it has ended, .result() gives its Invocation (blocking
         until it ends, if it has not)."""
-        name = _function(function.name if isinstance(function, Function) else function)
-        _tenant(tenant)
-        with self._lock:
-            got = self._functions.get((tenant, name))
-        if got is None:
-            raise NotFound("tenant %s has no function %r" % (tenant, name))
+        _, image = self._deployed(tenant, function)
         data = self._checked(input, timeout_ms)
-        if got[1] is None:
+        if image is None:
             return None
-        uvm = self.runtime.begin(tenant, got[1], data, timeout_ms, ready_only=True, budget_ns=int(budget_us * 1000))
+        uvm = self.runtime.begin(tenant, image, data, timeout_ms, ready_only=True, budget_ns=int(budget_us * 1000))
         return None if uvm is None else Started(self.runtime, uvm)
 
     def run(self, tenant, source, input=b"", timeout_ms=10_000):

@@ -291,6 +291,10 @@ class Files:
                 gone = os.stat(nname, dir_fd=nfd, follow_symlinks=False)
             except FileNotFoundError:
                 gone = None
+            if gone is not None:   # renamed onto itself (or a hard link of it): nothing is gone
+                src = os.stat(oname, dir_fd=ofd, follow_symlinks=False)
+                if (src.st_dev, src.st_ino) == (gone.st_dev, gone.st_ino):
+                    gone = None
             os.rename(oname, nname, src_dir_fd=ofd, dst_dir_fd=nfd)
         except OSError as e:
             raise StoreError(_code(e), "%s: %s" % (old.decode(errors="replace"), e.strerror))

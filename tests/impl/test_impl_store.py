@@ -151,3 +151,17 @@ def test_kv_put_get_delete_add_and_reopen(tmp_path):
     kv2 = KV(p)
     assert kv2.items() == {b"n": b"-2", b"stay": b"here"}
     kv2.close()
+
+
+def test_a_file_renamed_onto_itself_stays_counted(tree):
+    # rename(2) onto the same file changes nothing: it must not be counted as a file replaced
+    # (a guest repeating it drove the tenant's counts negative, past its file and byte limits)
+    f, _, _ = tree
+    f.write(b"same.txt", b"12345", 0, WRITE_TRUNC)
+    before = f.usage()
+    for _ in range(3):
+        assert f.rename(b"same.txt", b"same.txt") == 0
+    assert f.usage() == before
+    f.write(b"other.txt", b"xy", 0, WRITE_TRUNC)
+    assert f.rename(b"other.txt", b"same.txt") == 0   # a real replacement: the old one is uncounted
+    assert f.usage() == {"file_bytes": 2, "files": before["files"]}

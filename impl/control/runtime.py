@@ -579,6 +579,8 @@ class Runtime:
             if recycle:
                 self.recycling[key] += 1
         if recycle and self._released(uvm.channel):
+            with t.lock:
+                self.reaping[uvm.tenant] += 1   # (_reap_one counts it down, as for the reaper's)
             self._reap_one(uvm, True)
         else:
             self._reap(uvm, recycle)

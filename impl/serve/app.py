@@ -165,7 +165,7 @@ class FrontDoor:
             return
         except Exception:   # a bug of ours: logged, answered 500, the daemon goes on
             log.exception("internal error on %s %s", scope.get("method"), scope.get("path"))
-            status, headers, body = 500, JSON_HEADERS, json_body(
+            status, headers, body = 500, list(JSON_HEADERS), json_body(
                 {"error": {"code": "internal", "message": "internal error (see the daemon's log)"}})
         self.responses[status] += 1
         headers.append((b"content-length", b"%d" % len(body)))

@@ -14,6 +14,7 @@ import ctypes
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 
@@ -108,15 +109,18 @@ def build_jailed(text, name, scratch):
            "LANG": "C", "PYTHONDONTWRITEBYTECODE": "1"}
     if "NANVIX_CC" in os.environ:
         env["NANVIX_CC"] = os.environ["NANVIX_CC"]
+    p = subprocess.Popen([sys.executable, "-m", "nanvix.impl.serve.jail", scratch, name, runtime],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                         start_new_session=True, cwd=scratch)
     try:
-        p = subprocess.run([sys.executable, "-m", "nanvix.impl.serve.jail", scratch, name, runtime],
-                           input=text, capture_output=True, env=env, timeout=BUILD_TIMEOUT_S,
-                           start_new_session=True, cwd=scratch)
+        out, err = p.communicate(text, timeout=BUILD_TIMEOUT_S)
     except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)   # the compilers it started too, not only the builder
+        p.communicate()
         raise BuildError("building %s took longer than %d s" % (name, BUILD_TIMEOUT_S))
     if p.returncode != 0:
-        raise BuildError(p.stderr.decode("utf-8", "replace").strip()[-8000:] or "the build failed")
-    image = json.loads(p.stdout)
+        raise BuildError(err.decode("utf-8", "replace").strip()[-8000:] or "the build failed")
+    image = json.loads(out)
     if not os.path.realpath(image["path"]).startswith(os.path.realpath(scratch) + os.sep):
         raise BuildError("the jailed build put its image outside its folder")
     return image

@@ -121,7 +121,7 @@ class Host:
         max_pages, pool_size, slice_ms, ram_size)."""
         self.runtime = Runtime(home=home, cores=cores, **options)
         self._functions = {}   # (tenant, name) -> (Function, image; None until first used)
-        self._lock = threading.RLock()   # (undeploy looks the function up under it)
+        self._lock = threading.Lock()
         self._registry = None
         self._restore_functions()
 
@@ -152,11 +152,14 @@ class Host:
 
     def undeploy(self, tenant, name):
         """Forget a deployed function (on disk too). Returns the Function it was."""
+        _tenant(tenant), _function(name)
         with self._lock:
-            fn, _ = self._deployed(tenant, name)
+            got = self._functions.get((tenant, name))
+            if got is None:
+                raise NotFound("tenant %s has no function %r" % (tenant, name))
             self._forget_function(tenant, name)
             del self._functions[(tenant, name)]
-        return fn
+        return got[0]
 
     def function(self, tenant, name):
         return self._deployed(tenant, name)[0]

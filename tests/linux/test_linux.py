@@ -114,6 +114,20 @@ def test_a_raising_handler_is_an_error_with_its_traceback_in_the_log(host, lang)
     assert again.ok and again.result == b"fine"
 
 
+BOOT_PRINT = {"py": "print('said while booting')\n\ndef handle(data):\n    raise ValueError('no')\n",
+              "js": "console.log('said while booting');\nfunction handle(data) { throw new Error('no'); }\n"}
+
+
+@pytest.mark.parametrize("lang", ["py", "js"])
+def test_what_the_boot_printed_is_no_invocations_result(host, lang, tmp_path):
+    # the snapshot is taken after the file's top level ran: its output must not be in the result
+    # area every invocation resumes with
+    src = tmp_path / ("boot." + lang)
+    src.write_text(BOOT_PRINT[lang])
+    r = run(host, "boot-" + lang, str(src))
+    assert r.status == "error" and b"booting" not in r.result, r
+
+
 def test_a_deployed_runtimes_image_keeps_its_meta_in_the_home(host):
     fn = host.deploy("meta", example("echo.py"))
     with open(os.path.join(host.home, "images", fn.digest, "meta.json")) as f:

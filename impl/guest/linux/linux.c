@@ -1308,6 +1308,8 @@ static long dispatch(struct nx_frame *f)
         long sig = f->nr == 234 ? (long)c : (long)b;
         if (sig == 0)
             return 0;
+        if (sig < 1 || sig > 64)   /* (128 + a negative one could read as a clean exit) */
+            return -EINVAL;
         char line[64];
         int n = nx_snprintf(line, sizeof line, "nanvix: killed by signal %ld", sig);
         flush_all();
@@ -1420,6 +1422,8 @@ static long dispatch(struct nx_frame *f)
     case NX_SYS_SNAPSHOT:
         flush_all();
         nx_snapshot();
+        INFO->result_len = 0;   /* what the boot printed is not any invocation's result */
+        result_dropped = 0;
         wall0_tsc = 0;
         INFO->linux_syscalls = INFO->linux_syscalls_out = 0;   /* count the invocation's own */
         return 0;

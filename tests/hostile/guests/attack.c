@@ -201,7 +201,8 @@ static long raw(uint32_t opcode, uint32_t in_off, uint32_t in_len, uint32_t name
             nx_hypercall(NX_HC_WAIT, 0, 0);
         RING->cq_flags = 0;
     }
-    long r = (long)CQ[cq_head & MASK].result;
+    /* the answer must be to this request (as malformed.c checks): -1000 if another's */
+    long r = CQ[cq_head & MASK].user_data == 0xa77ac000u + sq_tail - 1 ? (long)CQ[cq_head & MASK].result : -1000;
     RING->cq_head = ++cq_head;
     return r;
 }

@@ -13,7 +13,9 @@ the cache, so the host's apt configuration is never changed. The build then:
 
 Every build is cached under $NANVIX_CACHE by the hash of its inputs (the source package's .dsc
 checksum, the recipe files, the compiler), so it happens once; a lock keeps two processes from
-building the same thing. `python -m nanvix.impl.guest.linux.toolchain` builds all three and prints
+building the same thing. The source versions resolved are recorded in the cache: loading a function
+finds its runtime from that record without apt or the network; only `make install` (this module as a
+program) asks the archive for its current versions. `python -m nanvix.impl.guest.linux.toolchain` builds all three and prints
 how long each step took.
 """
 import contextlib
@@ -246,7 +248,8 @@ def syscall_sites(path):
 
 
 class Toolchain:
-    def __init__(self):
+    def __init__(self, resolve=False):
+        self.resolve = resolve
         self.apt = None
         self.cc_id = None
 
@@ -255,33 +258,50 @@ class Toolchain:
             self.apt = Apt()
         return self.apt
 
-    def _key(self, pkg, recipe, *extra):
-        """A build's cache key: the .dsc checksum, the recipe, the compiler. Remembered, so a
-        cached build is found again without the network."""
-        memo = os.path.join(cache_dir(), "toolchain-sources.json")
+    def _recorded(self):
+        """The source versions last resolved, {pkg: [version, .dsc checksum]} (a local file)."""
         try:
-            with open(memo) as f:
+            with open(os.path.join(cache_dir(), "toolchain-sources.json")) as f:
                 known = json.load(f)
+            return known if isinstance(known, dict) else {}
         except (OSError, ValueError):
-            known = {}
+            return {}
+
+    def _resolve(self, pkg):
+        """(version, .dsc checksum) of pkg in the archive now (apt, the network), recorded; the
+        recorded one if the archive cannot be reached."""
+        known = self._recorded()
         try:
             ver, sha = self._apt().dsc_sha(pkg, PACKAGES[pkg])
-            known[pkg] = [ver, sha]
-            with open(memo + ".tmp", "w") as f:
-                json.dump(known, f)
-            os.replace(memo + ".tmp", memo)
         except BuildError:
-            if pkg not in known:
+            if not isinstance(known.get(pkg), list) or len(known[pkg]) != 2:
                 raise
-            ver, sha = known[pkg]   # offline: the last version resolved
+            return known[pkg]   # offline: the last version resolved
+        known[pkg] = [ver, sha]
+        memo = os.path.join(cache_dir(), "toolchain-sources.json")
+        with open(memo + ".%d.tmp" % os.getpid(), "w") as f:
+            json.dump(known, f)
+        os.replace(memo + ".%d.tmp" % os.getpid(), memo)
+        return ver, sha
+
+    def _out(self, name, pkg, sha, recipe, extra):
+        """A build's folder, named by its cache key: the .dsc checksum, the recipe, the compiler."""
         self.cc_id = self.cc_id or _compiler_id()
-        return ver, _digest(pkg, sha, _files_digest(recipe), self.cc_id, *extra)
+        return os.path.join(cache_dir(), "%s-%s" % (name, _digest(pkg, sha, _files_digest(recipe), self.cc_id, *extra)))
 
     def _build(self, name, pkg, recipe, make, *extra):
         """Build into its final folder (musl's wrapper names its own prefix), under the lock;
-        the build is there once its source.json is."""
-        ver, key = self._key(pkg, recipe, *extra)
-        out = os.path.join(cache_dir(), "%s-%s" % (name, key))
+        the build is there once its source.json is. The key is first computed from the recorded
+        source version (no apt, no network: loading a function finds its runtime offline); apt
+        is asked only when that build is missing, or when `resolve` asks for the archive's
+        current version (`python -m nanvix.impl.guest.linux.toolchain`, i.e. `make install`)."""
+        recorded = self._recorded().get(pkg)
+        if not self.resolve and isinstance(recorded, list) and len(recorded) == 2:
+            out = self._out(name, pkg, recorded[1], recipe, extra)
+            if os.path.exists(os.path.join(out, "source.json")):
+                return out
+        ver, sha = self._resolve(pkg)
+        out = self._out(name, pkg, sha, recipe, extra)
         done = os.path.join(out, "source.json")
         if os.path.exists(done):
             return out
@@ -394,5 +414,5 @@ def toolchain():
 
 if __name__ == "__main__":
     t0 = time.monotonic()
-    paths = toolchain().all()
+    paths = Toolchain(resolve=True).all()   # (install time: pick up the archive's current versions)
     print(json.dumps({"paths": paths, "seconds": TIMES, "total_s": round(time.monotonic() - t0, 1)}, indent=1))

@@ -4,6 +4,7 @@ Freestanding gcc, no libc. Builds are cached by the hash of every input (sources
 compiler's version), so a function's C source is compiled once. This file imports nothing from
 nanvix: setup.py runs it to pre-build the runtime before the package is installed.
 """
+import functools
 import hashlib
 import json
 import os
@@ -37,7 +38,9 @@ def cache_dir():
     return d
 
 
+@functools.lru_cache(maxsize=None)
 def _compiler_id():
+    """(Once per process: a cached load then runs no program at all.)"""
     out = subprocess.run([CC, "--version"], capture_output=True, text=True, check=True).stdout
     return out.splitlines()[0]
 

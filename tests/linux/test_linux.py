@@ -283,3 +283,28 @@ def test_bench_runtimes_section_prints_every_runtime():
         assert r["snapshot_kib"][kind]["echo"] > 0
     assert set(r["targets"]) == {"javascript_echo_p50_ms", "python_echo_p50_ms", "memory_syscalls_left_guest"}
     assert r["syscalls"]["memchurn (memory calls only)"]["syscalls"] > 1000
+
+
+def test_a_cached_load_runs_no_apt_and_no_objdump(tmp_path, monkeypatch):
+    """Loading a Python, JavaScript or foreign static program whose image is cached asks neither
+    apt (the runtime's source version: recorded locally) nor objdump/zpoline (the image is keyed
+    by the program as given): a fresh process's toolchain runs `gcc --version` at most."""
+    from nanvix.impl.guest.linux import image as L, toolchain as T
+    src = tmp_path / "hello.c"
+    src.write_text("#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n")
+    glibc = str(tmp_path / "glibc")
+    subprocess.run(["gcc", "-O2", "-static", str(src), "-o", glibc], check=True)
+    loads = [lambda: L.python_image(example("echo.py")), lambda: L.javascript_image(example("echo.js")),
+             lambda: L.build(glibc, "glibc")]
+    first = [load() for load in loads]   # (built or found: cached from here on)
+    assert first[2]["zpoline"]
+    ran = []
+
+    class Spy(subprocess.Popen):
+        def __init__(self, args, *a, **k):
+            ran.append(list(args) if isinstance(args, (list, tuple)) else [args])
+            super().__init__(args, *a, **k)
+    monkeypatch.setattr(subprocess, "Popen", Spy)
+    monkeypatch.setattr(T, "_TOOLCHAIN", T.Toolchain())   # as a new process finds it
+    assert [load() for load in loads] == first
+    assert all(cmd[1:] == ["--version"] for cmd in ran), ran

@@ -48,6 +48,8 @@ RAM = {"program": 16 << 20, "python": 32 << 20, "javascript": 32 << 20, "cpython
 PYTHON_RUNTIMES = ("micropython", "cpython")   # micropython: the default; cpython: `make cpython`
 PT_LOAD, PT_INTERP, PT_PHDR = 1, 3, 6
 ELF_MAGIC = b"\x7fELF"
+with open(zpoline.__file__, "rb") as _f:
+    _ZPOLINE_DIGEST = hashlib.sha256(_f.read()).hexdigest()
 
 
 def is_elf(path):
@@ -171,22 +173,23 @@ def build(program, name, kind="program", files=(), argv=None, env=None, flags=No
     """A user-VM image of a static Linux program. files: [(name under /.nanvix/, host path)].
     Returns the image dict (as build.build_source does) with entry, ram and kind."""
     elf = Elf(program)
-    sites = syscall_sites(program)
-    patched = None
-    if sites:   # built elsewhere: rewritten where that is safe, else refused with the reason
-        patched = zpoline.rewrite(elf, sites)
     runtime = build_runtime()
     argv = list(argv or [os.path.basename(program)])
     env = list(env if env is not None else ["HOME=/", "PATH=/", "LANG=C.UTF-8"])
     flags = (STDOUT_RESULT | SNAPSHOT_AT_ENTRY) if flags is None else flags
-    h = hashlib.sha256(patched or elf.data).hexdigest()
-    parts = [os.path.basename(runtime), h, kind, flags, stack, json.dumps(argv), json.dumps(env), bool(patched)]
+    # Keyed by the program as given and the rewriter's own source (what decides its rewriting),
+    # so a cached image is found before objdump and zpoline run (a refused program is never cached).
+    parts = [os.path.basename(runtime), hashlib.sha256(elf.data).hexdigest(), _ZPOLINE_DIGEST, kind, flags, stack,
+             json.dumps(argv), json.dumps(env)]
     for n, p in files:
         with open(p, "rb") as f:
             parts += [n, f.read()]
     digest = B._digest(parts)
     out = os.path.join(B.cache_dir(), "image-" + digest)
     if not os.path.isdir(out):
+        sites = syscall_sites(program)
+        # built elsewhere: rewritten where that is safe, else refused with the reason
+        patched = zpoline.rewrite(elf, sites) if sites else None
         tmp = tempfile.mkdtemp(dir=B.cache_dir(), prefix=".limg-")
         try:
             _link(tmp, elf, patched, runtime, name, kind, files, argv, env, flags, stack)

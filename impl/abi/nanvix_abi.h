@@ -141,7 +141,8 @@ struct nx_cqe {
 #define NX_OP_COUNT 15u
 
 #define NX_WRITE_TRUNC 1u             /* FILE_WRITE flags */
-#define NX_WRITE_APPEND 2u
+#define NX_WRITE_APPEND 2u            /* at the file's end; an answer room of 8 bytes gets the file's
+                                       * size after it (u64): the writer's new offset */
 #define NX_WRITE_EXCL 4u              /* create it; EEXIST if it exists (open's O_CREAT|O_EXCL) */
 #define NX_WRITE_SETSIZE 8u           /* no data: the file's size becomes arg (ftruncate) */
 #define NX_DELETE_DIR 1u              /* FILE_DELETE flags: remove an empty directory (rmdir) */

@@ -32,6 +32,12 @@ long nx_file_write(const char *path, const void *buf, size_t len, uint64_t offse
 long nx_file_append(const char *path, const void *buf, size_t len);
 long nx_file_size(const char *path);
 long nx_file_delete(const char *path);
+/* the request loops behind them (also the Linux-ABI layer's): the bytes moved, a request per data
+ * slot, up to the first error (*err: 0, or that error); pwrite's flags are NX_WRITE_*, and *end
+ * (if given) gets the offset after the bytes written: with NX_WRITE_APPEND, the file's size */
+size_t nx_file_pread(const char *path, void *buf, size_t cap, uint64_t offset, long *err);
+size_t nx_file_pwrite(const char *path, const void *buf, size_t len, uint64_t offset, uint32_t flags,
+                      long *err, uint64_t *end);
 
 /* key-value store, durable once acknowledged */
 long nx_kv_get(const char *key, void *buf, size_t cap);   /* value length, or -NX_ENOENT */

@@ -47,44 +47,65 @@ int nx_result_printf(const char *fmt, ...)
     return n;
 }
 
-long nx_file_read(const char *path, void *buf, size_t cap, uint64_t offset)
+size_t nx_file_pread(const char *path, void *buf, size_t cap, uint64_t offset, long *err)
 {
     size_t done = 0;
+    *err = 0;
     while (done < cap) {
         uint32_t want = (uint32_t)(cap - done < NX_DATA_SLOT ? cap - done : NX_DATA_SLOT), got = 0;
         long r = nx_request(NX_OP_FILE_READ, 0, path, name_len(path), 0, 0, (uint8_t *)buf + done,
                             want, offset + done, &got);
-        if (r < 0)
-            return r;
+        if (r < 0) {
+            *err = r;
+            break;
+        }
         done += got;
         if (got < want)
             break;
     }
-    return (long)done;
+    return done;
 }
 
-static long file_write(const char *path, const void *buf, size_t len, uint64_t offset, uint32_t flags)
+size_t nx_file_pwrite(const char *path, const void *buf, size_t len, uint64_t offset, uint32_t flags,
+                      long *err, uint64_t *end)
 {
     size_t done = 0;
+    *err = 0;
     do {
-        uint32_t n = (uint32_t)(len - done < CHUNK ? len - done : CHUNK);
-        long r = nx_request(NX_OP_FILE_WRITE, done ? flags & ~NX_WRITE_TRUNC : flags, path,
-                            name_len(path), (const uint8_t *)buf + done, n, 0, 0, offset + done, 0);
-        if (r < 0)
-            return r;
+        uint32_t n = (uint32_t)(len - done < CHUNK ? len - done : CHUNK), got = 0;
+        uint64_t at = 0;
+        long r = nx_request(NX_OP_FILE_WRITE, done ? flags & ~NX_WRITE_TRUNC : flags, path, name_len(path),
+                            (const uint8_t *)buf + done, n, end ? &at : 0, end ? sizeof at : 0, offset + done, &got);
+        if (r < 0) {
+            *err = r;
+            break;
+        }
         done += n;
+        if (end)   /* the system VM's answer: the file's size after an append */
+            *end = got == sizeof at ? at : offset + done;
     } while (done < len);
-    return (long)len;
+    return done;
+}
+
+long nx_file_read(const char *path, void *buf, size_t cap, uint64_t offset)
+{
+    long err;
+    size_t n = nx_file_pread(path, buf, cap, offset, &err);
+    return err ? err : (long)n;
 }
 
 long nx_file_write(const char *path, const void *buf, size_t len, uint64_t offset)
 {
-    return file_write(path, buf, len, offset, NX_WRITE_TRUNC);
+    long err;
+    nx_file_pwrite(path, buf, len, offset, NX_WRITE_TRUNC, &err, 0);
+    return err ? err : (long)len;
 }
 
 long nx_file_append(const char *path, const void *buf, size_t len)
 {
-    return file_write(path, buf, len, 0, NX_WRITE_APPEND);
+    long err;
+    nx_file_pwrite(path, buf, len, 0, NX_WRITE_APPEND, &err, 0);
+    return err ? err : (long)len;
 }
 
 long nx_file_size(const char *path)

@@ -20,10 +20,11 @@ import os
 import select
 import signal
 import socket
+import struct
 import sys
 import time
 
-from nanvix.impl.abi import ABI, EINVAL, EIO, ENOSYS, OP_CODES
+from nanvix.impl.abi import ABI, EINVAL, EIO, ENOSYS, OP_CODES, WRITE_APPEND
 from nanvix.impl.channel import Arena, Ring, spin, wait
 from nanvix.impl.channel.arena import SHARDS_MAX
 from nanvix.impl.errors import StoreError
@@ -38,6 +39,7 @@ STORM_MAX_S = 0.005     # ... up to this long a wake-up (the storming tenant's o
 MSG_MAX = 1 << 20       # a control message either way (the SOCK_SEQPACKET datagram)
 
 OP = OP_CODES
+END = struct.Struct("<Q")   # FILE_WRITE with NX_WRITE_APPEND: the file's size after it
 
 
 class ServedChannel:
@@ -174,7 +176,9 @@ class Server:
             data = self.files.read(r.name, r.arg, r.out_cap)
             return len(data), data
         if op == OP["file_write"]:
-            return self.files.write(r.name, r.value, r.arg, r.flags), b""
+            n, end = self.files.write_end(r.name, r.value, r.arg, r.flags)
+            # an append's offset after it, where the guest left room for it (its file offset)
+            return n, (END.pack(end) if r.flags & WRITE_APPEND and r.out_cap >= END.size else b"")
         if op == OP["file_size"]:
             return self.files.size(r.name), b""
         if op == OP["file_delete"]:

@@ -141,10 +141,15 @@ class Files:
             os.close(fd)
 
     def write(self, path, data, offset, flags):
-        """Write data at offset (or append, or truncate first). The file's new size is known
-        before anything is written, so a write past a limit changes nothing."""
+        """Write data at offset (or append, or truncate first): the bytes written."""
+        return self.write_end(path, data, offset, flags)[0]
+
+    def write_end(self, path, data, offset, flags):
+        """write(), and the offset after the bytes written (an append's: the file's new size).
+        The file's new size is known before anything is written, so a write past a limit
+        changes nothing."""
         if flags & WRITE_SETSIZE:
-            return self.set_size(path, offset, data)
+            return self.set_size(path, offset, data), offset
         append, trunc = bool(flags & WRITE_APPEND), bool(flags & WRITE_TRUNC) and not flags & WRITE_APPEND
         if self.check(path).endswith(b"/"):   # never a file: refused before its parents are made
             raise StoreError(EINVAL, "a file's name cannot end in /")
@@ -187,7 +192,7 @@ class Files:
                 raise StoreError(_code(e), "%s: %s" % (path.decode(errors="replace"), e.strerror))
             finally:
                 self.bytes += os.fstat(fd).st_size - old  # what is really there, even after a failure
-            return n
+            return n, (old if append else offset) + n
         finally:
             os.close(fd)
 

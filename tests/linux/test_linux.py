@@ -33,7 +33,7 @@ def binaries(tmp_path_factory):
     cc = toolchain().cc()
     built = {}
     for name, src in [("posix", example("posix.c"))] + [
-            (n[:-2], os.path.join(LINUX, n)) for n in ("edge.c", "mem.c", "threads.c", "escape.c", "crash.c")]:
+            (n[:-2], os.path.join(LINUX, n)) for n in ("edge.c", "mem.c", "threads.c", "escape.c", "crash.c", "append.c")]:
         built[name] = str(out / name)
         subprocess.run([cc, "-static", "-O2", *INCLUDES, src, "-o", built[name], "-lpthread"], check=True)
     return built
@@ -197,6 +197,18 @@ def test_only_io_leaves_the_guest(host, binaries):
     rep = host.runtime.invoke("posix", host.runtime.load(binaries["posix"]), b"x")
     assert rep["status"] == "ok", rep
     assert 0 < rep["syscalls_left_guest"] <= rep["io_requests"] < rep["syscalls"], rep
+
+
+def test_an_append_is_one_request_and_leaves_the_offset_at_the_end(host, binaries):
+    """O_APPEND writes land at the file's end (another descriptor moved it) and leave the
+    descriptor's offset there, from the write's own answer: ten more appends cost exactly ten
+    more requests (no size request per write)."""
+    reps = {}
+    for n in (10, 20):
+        reps[n] = host.runtime.invoke("append", host.runtime.load(binaries["append"]), b"%d" % n)
+        assert reps[n]["status"] == "ok", reps[n]
+        assert reps[n]["result"] == "first 10 last %d size %d\n" % (8 + 2 * n, 8 + 2 * n), reps[n]
+    assert reps[20]["io_requests"] - reps[10]["io_requests"] == 10, (reps[10]["io_requests"], reps[20]["io_requests"])
 
 
 def test_threads_mutex_condvar_tls_and_sleep(host, binaries):

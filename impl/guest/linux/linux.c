@@ -658,36 +658,25 @@ static long sys_openat(long dirfd, uint64_t upath, long flags, long mode)
     return fd;
 }
 
-/* File bytes through the channel, a request per data slot. */
+/* File bytes through the channel (the SDK's loops): a short count after a partial transfer, the
+ * error only when nothing moved. *end: the offset after the bytes written (an append's: the file's
+ * size, from the system VM's answer, so an append is one request). */
 static long file_read(struct lfd *f, void *buf, uint64_t len, uint64_t off)
 {
-    uint64_t done = 0;
-    while (done < len) {
-        uint32_t want = (uint32_t)(len - done < NX_DATA_SLOT ? len - done : NX_DATA_SLOT), got = 0;
-        long r = req_path(NX_OP_FILE_READ, 0, f->path, 0, 0, (uint8_t *)buf + done, want, off + done, &got);
-        if (r < 0)
-            return done ? (long)done : r;
-        done += got;
-        if (got < want)
-            break;
-    }
-    return (long)done;
+    long err;
+    if (!nx_resumed())
+        return -EIO;
+    size_t n = nx_file_pread(f->path, buf, len, off, &err);
+    return n ? (long)n : nx_err(err);
 }
 
-#define WCHUNK (NX_DATA_SLOT - NX_NAME_MAX - 1)
-
-static long file_write(struct lfd *f, const void *buf, uint64_t len, uint64_t off)
+static long file_write(struct lfd *f, const void *buf, uint64_t len, uint64_t off, uint64_t *end)
 {
-    uint64_t done = 0;
-    uint32_t flags = (f->flags & O_APPEND) ? NX_WRITE_APPEND : 0;
-    do {
-        uint32_t n = (uint32_t)(len - done < WCHUNK ? len - done : WCHUNK);
-        long r = req_path(NX_OP_FILE_WRITE, flags, f->path, (const uint8_t *)buf + done, n, 0, 0, off + done, 0);
-        if (r < 0)
-            return done ? (long)done : r;
-        done += n;
-    } while (done < len);
-    return (long)done;
+    long err;
+    if (!nx_resumed())
+        return -EIO;
+    size_t n = nx_file_pwrite(f->path, buf, len, off, (f->flags & O_APPEND) ? NX_WRITE_APPEND : 0, &err, end);
+    return n || !err ? (long)n : nx_err(err);
 }
 
 static long fd_pread(int fd, void *buf, uint64_t len, uint64_t off)
@@ -763,16 +752,10 @@ static long do_write(struct lfd *f, const void *buf, uint64_t len, int64_t at)
     case FD_RANDOM:
         return (long)len;
     case FD_FILE: {
-        uint64_t off = at >= 0 ? (uint64_t)at : f->off;
-        r = file_write(f, buf, len, off);
-        if (r > 0 && at < 0) {
-            if (f->flags & O_APPEND) {
-                long sz = req_path(NX_OP_FILE_SIZE, 0, f->path, 0, 0, 0, 0, 0, 0);
-                f->off = sz >= 0 ? (uint64_t)sz : f->off + (uint64_t)r;
-            } else {
-                f->off += (uint64_t)r;
-            }
-        }
+        uint64_t off = at >= 0 ? (uint64_t)at : f->off, end = off;
+        r = file_write(f, buf, len, off, &end);
+        if (r > 0 && at < 0)
+            f->off = end;
         return r;
     }
     case FD_DIR:

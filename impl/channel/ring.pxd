@@ -1,5 +1,5 @@
 # Typed interface of the channel's host side: the system VM's end of the rings.
-from libc.stdint cimport uint32_t, uint64_t
+from libc.stdint cimport uint32_t, uint64_t, int64_t
 
 from nanvix.impl.abi.abi cimport nx_ring_hdr, nx_sqe, nx_cqe
 from nanvix.impl.channel.arena cimport Arena
@@ -29,4 +29,7 @@ cdef class Ring:
     cdef void _break(self, str why)
     cpdef uint32_t pending(self) except? 0xffffffff
     cpdef uint32_t cq_free(self) except? 0xffffffff
+    cdef bint _head(self, nx_sqe *e) except -1
+    cdef void _advance(self) noexcept
+    cdef bint _post(self, uint64_t user_data, int64_t result, uint32_t out_len) noexcept
     cdef int answer_simple(self, uint32_t *account) except -2

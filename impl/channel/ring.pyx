@@ -42,6 +42,31 @@ cdef enum:
     SIMPLE_DONE = 1      # a nop or a clock read, answered here
     SIMPLE_NOTIFY = 3    # ... and the guest asked to be notified
 
+cdef inline int entry_error(const nx_sqe *e) noexcept nogil:
+    """The error a guest-written entry earns (0: a valid one): every field the reader uses."""
+    if e.opcode >= NX_OP_COUNT:
+        return NX_ENOSYS
+    if <uint64_t>e.in_off + e.in_len > NX_DATA_SIZE or <uint64_t>e.out_off + e.out_cap > NX_DATA_SIZE \
+            or e.name_len > e.in_len:
+        return NX_EINVAL
+    if e.name_len > NX_NAME_MAX:
+        return NX_E2BIG
+    return 0
+
+
+cdef str entry_why(const nx_sqe *e):
+    """Why entry_error refused it, for the log."""
+    if e.opcode >= NX_OP_COUNT:
+        return "opcode %d" % e.opcode
+    if <uint64_t>e.in_off + e.in_len > NX_DATA_SIZE:
+        return "input [%d, +%d) outside the data area" % (e.in_off, e.in_len)
+    if <uint64_t>e.out_off + e.out_cap > NX_DATA_SIZE:
+        return "output [%d, +%d) outside the data area" % (e.out_off, e.out_cap)
+    if e.name_len > e.in_len:
+        return "name_len %d > in_len %d" % (e.name_len, e.in_len)
+    return "name of %d bytes" % e.name_len
+
+
 cdef class Request:
     """One validated request, copied out of shared memory. error != 0 means it was malformed:
     answer it with an error completion and do nothing else."""
@@ -121,26 +146,49 @@ cdef class Ring:
             return 0
         return NX_RING_ENTRIES - used - reserved
 
+    cdef bint _head(self, nx_sqe *e) except -1:
+        """Copy the entry at the head of the SQ into e (read once: the guest may rewrite it), if
+        there is one to take: the channel not broken, a request pending and room in the CQ for
+        its answer. Both guest-written indices are checked before anything is decided, so an
+        impossible cq_head breaks the channel even when the SQ is empty (as the spec's take does)."""
+        cdef uint32_t n, free
+        if self.broken:
+            return False
+        n = self.pending()
+        free = self.cq_free()
+        if self.broken or n == 0 or free == 0:
+            return False
+        memcpy(e, &self.sq[self.sq_head & (NX_RING_ENTRIES - 1)], sizeof(nx_sqe))
+        return True
+
+    cdef void _advance(self) noexcept:
+        """The head entry is taken (its answer's CQ slot is reserved from now on)."""
+        self.sq_head += 1
+        self.hdr.sq_head = self.sq_head
+        self.taken += 1
+
+    cdef bint _post(self, uint64_t user_data, int64_t result, uint32_t out_len) noexcept:
+        """Write a completion and publish it; whether the guest asked to be notified."""
+        cdef nx_cqe *c = &self.cq[self.cq_tail & (NX_RING_ENTRIES - 1)]
+        c.user_data = user_data
+        c.result = result
+        c.out_len = out_len
+        c.flags = 0
+        self.cq_tail += 1
+        nx_fence()  # the entry is visible before the tail
+        self.hdr.cq_tail = self.cq_tail
+        self.completed += 1
+        nx_fence()  # publish the tail before reading the guest's flag (pairs with its re-check)
+        return (self.hdr.cq_flags & NX_CQ_NOTIFY_ME) != 0
+
     def take(self):
         """The next request, or None when the SQ is empty, the CQ has no room for its answer,
         or the channel is broken. The entry is copied, then validated field by field."""
         cdef nx_sqe e
         cdef Request r
-        cdef uint32_t n, free
-        if self.broken:
+        if not self._head(&e):
             return None
-        # Both guest-written indices are checked before anything is decided, so an impossible
-        # cq_head breaks the channel even when the SQ is empty (as the spec's take does).
-        n = self.pending()
-        free = self.cq_free()
-        if self.broken or n == 0:
-            return None
-        if free == 0:
-            return None
-        memcpy(&e, &self.sq[self.sq_head & (NX_RING_ENTRIES - 1)], sizeof(nx_sqe))
-        self.sq_head += 1
-        self.hdr.sq_head = self.sq_head
-        self.taken += 1
+        self._advance()
         r = Request.__new__(Request)
         r.user_data = e.user_data
         r.opcode = e.opcode
@@ -148,88 +196,48 @@ cdef class Ring:
         r.arg = e.arg
         r.name = b""
         r.value = b""
-        r.error = 0
         r.why = ""
-        if e.opcode >= NX_OP_COUNT:
-            r.error, r.why = NX_ENOSYS, "opcode %d" % e.opcode
-        elif <uint64_t>e.in_off + e.in_len > NX_DATA_SIZE:
-            r.error, r.why = NX_EINVAL, "input [%d, +%d) outside the data area" % (e.in_off, e.in_len)
-        elif <uint64_t>e.out_off + e.out_cap > NX_DATA_SIZE:
-            r.error, r.why = NX_EINVAL, "output [%d, +%d) outside the data area" % (e.out_off, e.out_cap)
-        elif e.name_len > e.in_len:
-            r.error, r.why = NX_EINVAL, "name_len %d > in_len %d" % (e.name_len, e.in_len)
-        elif e.name_len > NX_NAME_MAX:
-            r.error, r.why = NX_E2BIG, "name of %d bytes" % e.name_len
+        r.error = entry_error(&e)
+        if r.error:
+            r.why = entry_why(&e)
+            self.rejected += 1
         else:
             r.out_off = e.out_off
             r.out_cap = e.out_cap
             r.name = self.data[e.in_off:e.in_off + e.name_len]
             r.value = self.data[e.in_off + e.name_len:e.in_off + e.in_len]
-        if r.error:
-            self.rejected += 1
         return r
 
     def complete(self, Request r, int64_t result, bytes out=b""):
         """Post the answer to r. Returns True when the guest asked to be notified (NOTIFY_ME).
         Space was reserved when r was taken, so this cannot overflow the CQ."""
         cdef uint32_t n = len(out)
-        cdef nx_cqe *c
         if self.broken:
             return False
         if n > r.out_cap:
             n = r.out_cap
         if n:
             memcpy(self.data + r.out_off, <char *>out, n)
-        c = &self.cq[self.cq_tail & (NX_RING_ENTRIES - 1)]
-        c.user_data = r.user_data
-        c.result = result
-        c.out_len = n
-        c.flags = 0
-        self.cq_tail += 1
-        nx_fence()  # the entry is visible before the tail
-        self.hdr.cq_tail = self.cq_tail
-        self.completed += 1
-        nx_fence()  # publish the tail before reading the guest's flag (pairs with its re-check)
-        return bool(self.hdr.cq_flags & NX_CQ_NOTIFY_ME)
+        return self._post(r.user_data, result, n)
 
     cdef int answer_simple(self, uint32_t *account) except -2:
         """Answer the request at the head of the queue here if it is one that needs no state of
-        the system VM (a nop, a clock read) and passes every check take() makes; anything else is
-        left for take(). The account (*account, the arena's served count) is written before the
-        answer, as answer() does. Returns a SIMPLE_ code."""
+        the system VM (a nop, a clock read) and passes take()'s checks; anything else is left for
+        take(). The account (*account, the arena's served count) is written before the answer,
+        as answer() does. Returns a SIMPLE_ code."""
         cdef nx_sqe e
-        cdef nx_cqe *c
-        cdef uint32_t n, free
         cdef int64_t result = 0
-        if self.broken:
+        if not self._head(&e):
             return SIMPLE_NONE
-        n = self.pending()
-        free = self.cq_free()
-        if self.broken or n == 0 or free == 0:
-            return SIMPLE_NONE
-        memcpy(&e, &self.sq[self.sq_head & (NX_RING_ENTRIES - 1)], sizeof(nx_sqe))  # read once
-        if (e.opcode != OP_NOP and e.opcode != OP_CLOCK) or <uint64_t>e.in_off + e.in_len > NX_DATA_SIZE \
-                or <uint64_t>e.out_off + e.out_cap > NX_DATA_SIZE or e.name_len > e.in_len or e.name_len > NX_NAME_MAX:
+        if (e.opcode != OP_NOP and e.opcode != OP_CLOCK) or entry_error(&e):
             return SIMPLE_OTHER
         if e.opcode == OP_CLOCK:
             result = nx_clock(CLOCK_REALTIME)
-        self.sq_head += 1
-        self.hdr.sq_head = self.sq_head
-        self.taken += 1
+        self._advance()
         account[0] = account[0] + 1
         nx_fence()  # the account before the answer
-        c = &self.cq[self.cq_tail & (NX_RING_ENTRIES - 1)]
-        c.user_data = e.user_data
-        c.result = result
-        c.out_len = 0
-        c.flags = 0
-        self.cq_tail += 1
-        nx_fence()
-        self.hdr.cq_tail = self.cq_tail
-        self.completed += 1
         self.simple += 1
-        nx_fence()
-        return SIMPLE_NOTIFY if self.hdr.cq_flags & NX_CQ_NOTIFY_ME else SIMPLE_DONE
+        return SIMPLE_NOTIFY if self._post(e.user_data, result, 0) else SIMPLE_DONE
 
     def serve_simple(self, Arena arena, uint32_t slot, uint32_t budget):
         """Answer up to budget nops and clock reads at the head of the queue (see answer_simple).
@@ -277,17 +285,42 @@ cdef class Ring:
         self._break(why)
 
 
-def spin(list hot, Arena arena, list shards, long long since_ns, long long poll_ns):
+# why spin() returned -1 and below: what the server's loop need not tell apart, a test may
+SPIN_CHANGED, SPIN_BUDGET, SPIN_IDLE = -1, -2, -3
+
+
+cdef int drain(Ring ring, uint32_t *account, uint32_t per_pass, uint32_t *answered) except -2:
+    """Answer up to per_pass nops and clock reads at the head of one ring (a pass's share: a
+    guest that keeps its queue full cannot keep the loop on its own ring). Returns the last
+    SIMPLE_ code: DONE when the share ran out with more perhaps behind it."""
+    cdef uint32_t k = 0
+    cdef int r = SIMPLE_DONE
+    while k < per_pass:
+        r = ring.answer_simple(account)
+        if r < SIMPLE_DONE:
+            return r
+        k += 1
+        answered[0] += 1
+        if r == SIMPLE_NOTIFY:
+            return r
+    return r
+
+
+def spin(list hot, Arena arena, list shards, long long since_ns, long long poll_ns, uint32_t per_pass,
+         uint32_t budget):
     """The system VM's polling, in C: spin over the hot channels (hot: [(Ring, slot)]) answering
-    nops and clock reads as they come, until a channel holds a request for the Python server, a
-    guest answered here asked to be notified, a channel change is posted on one of the shards'
-    change rings, or poll_ns (CLOCK_MONOTONIC) pass with nothing answered since since_ns (or
-    since the last answer here). A polled round trip then costs a few loads and stores, not a
-    pass of the interpreter's loop. Returns (index into hot or -1, whether that guest asked to
-    be notified, the time of the last answer here or 0)."""
+    nops and clock reads as they come, up to per_pass of each channel per pass, until a channel
+    holds a request for the Python server, a guest answered here asked to be notified, a channel
+    change is posted on one of the shards' change rings, budget answers were made (what a guest
+    can make this loop do before the server's own round runs again: its control socket, its
+    other channels' doorbells), or poll_ns (CLOCK_MONOTONIC) pass with nothing answered since
+    since_ns (or since the last answer here). A polled round trip then costs a few loads and
+    stores, not a pass of the interpreter's loop. Returns (the index into hot of the channel
+    that needs the server, else SPIN_CHANGED, SPIN_BUDGET or SPIN_IDLE; whether that guest asked
+    to be notified; the time of the last answer here or 0)."""
     cdef Py_ssize_t i, n = len(hot)
     cdef Ring ring
-    cdef uint32_t slot, shard, spins = 0
+    cdef uint32_t slot, shard, spins = 0, answered = 0, before
     cdef int r
     cdef long long last = 0, until = since_ns + poll_ns
     cdef nx_ctl_ring *change
@@ -297,23 +330,24 @@ def spin(list hot, Arena arena, list shards, long long since_ns, long long poll_
         for i in range(n):
             ring = <Ring>rings[i]
             slot = slots[i]
-            r = ring.answer_simple(&arena.slot(slot).served)
-            if r >= SIMPLE_DONE:
+            before = answered
+            r = drain(ring, &arena.slot(slot).served, per_pass, &answered)
+            if answered != before:
                 last = nx_clock(CLOCK_MONOTONIC)
                 until = last + poll_ns
-                while r == SIMPLE_DONE:
-                    r = ring.answer_simple(&arena.slot(slot).served)
             if r == SIMPLE_NOTIFY:
                 return i, True, last
             if r == SIMPLE_OTHER:
                 return i, False, last
+        if answered >= budget:
+            return SPIN_BUDGET, False, last
         for shard in shards:
             change = &arena.hdr.change[shard % NX_SHARDS_MAX]
             if change.head != change.tail or change.overflow:
-                return -1, False, last
+                return SPIN_CHANGED, False, last
         spins += 1
         if spins % 32 == 0 and nx_clock(CLOCK_MONOTONIC) >= until:
-            return -1, False, last
+            return SPIN_IDLE, False, last
         nx_pause()
 
 
@@ -327,17 +361,17 @@ cdef extern from "<sys/epoll.h>" nogil:
     int epoll_wait(int epfd, epoll_event *events, int maxevents, int timeout)
 
 
-def wait(int epfd, list hot, Arena arena, int timeout_ms=-1):
+def wait(int epfd, list hot, Arena arena, uint32_t per_pass, int timeout_ms=-1):
     """The system VM's sleep: epoll_wait without the GIL, then, before anything else, one look
-    at the hot channels answering what the ring answers itself (see spin): a doorbell's nop is
-    answered within a microsecond of the wake-up, not after a pass of the Python loop. Returns
-    ([(fd, events)] as select.epoll.poll does, [indexes into hot whose guest asked to be
-    notified], whether anything was answered)."""
+    at the hot channels answering up to per_pass of each one's nops and clock reads (see spin):
+    a doorbell's nop is answered within a microsecond of the wake-up, not after a pass of the
+    Python loop. Returns ([(fd, events)] as select.epoll.poll does, [indexes into hot whose
+    guest asked to be notified], whether anything was answered)."""
     cdef epoll_event ev[16]
     cdef int n, k, r, err = 0
     cdef Py_ssize_t i
     cdef Ring ring
-    cdef uint32_t slot
+    cdef uint32_t answered = 0
     with nogil:
         n = epoll_wait(epfd, ev, 16, timeout_ms)
         if n < 0:
@@ -347,18 +381,11 @@ def wait(int epfd, list hot, Arena arena, int timeout_ms=-1):
             return [], [], False
         raise OSError(err, "epoll_wait")
     notify = []
-    answered = False
     for i in range(len(hot)):
         ring = <Ring>hot[i][0]
-        slot = hot[i][1]
-        r = ring.answer_simple(&arena.slot(slot).served)
-        while r >= SIMPLE_DONE:
-            answered = True
-            if r == SIMPLE_NOTIFY:
-                notify.append(i)
-                break
-            r = ring.answer_simple(&arena.slot(slot).served)
-    return [(ev[k].data.fd, ev[k].events) for k in range(n)], notify, answered
+        if drain(ring, &arena.slot(<uint32_t>hot[i][1]).served, per_pass, &answered) == SIMPLE_NOTIFY:
+            notify.append(i)
+    return [(ev[k].data.fd, ev[k].events) for k in range(n)], notify, answered > 0
 
 
 def ring_state(Memory mem):

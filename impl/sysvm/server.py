@@ -33,6 +33,7 @@ from nanvix.impl.sysvm import jail
 from nanvix.impl.sysvm.store import KV, Files, Log, escape_line
 
 BATCH = 8               # requests per channel per round: fairness between channels
+SPIN_BUDGET = 256       # nops and clock reads the C polling answers before this loop runs a round
 POLL_NS = 50_000        # keep polling this long after the last request before sleeping
 STORM_WAKES = 8         # doorbells in a row that brought no work: a storm, throttled ...
 STORM_MAX_S = 0.005     # ... up to this long a wake-up (the storming tenant's own latency only)
@@ -393,7 +394,7 @@ class Server:
             self.dispatch(self.epoll.poll(0))
             return
         hot = list(self.hot.values()) if self.auto else []
-        events, notify, answered = wait(self.epoll.fileno(), [(ch.ring, ch.slot) for ch in hot], self.arena)
+        events, notify, answered = wait(self.epoll.fileno(), [(ch.ring, ch.slot) for ch in hot], self.arena, BATCH)
         for i in notify:
             self.wake(hot[i])
         self.dispatch(events)
@@ -410,7 +411,7 @@ class Server:
         pass with nothing to answer (see channel.ring.spin)."""
         hot = list(self.hot.values())
         i, notify, last = spin([(ch.ring, ch.slot) for ch in hot], self.arena, list(self.notify),
-                               self.idle_since, POLL_NS)
+                               self.idle_since, POLL_NS, BATCH, SPIN_BUDGET)
         if last:
             self.idle_since = last
             self.empty_wakes = 0

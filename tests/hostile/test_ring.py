@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from nanvix.impl.abi import EINVAL, ENOSYS
+from nanvix.impl.abi import ABI, EINVAL, ENOSYS
 
-from conftest import IO, SECRET, run_all, settle
+from conftest import ATTACK, IO, SECRET, run_all, settle
 
 
 def kv(att, key):
@@ -130,4 +130,36 @@ def test_nothing_of_another_tenant_is_in_reach(suite):
         assert rep["status"] == "ok" and SECRET in rep["result_bytes"]
         outs = run_all([lambda: att.ok("scan " + SECRET.hex()) for _ in range(3)])
         assert outs == ["found=1 bytes=%d" % att.rt.ram_size] * 3, outs
+    suite.contained(att)
+
+
+STORM_MS = 60_000   # only a bound that catches a hang: the test stops the storm itself
+
+
+def test_a_nop_storm_cannot_keep_its_system_vm_from_its_other_user_vms(suite):
+    """A user VM posts nops as fast as they are answered (its system VM answers them in its C
+    polling loop, never back in its Python round); meanwhile the same tenant's other user VMs
+    run kv_adds and the control plane asks that system VM for the tenant's usage. Every one of
+    them is served while the storm goes on (counted: the storm's answers grow between any two of
+    them, and it is still running after the last), and the storm ends when told to."""
+    att = suite.attacker("storm")
+    rt = att.rt
+    before = int(kv(att, "n") or 0)
+    uvm = rt.begin(att.name, ATTACK, b"ring nopstorm", STORM_MS)
+    try:
+        settle(lambda: rt.report(uvm)["io_requests"] > 640, "the storm began")
+        storm, adds = [rt.report(uvm)["io_requests"]], 0
+        for _ in range(10):
+            out = att.ok("adds 5 n")   # another user VM of the tenant, served by the same system VM
+            assert out.startswith("ok=5 eio=0 other=0 "), out
+            adds += 5
+            assert att.usage()["tenant"] == att.name
+            assert not uvm.done.is_set(), rt.report(uvm)
+            storm.append(rt.report(uvm)["io_requests"])
+        assert all(a < b for a, b in zip(storm, storm[1:])), storm
+        assert int(kv(att, "n")) == before + adds
+    finally:
+        uvm.mem.set_u64(ABI["GPA_INFO"] + ABI["INFO_COMMAND_ARG"] + 24, 1)   # stop
+        rep = rt.finish(uvm)
+    assert rep["status"] == "ok" and rep["result"] == "stopped", rep
     suite.contained(att)

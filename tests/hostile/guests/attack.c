@@ -13,6 +13,7 @@
  *   malloc SIZE          malloc(SIZE) until refused, every page touched; "chunks=<k> again=<0|1>"
  *   threads              create threads until refused; "made=<k> err=<e> joined=<j>"
  *   ring WHAT [hold]     write the channel's indices or entries as no honest guest does (ring());
+ *                        "ring nopstorm": nops as fast as they are answered, until the host's stop
  *                        with hold, stay parked on the channel until the deadline
  *   scan HEX             count a marker in every byte this VM can read; "found=<n>" (1 is the
  *                        scanner's own copy)
@@ -325,6 +326,25 @@ static void ring(const char *what)
         }
         for (;;)
             nx_hypercall(NX_HC_WAIT, 0, 0);
+    } else if (!strcmp(what, "nopstorm")) {  /* a nop posted the moment a slot frees, each answer
+                                               * reaped at once: work its system VM answers without
+                                               * leaving its polling loop; until the host writes
+                                               * command_arg[3] (the test's stop) */
+        while (!((volatile uint64_t *)INFO->command_arg)[3]) {
+            uint32_t t = RING->cq_tail;
+            if (t != cq_head)
+                RING->cq_head = cq_head = t;
+            if (sq_tail - cq_head < NX_RING_ENTRIES) {
+                struct nx_sqe *e = &SQ[sq_tail & MASK];
+                memset(e, 0, sizeof *e);
+                e->user_data = sq_tail;
+                __atomic_thread_fence(__ATOMIC_RELEASE);
+                RING->sq_tail = ++sq_tail;
+                if (RING->sq_flags & NX_SQ_NEED_WAKEUP)
+                    doorbell();
+            }
+        }
+        nx_result("stopped", 7);
     } else if (!strcmp(what, "bounds")) {    /* every out-of-bounds entry kind, then a valid one */
         long r1 = raw(NX_OP_KV_GET, DS, 1, 0, 0);
         long r2 = raw(NX_OP_KV_GET, 0xffffffffu, 0xffffffffu, 0, 0);

@@ -44,7 +44,8 @@
 /* A hypercall is `in eax, NX_PORT_HYPERCALL` with the number in eax and arguments in rdi, rsi:
  * the host reads them from the synced registers and answers through the port's data. */
 #define NX_HC_EXIT 1u                 /* rdi = exit status; result already in the info block */
-#define NX_HC_WAIT 2u                 /* nothing to run until a completion: park this vCPU */
+#define NX_HC_WAIT 2u                 /* nothing to run until a completion: park this vCPU; rdi = at
+                                       * most this many ns (a sleeping thread's deadline), 0: no limit */
 #define NX_HC_GROW 3u                 /* rdi = pages wanted; rax = gpa of the first, 0 if refused */
 #define NX_HC_READY 4u                /* init done: the host may snapshot here */
 #define NX_HC_COMMAND 5u              /* test harness: rax = next command (see nx_step) */

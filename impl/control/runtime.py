@@ -154,6 +154,7 @@ class UserVM:
         self.t_create = time.monotonic_ns()
         self.t_ready = self.t_run = self.t_end = 0
         self.deadline_ns = 0
+        self.wake_ns = 0         # parked with a sleeping thread: when the scheduler wakes it (ns)
         self.invocation = None
 
     def completions_ready(self):

@@ -487,26 +487,39 @@ static void reap(void)
     }
 }
 
-/* Nothing to run: spin on the completion ring for a moment, then arm NOTIFY_ME, re-check (so a
- * completion posted in between is not missed), and park the vCPU in the host. */
+/* Nothing to run: spin on the completion ring for a moment (or until the first sleeper's
+ * deadline), then arm NOTIFY_ME, re-check (so a completion posted in between is not missed), and
+ * park the vCPU in the host until a completion or that deadline: a sleeper costs one exit, not a
+ * vCPU spinning on its clock. */
 static void idle_wait(void)
 {
     int blocked_io = 0;
-    for (int i = 0; i < MAX_THREADS; i++)
+    uint64_t soonest = ~0ull;   /* the first sleeper's deadline (cycles) */
+    for (int i = 0; i < MAX_THREADS; i++) {
         blocked_io |= threads[i].state == T_IO;
-    if (!blocked_io && !timed_waiters)
+        if (threads[i].state == T_WAIT && threads[i].wait_until && threads[i].wait_until < soonest)
+            soonest = threads[i].wait_until;
+    }
+    if (!blocked_io && soonest == ~0ull)
         nx_exit(-NX_EINVAL); /* every thread waits in join or forever: a deadlock */
-    for (int spin = 0; spin < 20000 || timed_waiters; spin++) {
+    for (int spin = 0; spin < 20000; spin++) {
         if (RING->cq_tail != cq_head)
             return;
-        if (timed_waiters && spin % 64 == 0)
-            return;         /* (a sleeper's deadline: schedule() looks at the clock) */
+        if (spin % 64 == 0 && soonest != ~0ull && nx_cycles() >= soonest)
+            return;         /* (schedule() wakes the sleeper) */
         __asm__ volatile("pause");
+    }
+    uint64_t now = nx_cycles(), ns = 0;
+    if (soonest != ~0ull) {
+        uint64_t khz = INFO->tsc_khz ? INFO->tsc_khz : 1000000, d = soonest > now ? soonest - now : 0;
+        if (!d)
+            return;
+        ns = d / khz * 1000000 + d % khz * 1000000 / khz + 1;   /* (no overflow; at least 1: a limit) */
     }
     RING->cq_flags = NX_CQ_NOTIFY_ME;
     fence();
     if (RING->cq_tail == cq_head)
-        nx_hypercall(NX_HC_WAIT, 0, 0);
+        nx_hypercall(NX_HC_WAIT, ns, 0);
     RING->cq_flags = 0;
 }
 

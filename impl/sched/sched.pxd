@@ -35,6 +35,6 @@ cdef class Scheduler:
     cdef _dequeue_next(self)
     cdef str _run(self, int core, uvm, long long slice_ns)
     cdef void _answer(self, kvm_run *run, uint64_t value) noexcept
-    cdef bint _park(self, int core, uvm) except -1
+    cdef bint _park(self, int core, uvm, uint64_t for_ns) except -1
     cdef str _leave(self, int core, uvm, str how, str detail)
     cdef double _next_deadline(self)

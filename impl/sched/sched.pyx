@@ -4,11 +4,11 @@
 A core takes the next runnable vCPU (round-robin over tenants, FIFO within a tenant) and runs it
 for a slice. The vCPU leaves the core when it exits (its invocation is over), crashes (triple
 fault, access outside its memory, a forbidden port), blocks (NX_HC_WAIT: it waits for a completion
-on its channel and holds no core until one arrives), is preempted (its slice is over: back to the
+on its channel, or a sleeping thread's deadline, and holds no core until then), is preempted (its slice is over: back to the
 end of its queue), or times out (its invocation's deadline passed: it is kicked out of KVM_RUN and
 never runs again). A waker thread watches the eventfds through which system VMs signal completions
 and makes blocked vCPUs runnable again; it also ends parked and queued invocations whose deadline
-passed. A system VM signals one eventfd per tenant and names the channels on its arena's wake
+passed, and wakes parked ones whose sleeper's time came. A system VM signals one eventfd per tenant and names the channels on its arena's wake
 ring, so the waker's work is O(channels woken), whatever the number of user VMs.
 
 The worker threads start with start(). Without it the scheduler runs nothing by itself: the
@@ -93,6 +93,15 @@ cdef int _run_until(Vcpu vcpu, kvm_run *run, nx_ring_hdr *ring, long long deadli
             (<uint32_t *>((<char *>run) + run.io.data_offset))[0] = 0
         else:
             return RUN_EXIT
+
+
+cdef long long WAIT_MAX_NS = 1_000_000_000_000   # (a parked guest's wake time, far enough: its deadline comes first)
+
+
+cdef inline long long _soonest(uvm):
+    """When a parked user VM needs the waker: its deadline, or its wake time if sooner."""
+    cdef long long wake = uvm.wake_ns
+    return wake if wake and wake < uvm.deadline_ns else uvm.deadline_ns
 
 
 cdef class Scheduler:
@@ -371,7 +380,7 @@ cdef class Scheduler:
                     uvm.exit_status = <int>(<int64_t>arg0)
                     return self._leave(core, uvm, LEFT_EXIT, "")
                 elif nr == HC_WAIT:
-                    if self._park(core, uvm):
+                    if self._park(core, uvm, arg0):
                         return LEFT_BLOCK
                     self._answer(run, 0)
                 elif nr == HC_GROW:
@@ -396,13 +405,19 @@ cdef class Scheduler:
     cdef void _answer(self, kvm_run *run, uint64_t value) noexcept:
         (<uint32_t *>((<char *>run) + run.io.data_offset))[0] = <uint32_t>value
 
-    cdef bint _park(self, int core, uvm) except -1:
-        """The guest has nothing to run until a completion. Park it unless one is already there:
-        the ring, not a signal, decides (a completion is published before its signal, so a
-        signal consumed while the guest still ran cannot be lost)."""
+    cdef bint _park(self, int core, uvm, uint64_t for_ns) except -1:
+        """The guest has nothing to run until a completion, or for at most for_ns (a sleeping
+        thread's deadline; 0: none). Park it unless a completion is already there: the ring,
+        not a signal, decides (a completion is published before its signal, so a signal
+        consumed while the guest still ran cannot be lost). The waker makes it runnable again
+        at its wake time, a timer instead of a vCPU spinning on its clock."""
+        cdef long long wake = 0
+        if for_ns:
+            wake = nx_now_ns() + <long long>(for_ns if for_ns < WAIT_MAX_NS else WAIT_MAX_NS)
         with self.lock:
             if uvm.completions_ready():
                 return False
+            uvm.wake_ns = wake
             uvm.state = BLOCKED
             uvm.core = None
             self.parked.add(uvm)
@@ -412,11 +427,12 @@ cdef class Scheduler:
         return True
 
     cdef _mind_deadline(self, uvm):
-        """(Lock held.) A user VM now waits off any core (parked or queued): if its deadline comes
-        before the waker means to look again, wake the waker, so the deadline is kept to within
-        a few ms even for a guest that never gets a core back."""
-        if self.threads and uvm.deadline_ns < self.waker_until:
-            self.waker_until = uvm.deadline_ns
+        """(Lock held.) A user VM now waits off any core (parked or queued): if its deadline (or
+        its wake time, parked) comes before the waker means to look again, wake the waker, so
+        the deadline is kept to within a few ms even for a guest that never gets a core back."""
+        cdef long long when = _soonest(uvm) if uvm.state == BLOCKED else uvm.deadline_ns
+        if self.threads and when < self.waker_until:
+            self.waker_until = when
             try:
                 os.write(self.wake_w, b"x")
             except BlockingIOError:
@@ -474,6 +490,10 @@ cdef class Scheduler:
                 self.parked.discard(uvm)
                 uvm.state = CRASHED  # killed by the host: no wake-up may queue it again
                 expired.append(uvm)
+            for uvm in [u for u in self.parked if u.wake_ns and now >= u.wake_ns]:   # a sleeper's time
+                self.parked.discard(uvm)
+                self._enqueue(uvm)
+                woken.append(uvm)
             for tenant, q in list(self.queues.items()):  # queued past the deadline (cores busy)
                 for uvm in [u for u in q if now >= u.deadline_ns]:
                     q.remove(uvm)
@@ -498,8 +518,8 @@ cdef class Scheduler:
         cdef long long now = nx_now_ns(), soonest = now + 1_000_000_000
         with self.lock:
             for uvm in self.parked:
-                if uvm.deadline_ns < soonest:
-                    soonest = uvm.deadline_ns
+                if _soonest(uvm) < soonest:
+                    soonest = _soonest(uvm)
             for q in self.queues.values():
                 for uvm in q:
                     if uvm.deadline_ns < soonest:

@@ -33,7 +33,7 @@ def binaries(tmp_path_factory):
     cc = toolchain().cc()
     built = {}
     for name, src in [("posix", example("posix.c"))] + [
-            (n[:-2], os.path.join(LINUX, n)) for n in ("edge.c", "mem.c", "threads.c", "escape.c", "crash.c", "append.c")]:
+            (n[:-2], os.path.join(LINUX, n)) for n in ("edge.c", "mem.c", "threads.c", "escape.c", "crash.c", "append.c", "sleep.c")]:
         built[name] = str(out / name)
         subprocess.run([cc, "-static", "-O2", *INCLUDES, src, "-o", built[name], "-lpthread"], check=True)
     return built
@@ -209,6 +209,17 @@ def test_an_append_is_one_request_and_leaves_the_offset_at_the_end(host, binarie
         assert reps[n]["status"] == "ok", reps[n]
         assert reps[n]["result"] == "first 10 last %d size %d\n" % (8 + 2 * n, 8 + 2 * n), reps[n]
     assert reps[20]["io_requests"] - reps[10]["io_requests"] == 10, (reps[10]["io_requests"], reps[20]["io_requests"])
+
+
+def test_a_sleeper_parks_its_vcpu_instead_of_spinning(host, binaries):
+    """A thread asleep (nanosleep) parks the vCPU in the host until its deadline (NX_HC_WAIT with
+    a time limit): sleeping ten times longer costs no more VM exits (a vCPU spinning on its clock
+    leaves KVM_RUN at every slice of the scheduler, so its exits grow with the sleep). It wakes
+    no earlier than asked (the guest's own clock says)."""
+    reps = [host.runtime.invoke("sleep", host.runtime.load(binaries["sleep"]), b"%d" % ms) for ms in (100, 1000)]
+    for rep in reps:
+        assert rep["status"] == "ok" and rep["result"] == "slept\n", rep
+    assert reps[1]["exits"] <= reps[0]["exits"] + 2, [r["exits"] for r in reps]
 
 
 def test_threads_mutex_condvar_tls_and_sleep(host, binaries):

@@ -159,12 +159,6 @@ cdef class Arena:
         posted = self.push(&self.hdr.change[shard % NX_SHARDS_MAX], i)
         return posted
 
-    def idle(self, uint32_t i):
-        """The system VM no longer touches slot i's page (it acknowledged the slot's deactivation
-        in the current generation)."""
-        cdef nx_ctl_slot *s = self.slot(i)
-        return s.idle == 1 and s.seen_gen == s.gen and s.active == 0
-
     def released(self, uint32_t i):
         """After slot i was deactivated: the system VM does not touch its page, so the VMM may
         scrub and reuse it. Either the system VM never claimed the slot's current generation

@@ -52,7 +52,6 @@ def cmd_deploy(args):
         out = deploy_remote(c, args.path, args.name)
     else:
         with embedded_host() as host:
-            fn = host.deploy(args.tenant or "default", args.path, args.name)
-            out = {"tenant": fn.tenant, "function": fn.name, "digest": fn.digest, "source": fn.source}
+            out = host.deploy(args.tenant or "default", args.path, args.name).to_dict()
     emit(out, args.json, render)
     return 0

@@ -14,10 +14,6 @@ def register(sub):
     p.set_defaults(func=cmd_functions)
 
 
-def describe(fn):
-    return {"tenant": fn.tenant, "function": fn.name, "digest": fn.digest, "source": fn.source}
-
-
 def cmd_functions(args):
     if (args.action == "delete") != (args.name is not None):
         raise SystemExit("nanvix functions: `delete` takes one function name; `list` none")
@@ -27,7 +23,7 @@ def cmd_functions(args):
             out = c.call("DELETE", "/v1/functions/" + urllib.parse.quote(args.name, safe=""))
         else:
             with embedded_host() as host:
-                out = dict(describe(host.undeploy(args.tenant or "default", args.name)), deleted=True)
+                out = dict(host.undeploy(args.tenant or "default", args.name).to_dict(), deleted=True)
         emit(out, args.json, lambda o: "deleted %s of tenant %s" % (o["function"], o["tenant"]))
         return 0
     if c is not None:
@@ -35,7 +31,7 @@ def cmd_functions(args):
     else:
         with embedded_host() as host:
             tenant = args.tenant or "default"
-            out = {"tenant": tenant, "functions": [describe(f) for f in host.functions(tenant)]}
+            out = {"tenant": tenant, "functions": [f.to_dict() for f in host.functions(tenant)]}
     emit(out, args.json, lambda o: "\n".join("%-24s %s  %s" % (f["function"], f["digest"], f["source"])
                                             for f in o["functions"]) or "(no functions)")
     return 0

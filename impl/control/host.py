@@ -45,6 +45,10 @@ class Function:
     digest: str          # the built image's content hash
     source: str = ""     # where it was deployed from
 
+    def to_dict(self):
+        """What the CLI and the HTTP API show of it: {"tenant", "function", "digest", "source"}."""
+        return {"tenant": self.tenant, "function": self.name, "digest": self.digest, "source": self.source}
+
 
 @dataclass
 class Invocation:

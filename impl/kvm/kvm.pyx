@@ -244,20 +244,9 @@ cdef class Memory:
             if err != 0:
                 memset(base, 0, n)
 
-    def revert(self):
-        """Drop every change made through a private (copy-on-write) mapping: it reads as its
-        file again (a user VM's memory back to its snapshot)."""
-        cdef int err
-        self._check(0, 0)
-        if self.shared or self.fd < 0:
-            raise ValueError("revert() is for a private mapping of a file")
-        with nogil:
-            err = madvise(self.base, self.size, MADV_DONTNEED)
-        if err != 0:
-            raise OSError(errno, "madvise(MADV_DONTNEED) failed")
-
     def restore(self, Memory source):
-        """revert(), keeping what still matches mapped: every page this private mapping copied
+        """Drop the changes made through a private (copy-on-write) mapping, keeping what still
+        matches mapped (a user VM's memory back to its snapshot): every page this mapping copied
         (written through it by a guest or by the host) is copied back from `source`, a mapping
         of the same file, and the pages never written stay the file's own. The kernel's page map
         says which pages were copied (present and not a file page), so nothing is guessed, and

@@ -208,7 +208,7 @@ class FrontDoor:
                     if method in ("PUT", "POST"):
                         return await self.deploy(scope, receive, tenant, rest[0])
                     if method == "GET":
-                        return self.ok(self.describe(self.owned_function(tenant, rest[0])))
+                        return self.ok(self.owned_function(tenant, rest[0]).to_dict())
                     if method == "DELETE":
                         return await self.undeploy(tenant, rest[0])
                     raise self.not_allowed(method)
@@ -413,12 +413,8 @@ class FrontDoor:
         return r, (time.perf_counter_ns() - t0) / 1000
 
     # -- functions -------------------------------------------------------------------------------------
-    @staticmethod
-    def describe(fn):
-        return {"tenant": fn.tenant, "function": fn.name, "digest": fn.digest, "source": fn.source}
-
     def list_functions(self, door):
-        return self.ok({"tenant": door.name, "functions": [self.describe(f) for f in self.host.functions(door.name)]})
+        return self.ok({"tenant": door.name, "functions": [f.to_dict() for f in self.host.functions(door.name)]})
 
     async def deploy(self, scope, receive, door, name):
         if not FUNCTION_NAME.fullmatch(name):
@@ -440,7 +436,7 @@ class FrontDoor:
         finally:
             door.pending -= 1
         door.deploys += 1
-        return self.ok(self.describe(fn), 201)
+        return self.ok(fn.to_dict(), 201)
 
     def _deploy(self, tenant, name, body, is_image):
         scratch = tempfile.mkdtemp(dir=self.scratch, prefix=tenant + "-")
@@ -459,7 +455,7 @@ class FrontDoor:
             fn = self.host.undeploy(door.name, name)
         except NotFound:
             raise ApiError(403, "forbidden", "tenant %s has no function %r" % (door.name, name[:64]))
-        return self.ok(dict(self.describe(fn), deleted=True))
+        return self.ok(dict(fn.to_dict(), deleted=True))
 
     # -- logs and usage ----------------------------------------------------------------------------------
     def record(self, door, iid):

@@ -79,9 +79,9 @@ def test_a_channel_is_served_from_its_activation_and_let_go_after(host):
     served, log, dropped, broken = arena.account(3)
     assert served == 2 and log == ["hello\\x0aforged line"] and not broken  # one call, one line
     arena.set_active(3, False, 0)
-    assert not arena.idle(3)
+    assert arena.claimed(3) and not arena.released(3)
     srv.sync()
-    assert srv.channels == {} and arena.idle(3)   # acknowledged: the VMM may scrub the page now
+    assert srv.channels == {} and arena.released(3) and not arena.claimed(3)   # acknowledged: the VMM may scrub the page now
 
 
 def test_a_restarted_server_adopts_its_channels_and_fails_what_was_taken(host):

@@ -42,27 +42,37 @@ cdef enum:
     SIMPLE_DONE = 1      # a nop or a clock read, answered here
     SIMPLE_NOTIFY = 3    # ... and the guest asked to be notified
 
-cdef inline int entry_error(const nx_sqe *e) noexcept nogil:
-    """The error a guest-written entry earns (0: a valid one): every field the reader uses."""
-    if e.opcode >= NX_OP_COUNT:
-        return NX_ENOSYS
-    if <uint64_t>e.in_off + e.in_len > NX_DATA_SIZE or <uint64_t>e.out_off + e.out_cap > NX_DATA_SIZE \
-            or e.name_len > e.in_len:
-        return NX_EINVAL
-    if e.name_len > NX_NAME_MAX:
-        return NX_E2BIG
-    return 0
+# Which of the reader's checks a guest-written entry fails (the first), one place for both take()
+# and the C answers; FAULT_ERRNO is the error each earns.
+cdef enum:
+    FAULT_NONE, FAULT_OPCODE, FAULT_INPUT, FAULT_OUTPUT, FAULT_NAME_LEN, FAULT_NAME_MAX
+cdef int FAULT_ERRNO[6]
+FAULT_ERRNO[:] = [0, NX_ENOSYS, NX_EINVAL, NX_EINVAL, NX_EINVAL, NX_E2BIG]
 
 
-cdef str entry_why(const nx_sqe *e):
-    """Why entry_error refused it, for the log."""
+cdef inline int entry_fault(const nx_sqe *e) noexcept nogil:
     if e.opcode >= NX_OP_COUNT:
-        return "opcode %d" % e.opcode
+        return FAULT_OPCODE
     if <uint64_t>e.in_off + e.in_len > NX_DATA_SIZE:
-        return "input [%d, +%d) outside the data area" % (e.in_off, e.in_len)
+        return FAULT_INPUT
     if <uint64_t>e.out_off + e.out_cap > NX_DATA_SIZE:
-        return "output [%d, +%d) outside the data area" % (e.out_off, e.out_cap)
+        return FAULT_OUTPUT
     if e.name_len > e.in_len:
+        return FAULT_NAME_LEN
+    if e.name_len > NX_NAME_MAX:
+        return FAULT_NAME_MAX
+    return FAULT_NONE
+
+
+cdef str fault_why(const nx_sqe *e, int fault):
+    """The fault in words, for the log."""
+    if fault == FAULT_OPCODE:
+        return "opcode %d" % e.opcode
+    if fault == FAULT_INPUT:
+        return "input [%d, +%d) outside the data area" % (e.in_off, e.in_len)
+    if fault == FAULT_OUTPUT:
+        return "output [%d, +%d) outside the data area" % (e.out_off, e.out_cap)
+    if fault == FAULT_NAME_LEN:
         return "name_len %d > in_len %d" % (e.name_len, e.in_len)
     return "name of %d bytes" % e.name_len
 
@@ -186,6 +196,7 @@ cdef class Ring:
         or the channel is broken. The entry is copied, then validated field by field."""
         cdef nx_sqe e
         cdef Request r
+        cdef int fault
         if not self._head(&e):
             return None
         self._advance()
@@ -197,9 +208,10 @@ cdef class Ring:
         r.name = b""
         r.value = b""
         r.why = ""
-        r.error = entry_error(&e)
-        if r.error:
-            r.why = entry_why(&e)
+        fault = entry_fault(&e)
+        r.error = FAULT_ERRNO[fault]
+        if fault:
+            r.why = fault_why(&e, fault)
             self.rejected += 1
         else:
             r.out_off = e.out_off
@@ -229,7 +241,7 @@ cdef class Ring:
         cdef int64_t result = 0
         if not self._head(&e):
             return SIMPLE_NONE
-        if (e.opcode != OP_NOP and e.opcode != OP_CLOCK) or entry_error(&e):
+        if (e.opcode != OP_NOP and e.opcode != OP_CLOCK) or entry_fault(&e):
             return SIMPLE_OTHER
         if e.opcode == OP_CLOCK:
             result = nx_clock(CLOCK_REALTIME)

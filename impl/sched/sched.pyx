@@ -4,12 +4,13 @@
 A core takes the next runnable vCPU (round-robin over tenants, FIFO within a tenant) and runs it
 for a slice. The vCPU leaves the core when it exits (its invocation is over), crashes (triple
 fault, access outside its memory, a forbidden port), blocks (NX_HC_WAIT: it waits for a completion
-on its channel, or a sleeping thread's deadline, and holds no core until then), is preempted (its slice is over: back to the
-end of its queue), or times out (its invocation's deadline passed: it is kicked out of KVM_RUN and
-never runs again). A waker thread watches the eventfds through which system VMs signal completions
-and makes blocked vCPUs runnable again; it also ends parked and queued invocations whose deadline
-passed, and wakes parked ones whose sleeper's time came. A system VM signals one eventfd per tenant and names the channels on its arena's wake
-ring, so the waker's work is O(channels woken), whatever the number of user VMs.
+on its channel, or a sleeping thread's deadline, and holds no core until then), is preempted (its
+slice is over: back to the end of its queue), or times out (its invocation's deadline passed: it
+is kicked out of KVM_RUN and never runs again). A waker thread watches the eventfds through which
+system VMs signal completions and makes blocked vCPUs runnable again; it also ends parked and
+queued invocations whose deadline passed, and wakes parked ones whose sleeper's time came. A
+system VM signals one eventfd per tenant and names the channels on its arena's wake ring, so the
+waker's work is O(channels woken), whatever the number of user VMs.
 
 The worker threads start with start(). Without it the scheduler runs nothing by itself: the
 refinement harness dispatches and runs cores one step at a time that way, and only it sets

@@ -177,7 +177,7 @@ class Server:
             data = self.files.read(r.name, r.arg, r.out_cap)
             return len(data), data
         if op == OP["file_write"]:
-            n, end = self.files.write_end(r.name, r.value, r.arg, r.flags)
+            n, end = self.files.write(r.name, r.value, r.arg, r.flags)
             # an append's offset after it, where the guest left room for it (its file offset)
             return n, (END.pack(end) if r.flags & WRITE_APPEND and r.out_cap >= END.size else b"")
         if op == OP["file_size"]:

@@ -141,13 +141,9 @@ class Files:
             os.close(fd)
 
     def write(self, path, data, offset, flags):
-        """Write data at offset (or append, or truncate first): the bytes written."""
-        return self.write_end(path, data, offset, flags)[0]
-
-    def write_end(self, path, data, offset, flags):
-        """write(), and the offset after the bytes written (an append's: the file's new size).
-        The file's new size is known before anything is written, so a write past a limit
-        changes nothing."""
+        """Write data at offset (or append, or truncate first): (the bytes written, the offset
+        after them: an append's is the file's new size). The file's new size is known before
+        anything is written, so a write past a limit changes nothing."""
         if flags & WRITE_SETSIZE:
             return self.set_size(path, offset, data), offset
         append, trunc = bool(flags & WRITE_APPEND), bool(flags & WRITE_TRUNC) and not flags & WRITE_APPEND

@@ -35,11 +35,11 @@ def code_of(fn, *args):
 
 def test_write_read_size_delete_inside(tree):
     f, root, _ = tree
-    assert f.write(b"a/b/c.txt", b"hello", 0, WRITE_TRUNC) == 5
+    assert f.write(b"a/b/c.txt", b"hello", 0, WRITE_TRUNC)[0] == 5
     assert (root / "a" / "b" / "c.txt").read_bytes() == b"hello"
     assert f.read(b"a/b/c.txt", 0, 100) == b"hello"
     assert f.read(b"a/b/c.txt", 2, 2) == b"ll"
-    assert f.write(b"a/b/c.txt", b"!!", 0, WRITE_APPEND) == 2
+    assert f.write(b"a/b/c.txt", b"!!", 0, WRITE_APPEND) == (2, 7)   # (7: the file's new size)
     assert f.size(b"a/b/c.txt") == 7
     assert f.delete(b"a/b/c.txt") == 0
     assert code_of(f.read, b"a/b/c.txt", 0, 1) == ENOENT

@@ -34,16 +34,16 @@ def test_limits_are_checked_when_set():
 
 def test_files_stay_within_bytes_inodes_and_file_size(tmp_path):
     f = Files(str(tmp_path / "files"), Limits(file_bytes=100, files=4, file_size=60))
-    assert f.write(b"a", b"x" * 50, 0, WRITE_TRUNC) == 50
+    assert f.write(b"a", b"x" * 50, 0, WRITE_TRUNC)[0] == 50
     assert code_of(f.write, b"b", b"y" * 51, 0, WRITE_TRUNC) == EDQUOT    # 101 > 100 bytes
     assert not (tmp_path / "files" / "b").exists()                         # refused: nothing made
     assert code_of(f.write, b"a", b"y" * 11, 0, WRITE_APPEND) == EFBIG     # 61 > 60 for one file
-    assert f.write(b"a", b"z" * 10, 0, WRITE_APPEND) == 10                 # exactly 60
+    assert f.write(b"a", b"z" * 10, 0, WRITE_APPEND)[0] == 10                 # exactly 60
     assert f.usage() == {"file_bytes": 60, "files": 1}
-    assert f.write(b"d/e", b"", 0, 0) == 0                                 # a directory and a file
+    assert f.write(b"d/e", b"", 0, 0)[0] == 0                                 # a directory and a file
     assert code_of(f.write, b"d/g/h", b"", 0, 0) == EDQUOT                 # 2 more inodes: only 1 left
     assert f.usage() == {"file_bytes": 60, "files": 4}                     # (d/g was made, not h)
-    assert f.write(b"a", b"q", 0, WRITE_TRUNC) == 1                        # truncation frees bytes
+    assert f.write(b"a", b"q", 0, WRITE_TRUNC)[0] == 1                        # truncation frees bytes
     assert f.usage()["file_bytes"] == 1
     f.delete(b"a")
     assert f.usage() == {"file_bytes": 0, "files": 3}
@@ -143,15 +143,15 @@ def test_the_linux_layers_file_operations_are_confined_and_counted(tmp_path):
     assert f.mkdir(b"d") == 0 and f.usage() == {"file_bytes": 0, "files": 1}
     assert code_of(f.mkdir, b"d") == EEXIST
     assert code_of(f.mkdir, b"no/such") == ENOENT                    # (mkdir(2): no parents made)
-    assert f.write(b"d/a", b"", 0, WRITE_EXCL) == 0
+    assert f.write(b"d/a", b"", 0, WRITE_EXCL)[0] == 0
     assert code_of(f.write, b"d/a", b"", 0, WRITE_EXCL) == EEXIST
-    assert f.write(b"d/a", b"", 40, WRITE_SETSIZE) == 0               # ftruncate up: 40 zero bytes
+    assert f.write(b"d/a", b"", 40, WRITE_SETSIZE)[0] == 0               # ftruncate up: 40 zero bytes
     assert f.usage() == {"file_bytes": 40, "files": 2}
     assert code_of(f.write, b"d/a", b"", 61, WRITE_SETSIZE) == EFBIG
     size, mtime, kind, _ = f.STAT.unpack(f.stat(b"d/a"))
     assert (size, kind) == (40, FT_FILE) and mtime > 0
     assert f.STAT.unpack(f.stat(b"d"))[2] == FT_DIR and f.STAT.unpack(f.stat(b"."))[2] == FT_DIR
-    assert f.write(b"b", b"y" * 30, 0, 0) == 30
+    assert f.write(b"b", b"y" * 30, 0, 0)[0] == 30
     n, packed = f.list(b".", 0, 4096)
     assert n == 2 and packed == bytes((FT_FILE, 1)) + b"b" + bytes((FT_DIR, 1)) + b"d"
     assert f.list(b".", 1, 4096) == (1, bytes((FT_DIR, 1)) + b"d") and f.list(b".", 2, 4096) == (0, b"")

@@ -511,7 +511,7 @@ class FrontDoor:
             door.pending -= 1
             door.deploys_pending -= 1
             if folder is not None:
-                loop.run_in_executor(self.storage, shutil.rmtree, folder, True)
+                await loop.run_in_executor(self.storage, shutil.rmtree, folder, True)
         door.deploys += 1
         return self.ok(self.describe(fn), 201)
 

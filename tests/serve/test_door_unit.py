@@ -279,13 +279,16 @@ def test_limits_are_answered_while_every_builder_is_busy(door):
         builds = [asyncio.ensure_future(Request("PUT", "/v1/functions/f%d" % i, door.tokens[t], image_tar(),
                                                 headers=[(b"content-type", b"application/x-tar")]).run(door))
                   for i, t in enumerate(("acme", "beta"))]
-        while sum(1 for what, *_ in door.host.events if what == "deploy") < 2:
-            await asyncio.sleep(0.001)
-        get = await asyncio.wait_for(Request("GET", "/v1/tenants/acme/limits", "admin-token").run(door), 60)
-        put = await asyncio.wait_for(Request("PUT", "/v1/tenants/acme/limits", "admin-token",
-                                             b'{"functions": 5}').run(door), 60)
-        door.host.block.set()
-        await asyncio.gather(*builds)
+        try:
+            while sum(1 for what, *_ in door.host.events if what == "deploy") < 2:
+                await asyncio.sleep(0.001)
+            # (a hang guard, not a timing: with the builders' threads, these wait for the builds)
+            get = await asyncio.wait_for(Request("GET", "/v1/tenants/acme/limits", "admin-token").run(door), 60)
+            put = await asyncio.wait_for(Request("PUT", "/v1/tenants/acme/limits", "admin-token",
+                                                 b'{"functions": 5}').run(door), 60)
+        finally:
+            door.host.block.set()
+            await asyncio.gather(*builds)
         return get, put
     get, put = run(go())
     assert get.status == 200 and get.json == {"tenant": "acme", "limits": {"functions": 100}}

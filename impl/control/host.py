@@ -274,8 +274,11 @@ class Host:
 
     def usage(self, tenant):
         """What the tenant holds now (user VMs, pages, running invocations, file bytes, files,
-        kv bytes and keys, log bytes, its system VM's memory, CPU and tasks), with "limits"."""
-        return self.runtime.usage(_tenant(tenant))
+        kv bytes and keys, log bytes, its system VM's memory, CPU and tasks, deployed functions),
+        with "limits"."""
+        out = self.runtime.usage(_tenant(tenant))
+        out["functions"] = len(self.functions(tenant))
+        return out
 
     def close(self):
         self.runtime.close()

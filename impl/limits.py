@@ -3,7 +3,8 @@
 A tenant is held to its limits where the resource lives: user VMs, pages and concurrent
 invocations by the control plane; file bytes and inodes, key-value bytes and keys, the largest
 value and the log by its system VM (nanvix.impl.sysvm.store); the system VM's memory, CPU and
-processes by its cgroup (nanvix.impl.sysvm.jail). A request past a limit is refused with a clear
+processes by its cgroup (nanvix.impl.sysvm.jail); deployed functions by the host
+(nanvix.impl.control.host). A request past a limit is refused with a clear
 error (QuotaExceeded in the host, EDQUOT for a guest), never by crashing anything.
 
 The host keeps each tenant's limits in its register (nanvix.impl.control.register); the control
@@ -32,6 +33,7 @@ class Limits:
     sysvm_memory: int = 256 * MiB    # the system VM's memory (cgroup)
     sysvm_cpu: float = 1.0           # cores the system VM may use (cgroup CFS quota)
     sysvm_pids: int = 8              # tasks in the system VM's cgroup
+    functions: int = 100             # deployed functions (each holds a snapshot, ready user VMs, an image)
 
     # what each limit is, for `nanvix limits` and the API's documentation
     DOC = {
@@ -39,7 +41,7 @@ class Limits:
         "file_bytes": "bytes of files", "files": "files and directories", "file_size": "bytes of one file",
         "kv_bytes": "bytes of keys and values", "kv_keys": "keys", "kv_value": "bytes of one value",
         "log_bytes": "bytes of log", "sysvm_memory": "system VM memory (bytes)",
-        "sysvm_cpu": "system VM cores", "sysvm_pids": "system VM tasks",
+        "sysvm_cpu": "system VM cores", "sysvm_pids": "system VM tasks", "functions": "deployed functions",
     }
 
     def replace(self, **changes):

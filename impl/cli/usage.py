@@ -10,7 +10,8 @@ from nanvix.impl.limits import Limits
 # usage figure -> the limit it is held to
 HELD_TO = {"user_vms": "user_vms", "pages": "pages", "invocations": "invocations",
            "file_bytes": "file_bytes", "files": "files", "kv_bytes": "kv_bytes", "kv_keys": "kv_keys",
-           "log_bytes": "log_bytes", "sysvm_memory": "sysvm_memory", "sysvm_tasks": "sysvm_pids"}
+           "log_bytes": "log_bytes", "sysvm_memory": "sysvm_memory", "sysvm_tasks": "sysvm_pids",
+           "functions": "functions"}
 
 
 def register(sub):

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 
 from nanvix.impl.abi import ABI
 from nanvix.impl.control.runtime import Interrupted, Runtime, load_image, tenant_name as _tenant
-from nanvix.impl.errors import InvalidArgument, NotFound
+from nanvix.impl.errors import InvalidArgument, NotFound, QuotaExceeded
 
 FUNCTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 IMAGE_DIGEST = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
@@ -125,7 +125,8 @@ class Host:
         max_pages, pool_size, slice_ms, ram_size)."""
         self.runtime = Runtime(home=home, cores=cores, **options)
         self._functions = {}   # (tenant, name) -> (Function, image; None until first used)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()        # _functions (held briefly: an event loop takes it)
+        self._store_lock = threading.Lock()  # the registry and images on disk (slow: fsync)
         self._registry = None
         self._restore_functions()
 
@@ -145,25 +146,63 @@ class Host:
         if not isinstance(name, str) or not FUNCTION_NAME.fullmatch(name):
             raise InvalidArgument("function names are 1-64 of [A-Za-z0-9_.-], starting with a letter or "
                                   "digit; got %r" % (name,))
+        self.room_for(tenant, name)   # (before the snapshot's cost: checked again below)
         self.runtime.prepare(tenant, image)
         self.runtime.system_vm(tenant)   # started now too, so user VMs are made ready before the first call
         fn = Function(tenant, name, image["digest"], origin or os.path.abspath(source))
-        image = self._keep_image(image)
-        with self._lock:
+        # The store's writes (an image copied, a row fsynced) hold _store_lock only: readers on an
+        # event loop (function, start) take _lock, and never wait for a disk.
+        with self._store_lock:
+            self.room_for(tenant, name)
+            with self._lock:
+                old = self._functions.get((tenant, name))
+            image = self._keep_image(image)
             self._record_function(fn)
-            self._functions[(tenant, name)] = (fn, image)
+            with self._lock:
+                self._functions[(tenant, name)] = (fn, image)
+            if old is not None and old[0].digest != fn.digest:
+                self._release(tenant, old[0].digest)
         return fn
 
-    def undeploy(self, tenant, name):
-        """Forget a deployed function (on disk too). Returns the Function it was."""
+    def room_for(self, tenant, name):
+        """QuotaExceeded if deploying a function `name` now would take the tenant past its limit
+        of deployed functions (a redeployment replaces one), so a caller can refuse before it
+        reads or builds anything. Never waits for a disk."""
         _tenant(tenant), _function(name)
+        limit = self.runtime.register.limits(tenant).functions   # (the register: no tenant started)
         with self._lock:
-            got = self._functions.get((tenant, name))
+            if (tenant, name) in self._functions:
+                return
+            held = sum(1 for t, _ in self._functions if t == tenant)
+        if held >= limit:
+            raise QuotaExceeded("tenant %s has its limit of %d deployed functions: undeploy one first"
+                                % (tenant, limit))
+
+    def undeploy(self, tenant, name):
+        """Forget a deployed function (on disk too), and what it held: the user VMs kept ready
+        for it, its snapshot and, once no function uses it, its image. Returns the Function it was."""
+        _tenant(tenant), _function(name)
+        with self._store_lock:
+            with self._lock:
+                got = self._functions.get((tenant, name))
             if got is None:
                 raise NotFound("tenant %s has no function %r" % (tenant, name))
             self._forget_function(tenant, name)
-            del self._functions[(tenant, name)]
+            with self._lock:
+                del self._functions[(tenant, name)]
+            self._release(tenant, got[0].digest)
         return got[0]
+
+    def _release(self, tenant, digest):
+        """After a function of `digest` left the tenant (_store_lock held): the runtime's
+        snapshot and ready user VMs of it, unless another function of the tenant has the same
+        image; the image in the home, unless any function has it."""
+        with self._lock:
+            users = [t for (t, _), (fn, _) in self._functions.items() if fn.digest == digest]
+        if tenant not in users:
+            self.runtime.forget(tenant, digest)
+        if not users:
+            shutil.rmtree(self._image_dir(digest), ignore_errors=True)
 
     def function(self, tenant, name):
         return self._deployed(tenant, name)[0]
@@ -239,8 +278,11 @@ class Host:
 
     def usage(self, tenant):
         """What the tenant holds now (user VMs, pages, running invocations, file bytes, files,
-        kv bytes and keys, log bytes, its system VM's memory, CPU and tasks), with "limits"."""
-        return self.runtime.usage(_tenant(tenant))
+        kv bytes and keys, log bytes, its system VM's memory, CPU and tasks, deployed functions),
+        with "limits"."""
+        out = self.runtime.usage(_tenant(tenant))
+        out["functions"] = len(self.functions(tenant))
+        return out
 
     def close(self):
         self.runtime.close()

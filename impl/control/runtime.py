@@ -82,6 +82,7 @@ class Tenant:
         self.slot_page = {}      # slot -> its Page (made on the slot's first use)
         self.uvms = {}
         self.templates = {}
+        self.retired = set()     # templates of functions forgotten, closed once no user VM has one
         self.ready = collections.defaultdict(collections.deque)  # digest -> user VMs ready to start
         self.lock = threading.RLock()
         self.ready_cond = threading.Condition(self.lock)
@@ -102,7 +103,7 @@ class Tenant:
             pass
 
     def close(self):
-        for tpl in self.templates.values():
+        for tpl in list(self.templates.values()) + list(self.retired):
             tpl.close()
         self.arena.close()
         os.close(self.arena.fd)
@@ -408,6 +409,35 @@ class Runtime:
             self.wanted[(tenant, image["digest"])] = image
             self.fill_event.set()
 
+    def forget(self, tenant, digest):
+        """The tenant deploys no function of this image any more: keep no user VMs ready for it,
+        destroy those that were, and drop its snapshot (closed once no user VM of it is left; a
+        later use makes everything again)."""
+        t = self.tenants.get(tenant)
+        self.wanted.pop((tenant, digest), None)
+        if t is None:
+            return
+        with t.lock:
+            ready = t.ready.pop(digest, ())
+            tpl = t.templates.pop(digest, None)
+            if tpl is not None:
+                t.retired.add(tpl)
+            if not self.recycling[(tenant, digest)]:
+                del self.recycling[(tenant, digest)]
+        for uvm in ready:
+            self.destroy(uvm, wait=False)
+        self._close_retired(t)
+
+    def _close_retired(self, t):
+        """Close the retired templates of t that no user VM of t uses any more."""
+        with t.lock:
+            with self.lock:
+                used = {id(uvm.tpl) for uvm in t.uvms.values()}
+            done = [tpl for tpl in t.retired if id(tpl) not in used]
+            t.retired.difference_update(done)
+        for tpl in done:
+            tpl.close()
+
     # -- user VMs and channels -------------------------------------------------------------------
     def create_user_vm(self, tenant, image, input_bytes=b"", timeout_ms=10_000, wait=True):
         """A user VM of the tenant for this function, with the input written, ready to start:
@@ -654,6 +684,8 @@ class Runtime:
         with self.lock:
             self.tenants[uvm.tenant].uvms.pop(uvm.id, None)
             self.uvms.pop(uvm.id, None)
+        if uvm.tpl in self.tenants[uvm.tenant].retired:   # (the last user VM of a forgotten function)
+            self._close_retired(self.tenants[uvm.tenant])
 
     def _drop_grown(self, uvm):
         for i, page in enumerate(uvm.pages):
@@ -667,7 +699,13 @@ class Runtime:
         """Reset a user VM that exited cleanly to its snapshot and make it ready again: memory
         reverted to the snapshot, the vCPU's whole state restored, the pages it grew into freed,
         its channel page scrubbed and handed out again (a new generation), within its tenant. Its
-        system VM has let go of the channel (see _reaper)."""
+        system VM has let go of the channel (see _reaper). One of a function forgotten meanwhile
+        (its template retired) is torn down instead."""
+        t = self.tenants[uvm.tenant]
+        with t.lock:
+            stale = t.templates.get(uvm.digest) is not uvm.tpl
+        if stale:
+            return self._discard(uvm)
         ch = uvm.channel
         uvm.tpl.reset(uvm.mem, uvm.vcpu)
         self._drop_grown(uvm)
@@ -676,7 +714,6 @@ class Runtime:
         ch.arena.hand_out(ch.slot, uvm.id, ch.shard)
         ch.used = False
         uvm.new_invocation()
-        t = self.tenants[uvm.tenant]
         with t.lock:
             t.ready[uvm.digest].append(uvm)
             t.ready_cond.notify_all()
@@ -766,7 +803,12 @@ class Runtime:
                     except Exception:
                         break
                     with t.lock:
-                        t.ready[digest].append(uvm)
+                        keep = self.wanted.get((tenant, digest)) is image and t.templates.get(digest) is uvm.tpl
+                        if keep:
+                            t.ready[digest].append(uvm)
+                    if not keep:   # forgotten while it was built
+                        self.destroy(uvm, wait=False)
+                        break
 
     # -- user VMs held at once, over VMM shards ----------------------------------------------------
     def hold(self, tenant, image, n, input_bytes=b"", timeout_ms=3_600_000, per_shard=1000):

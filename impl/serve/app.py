@@ -32,14 +32,19 @@ Invocations and deployments block (KVM, gcc, the system VM): they run on threads
 threads of its own, so the event loop never waits on them and one tenant's work never queues
 behind another's. The exception is an invocation that can begin at once (a user VM of it ready, a
 core idle): it begins on the event loop's thread and, if it has not ended after INLINE_US, goes
-on on a worker, so another request waits for it about that long at most (that, and the start of
-its user VM). Every tenant has at most PENDING_MAX requests in the door at once (429 past it).
+on on a worker. One such start per turn of the event loop at most (the others of that turn go to
+workers), so a request, whoever's burst it arrives in, waits for at most one of them (INLINE_US
+and the start of its user VM). Every tenant has at most PENDING_MAX requests in the door at once,
+DEPLOYS_MAX of them deployments (429 past it); a request is admitted, and a deployment checked
+against the tenant's limit of functions, from its headers, before any of its body is read. The
+disk (a deployment's upload, the registry's fsynced writes) is written on threads, never on the
+event loop's, and the admin routes have threads of their own, so neither a slow disk nor a slow
+build holds up anyone's invocations or the limits.
 """
 import asyncio
 import collections
 import contextlib
 import hashlib
-import io
 import itertools
 import json
 import logging
@@ -73,6 +78,8 @@ INVOKERS_PER_CORE = 2
 # on (about the longest another request waits for it): an echo's vCPU needs ~100-150 us.
 INLINE_US = 1000
 PENDING_MAX = 256
+DEPLOYS_MAX = 2           # a tenant's deployments in the door at once (one builds, one uploads)
+UPLOAD_BATCH = 1 << 20    # an upload is written to its file in batches of this size, off the loop
 BUILDERS = 2
 RECORDS_PER_TENANT = 1000
 PREFIX = b"/v1/"
@@ -124,6 +131,7 @@ class TenantDoor:
         self.invokers = ThreadPoolExecutor(max(2, INVOKERS_PER_CORE * cores), thread_name_prefix="nanvix-invoke-" + name)
         self.deploying = asyncio.Lock()
         self.pending = 0
+        self.deploys_pending = 0
         self.counts = collections.Counter()      # invocation status -> count
         self.deploys = 0
         self.bytes_in = self.bytes_out = 0
@@ -138,6 +146,9 @@ class FrontDoor:
         self.version = version
         self.doors = {}
         self.builders = ThreadPoolExecutor(BUILDERS, thread_name_prefix="nanvix-build")
+        self.storage = ThreadPoolExecutor(2, thread_name_prefix="nanvix-store")   # uploads, undeploys
+        self.admins = ThreadPoolExecutor(2, thread_name_prefix="nanvix-admin")    # tenants, limits
+        self.inline_free = True   # no invocation has begun on the loop's thread in this turn yet
         self.scratch = os.path.join(host.home, "builds")
         shutil.rmtree(self.scratch, ignore_errors=True)   # what a killed daemon left
         os.makedirs(self.scratch, mode=0o700, exist_ok=True)
@@ -187,7 +198,8 @@ class FrontDoor:
         self.closing = True
         for door in self.doors.values():
             door.invokers.shutdown(wait=True)
-        self.builders.shutdown(wait=True)
+        for pool in (self.builders, self.storage, self.admins):
+            pool.shutdown(wait=True)
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     # -- routing -----------------------------------------------------------------------------------
@@ -295,7 +307,8 @@ class FrontDoor:
 
     # -- bodies --------------------------------------------------------------------------------------
     @staticmethod
-    async def body(scope, receive, limit):
+    def announced(scope, limit):
+        """413 now if the request's Content-Length is past `limit` (before anything is read)."""
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit():
@@ -303,26 +316,55 @@ class FrontDoor:
                 if int(value) > limit:
                     raise ApiError(413, "payload_too_large", "the body of %s bytes is past the %d this takes"
                                    % (int(value), limit), close=True)
-                break
-        chunks, size = [], 0
-        try:
-            async with asyncio.timeout(BODY_TIMEOUT_S):
-                while True:
+                return
+
+    async def chunks(self, scope, receive, limit):
+        """The body's chunks as they arrive: at most `limit` bytes (413 past it), within
+        BODY_TIMEOUT_S (408), ClientGone if the client left."""
+        self.announced(scope, limit)
+        size, deadline = 0, asyncio.get_running_loop().time() + BODY_TIMEOUT_S
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
                     msg = await receive()
-                    if msg["type"] == "http.disconnect":
-                        raise ClientGone()
-                    chunk = msg.get("body", b"")
-                    size += len(chunk)
-                    if size > limit:
-                        raise ApiError(413, "payload_too_large", "the body is past the %d bytes this takes"
-                                       % limit, close=True)
-                    chunks.append(chunk)
-                    if not msg.get("more_body"):
-                        break
-        except TimeoutError:
-            raise ApiError(408, "request_timeout", "the body did not arrive within %d s" % BODY_TIMEOUT_S,
-                           close=True)
+            except TimeoutError:
+                raise ApiError(408, "request_timeout", "the body did not arrive within %d s" % BODY_TIMEOUT_S,
+                               close=True)
+            if msg["type"] == "http.disconnect":
+                raise ClientGone()
+            chunk = msg.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, "payload_too_large", "the body is past the %d bytes this takes" % limit,
+                               close=True)
+            yield chunk
+            if not msg.get("more_body"):
+                return
+
+    async def body(self, scope, receive, limit):
+        chunks = [c async for c in self.chunks(scope, receive, limit)]
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def upload(self, scope, receive, limit, folder):
+        """The body written to <folder>/body, in batches on the storage threads (the loop never
+        writes to a disk, and holds at most UPLOAD_BATCH of it); returns (path, size)."""
+        loop = asyncio.get_running_loop()
+        path = os.path.join(folder, "body")
+        f = await loop.run_in_executor(self.storage, open, path, "wb")
+        try:
+            batch, held, size = [], 0, 0
+            async for chunk in self.chunks(scope, receive, limit):
+                batch.append(chunk)
+                held += len(chunk)
+                size += len(chunk)
+                if held >= UPLOAD_BATCH:
+                    await loop.run_in_executor(self.storage, f.writelines, batch)
+                    batch, held = [], 0
+            if batch:
+                await loop.run_in_executor(self.storage, f.writelines, batch)
+        finally:
+            await loop.run_in_executor(self.storage, f.close)
+        return path, size
 
     async def json_request(self, scope, receive):
         raw = await self.body(scope, receive, JSON_MAX)
@@ -358,11 +400,12 @@ class FrontDoor:
         for hname, value in scope["headers"]:
             if hname == b"accept" and b"application/json" in value:
                 as_json = True
-        data = await self.body(scope, receive, INPUT_MAX)
         self.owned_function(door, name)
-        self.admit(door)
+        self.announced(scope, INPUT_MAX)
+        self.admit(door)   # (before the body is read: a refused request costs nothing)
         t0 = time.perf_counter()
         try:
+            data = await self.body(scope, receive, INPUT_MAX)
             r, host_us = await self.run_invocation(door, name, data, timeout_ms)
         except ApiError as e:
             if e.status == 404:   # undeployed while we waited: as for any function not its own
@@ -396,14 +439,24 @@ class FrontDoor:
         here); its vCPU then stays at most INLINE_US on this thread before a worker takes it on.
         Else, and for the rest of a longer invocation, on the tenant's threads."""
         t0 = time.perf_counter_ns()
-        with host_errors():
-            started = self.host.start(door.name, name, data, timeout_ms, INLINE_US)
-            if started is not None and started.done:   # (its user VM is released once we have answered)
-                return started.result(asyncio.get_running_loop().call_soon), (time.perf_counter_ns() - t0) / 1000
+        loop = asyncio.get_running_loop()
+        started = None
+        if self.inline_free:   # one start on this thread per turn of the loop (see the module's doc)
+            with host_errors():
+                started = self.host.start(door.name, name, data, timeout_ms, INLINE_US)
+            if started is not None:
+                self.inline_free = False
+                loop.call_soon(self._inline_again)   # after every callback ready now has run
+                if started.done:   # (its user VM is released once we have answered)
+                    with host_errors():
+                        return started.result(loop.call_soon), (time.perf_counter_ns() - t0) / 1000
         if started is None:
             return await self.blocking(door.invokers, self._invoke, door.name, name, data, timeout_ms)
         r = await self.blocking(door.invokers, started.result)
         return r, (time.perf_counter_ns() - t0) / 1000
+
+    def _inline_again(self):
+        self.inline_free = True
 
     def _invoke(self, tenant, name, data, timeout_ms):
         """On a tenant's thread: the invocation, and the time it took there (what the door adds
@@ -425,34 +478,51 @@ class FrontDoor:
             if hname == b"content-type":
                 ctype = value.split(b";")[0].strip().lower()
         is_image = ctype == b"application/x-tar"
-        body = await self.body(scope, receive, IMAGE_MAX if is_image else jail.SOURCE_MAX)
-        if not body:
-            raise ApiError(400, "bad_request", "the body is empty: send the function's C source, or its built "
-                           "image as application/x-tar")
+        limit = IMAGE_MAX if is_image else jail.SOURCE_MAX
+        # refused from the headers alone, before any of the body is read
+        self.announced(scope, limit)
+        if door.deploys_pending >= DEPLOYS_MAX:
+            raise ApiError(429, "quota_exceeded", "tenant %s has %d deployments in flight already"
+                           % (door.name, DEPLOYS_MAX), close=True)
+        with host_errors():
+            self.host.room_for(door.name, name)
         self.admit(door)
+        door.deploys_pending += 1
+        loop = asyncio.get_running_loop()
+        folder = None
         try:
+            folder = await loop.run_in_executor(self.storage, lambda: tempfile.mkdtemp(dir=self.scratch,
+                                                                                      prefix=door.name + "-"))
+            if is_image:
+                body, size = await self.upload(scope, receive, limit, folder)
+            else:
+                body = await self.body(scope, receive, limit)
+                size = len(body)
+            if not size:
+                raise ApiError(400, "bad_request", "the body is empty: send the function's C source, or its "
+                               "built image as application/x-tar")
             async with door.deploying:   # one deployment of a tenant at a time; builds of BUILDERS tenants at once
-                fn = await self.blocking(self.builders, self._deploy, door.name, name, body, is_image)
+                fn = await self.blocking(self.builders, self._deploy, door.name, name, body, size, folder)
         finally:
             door.pending -= 1
+            door.deploys_pending -= 1
+            if folder is not None:
+                await loop.run_in_executor(self.storage, shutil.rmtree, folder, True)
         door.deploys += 1
         return self.ok(fn.to_dict(), 201)
 
-    def _deploy(self, tenant, name, body, is_image):
-        scratch = tempfile.mkdtemp(dir=self.scratch, prefix=tenant + "-")
-        try:
-            if is_image:
-                path, origin = unpack_image(body, scratch), "image upload"
-            else:
-                path, origin = os.path.dirname(jail.build_jailed(body, name, scratch)["path"]), "source upload"
-            return self.host.deploy(tenant, path, name, origin="%s (%d bytes)" % (origin, len(body)))
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+    def _deploy(self, tenant, name, body, size, scratch):
+        """body: C source (bytes), or the path of an uploaded image's tar."""
+        if isinstance(body, str):
+            path, origin = unpack_image(body, scratch), "image upload"
+        else:
+            path, origin = os.path.dirname(jail.build_jailed(body, name, scratch)["path"]), "source upload"
+        return self.host.deploy(tenant, path, name, origin="%s (%d bytes)" % (origin, size))
 
     async def undeploy(self, door, name):
         self.owned_function(door, name)
-        try:
-            fn = self.host.undeploy(door.name, name)
+        try:   # (on a thread: it writes the registry, fsynced, and removes files)
+            fn = await asyncio.get_running_loop().run_in_executor(self.storage, self.host.undeploy, door.name, name)
         except NotFound:
             raise ApiError(403, "forbidden", "tenant %s has no function %r" % (door.name, name[:64]))
         return self.ok(dict(fn.to_dict(), deleted=True))
@@ -488,8 +558,8 @@ class FrontDoor:
     async def create_tenant(self, scope, receive):
         req = await self.json_request(scope, receive)
         name = req.get("tenant")
-        try:
-            token = self.creds.create(name)
+        try:   # (on a thread: the credentials are written to the disk, fsynced)
+            token = await asyncio.get_running_loop().run_in_executor(self.admins, self.creds.create, name)
         except InvalidArgument as e:
             raise ApiError(400, "bad_request", str(e))
         except Conflict as e:
@@ -501,9 +571,9 @@ class FrontDoor:
         if tenant not in {t["tenant"] for t in self.creds.tenants()}:
             raise ApiError(404, "not_found", "no tenant %r" % tenant[:64])
         if method == "GET":
-            return self.ok({"tenant": tenant, "limits": await self.blocking(self.builders, self.host.limits, tenant)})
+            return self.ok({"tenant": tenant, "limits": await self.blocking(self.admins, self.host.limits, tenant)})
         req = await self.json_request(scope, receive)
-        got = await self.blocking(self.builders, lambda: self.host.set_limits(tenant, **req))
+        got = await self.blocking(self.admins, lambda: self.host.set_limits(tenant, **req))
         return self.ok({"tenant": tenant, "limits": got})
 
     def metrics(self):
@@ -527,24 +597,33 @@ class FrontDoor:
         return "\n".join(lines) + "\n"
 
 
-def unpack_image(body, scratch):
+def unpack_image(tar_path, scratch):
     """A built image sent as a tar of image.bin and meta.json (what `nanvix build` makes): only
-    those two regular files are read, never extracted by their names."""
+    those two regular files are read (copied in pieces, never whole into memory), never
+    extracted by their names."""
+    tmp = tempfile.mkdtemp(dir=scratch, prefix="upload-")
+    h, got = hashlib.sha256(), set()
     try:
-        with tarfile.open(fileobj=io.BytesIO(body), mode="r:") as tar:
-            got = {}
+        with tarfile.open(tar_path, mode="r:") as tar:
+            members = {}
             for m in tar.getmembers():
                 base = os.path.basename(m.name)
-                if base in ("image.bin", "meta.json") and m.isreg() and base not in got:
-                    got[base] = tar.extractfile(m).read()
+                if base in ("image.bin", "meta.json") and m.isreg() and base not in members:
+                    members[base] = m
+            # named by its content: the folder's name is the digest of image.bin, NUL, meta.json
+            for i, base in enumerate(b for b in ("image.bin", "meta.json") if b in members):
+                if i:
+                    h.update(b"\0")
+                src = tar.extractfile(members[base])
+                with open(os.path.join(tmp, base), "wb") as f:
+                    while piece := src.read(1 << 20):
+                        h.update(piece)
+                        f.write(piece)
+                got.add(base)
     except (tarfile.TarError, EOFError, OSError) as e:
         raise InvalidArgument("not a tar of a built image: %s" % e)
-    if set(got) != {"image.bin", "meta.json"}:
+    if got != {"image.bin", "meta.json"}:
         raise InvalidArgument("a built image is a tar holding image.bin and meta.json")
-    # named by its content: the folder's name is the image's digest (load_image)
-    d = os.path.join(scratch, "upload-" + hashlib.sha256(got["image.bin"] + b"\0" + got["meta.json"]).hexdigest()[:24])
-    os.makedirs(d)
-    for base, data in got.items():
-        with open(os.path.join(d, base), "wb") as f:
-            f.write(data)
+    d = os.path.join(scratch, "upload-" + h.hexdigest()[:24])
+    os.rename(tmp, d)
     return d

@@ -67,20 +67,25 @@ class Credentials:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, token_sha256 TEXT "
                         "NOT NULL UNIQUE, created REAL NOT NULL)")
-        self.lock = threading.Lock()
-        self.by_digest = {d: name for name, d in self.db.execute("SELECT name, token_sha256 FROM tenants")}
+        self.lock = threading.Lock()   # the writes (fsynced: never on an event loop's thread)
+        # read from memory only, so an event loop never waits on the disk (or on a write's lock)
+        self.by_digest, self.created = {}, {}
+        for name, d, created in self.db.execute("SELECT name, token_sha256, created FROM tenants"):
+            self.by_digest[d], self.created[name] = name, created
 
     def create(self, name):
-        """A new tenant; returns its token (the only time it is shown)."""
+        """A new tenant; returns its token (the only time it is shown). Writes to the disk."""
         if not isinstance(name, str) or not TENANT_NAME.fullmatch(name):
             raise InvalidArgument("tenant names are 1-32 of [a-z0-9_-], starting with a letter or digit; "
                                   "got %r" % (name,))
         token = new_token()
+        created = time.time()
         with self.lock:
             try:
-                self.db.execute("INSERT INTO tenants VALUES (?, ?, ?)", (name, digest(token), time.time()))
+                self.db.execute("INSERT INTO tenants VALUES (?, ?, ?)", (name, digest(token), created))
             except sqlite3.IntegrityError:
                 raise Conflict("tenant %s exists" % name)
+            self.created = dict(self.created, **{name: created})
             self.by_digest[digest(token)] = name
         return token
 
@@ -89,9 +94,7 @@ class Credentials:
         return self.by_digest.get(digest(token))
 
     def tenants(self):
-        with self.lock:
-            return [{"tenant": n, "created": c} for n, c in
-                    self.db.execute("SELECT name, created FROM tenants ORDER BY name")]
+        return [{"tenant": n, "created": c} for n, c in sorted(self.created.items())]
 
     def close(self):
         self.db.close()

@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import resource
 import signal
 import socket
 import threading
@@ -23,6 +24,27 @@ from nanvix.impl.serve.credentials import Credentials, HomeLock, admin_token
 from nanvix.impl.serve.protocol import uvicorn_options
 
 GRACE_S = 70   # longer than the longest invocation budget (60 s) plus the host's watchdog
+CONNECTIONS_MAX = 4096   # client connections at once; past it a new one is answered 503 and closed
+FD_RESERVE = 4096        # descriptors kept for the host itself: KVM VMs and vCPUs, memfds, system VMs
+CONNECTIONS_MIN = 16
+
+
+def fd_budget(want=CONNECTIONS_MAX):
+    """Raise this process's soft RLIMIT_NOFILE to what `want` connections and the host need (up
+    to the hard limit), and return how many connections it then has room for, so the door
+    refuses the one past it (503) before accept() or a KVM call meets EMFILE."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = want + FD_RESERVE
+    if soft != resource.RLIM_INFINITY and soft < need:
+        soft = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    if soft == resource.RLIM_INFINITY:
+        return want
+    room = min(want, soft - FD_RESERVE)
+    if room < CONNECTIONS_MIN:
+        raise InvalidArgument("this process may open %d files (hard limit %d): the daemon needs at least %d "
+                              "(raise `ulimit -Hn`)" % (soft, hard, FD_RESERVE + CONNECTIONS_MIN))
+    return room
 
 
 def parse_listen(text):
@@ -83,14 +105,17 @@ class Daemon:
         self.home = os.path.abspath(home or (host.home if host else default_home()))
         self.lock = HomeLock(self.home, exclusive=True)
         self.host = self.door = self.creds = self.server = self.thread = self.sock = None
+        self.connections = 0
         self.url, self.owns_host = "", host is None
         try:
+            self.connections = fd_budget()
             self.token = admin_token(self.home)
             self.sock, self.url = bind(listen, socket_path)
             self.creds = Credentials(self.home)
             self.host = host or Host(home=self.home, **host_options)
             self.door = FrontDoor(self.host, self.creds, self.token, version())
-            config = uvicorn.Config(self.door, lifespan="on", timeout_keep_alive=30, limit_concurrency=4096,
+            config = uvicorn.Config(self.door, lifespan="on", timeout_keep_alive=30,
+                                    limit_concurrency=self.connections,
                                     timeout_graceful_shutdown=GRACE_S, **uvicorn_options())
             self.server = _Server(config)
         except BaseException:

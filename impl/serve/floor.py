@@ -46,13 +46,15 @@ def serve_floor(info_file):
     uvicorn.Server(uvicorn.Config(echo_app, lifespan="off", **uvicorn_options())).run(sockets=[sock])
 
 
-def spawn_daemon(home, cores=2, timeout=60):
-    """`nanvix serve` on a free loopback port and its own home: (process, URL, admin token)."""
+def spawn_daemon(home, cores=2, timeout=60, preexec_fn=None):
+    """`nanvix serve` on a free loopback port and its own home: (process, URL, admin token).
+    preexec_fn: run in the child before it starts (its resource limits, say)."""
     info = os.path.join(home, "serve.json")
     if os.path.exists(info):
         os.unlink(info)   # a killed daemon's: wait for the new one's
     proc = subprocess.Popen([sys.executable, "-m", "nanvix.cli", "serve", "--listen", "127.0.0.1:0", "--home", home,
-                             "--cores", str(cores)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             "--cores", str(cores)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=preexec_fn)
     end = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:

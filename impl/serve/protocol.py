@@ -2,7 +2,9 @@
 public door needs and uvicorn leaves out. A request whose head (request line and headers) passes
 HEAD_MAX bytes (counted as the parser meets them, however they are split into packets) gets 431;
 a head still incomplete HEAD_TIMEOUT_S after its first byte gets 408; a new connection that sends
-nothing for HEAD_TIMEOUT_S is closed. Each closes only that connection. An answer's head and body
+nothing for HEAD_TIMEOUT_S is closed. Each closes only that connection. A connection past the
+server's limit_concurrency is answered 503 at once and closed, so connections never hold more
+descriptors than the daemon budgeted for them (see daemon.fd_budget). An answer's head and body
 leave in one write (HeadWithBody). (Bodies are bounded by the
 application, which knows each route's limit; idle kept-alive connections are uvicorn's.)"""
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -22,8 +24,12 @@ def uvicorn_options():
 class FrontDoorProtocol(HttpToolsProtocol):
     def connection_made(self, transport):
         super().connection_made(transport)
-        self._head_bytes = 0
+        self._head_bytes, self._head_timer = 0, None
         self._in_head, self._head_started, self._too_large = True, False, False
+        if self.limit_concurrency is not None and len(self.connections) >= self.limit_concurrency:
+            self._refuse(503, b'{"error": {"code": "unavailable", "message": "the daemon has its limit of '
+                              b'%d connections open: try again"}}' % self.limit_concurrency)
+            return
         self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self._head_timeout)
 
     def data_received(self, data):
@@ -98,7 +104,8 @@ class FrontDoorProtocol(HttpToolsProtocol):
                 self.transport.close()   # an idle connection: nothing to answer
 
     def _refuse(self, status, body):
-        phrase = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
+        phrase = {408: b"Request Timeout", 431: b"Request Header Fields Too Large",
+                  503: b"Service Unavailable"}[status]
         self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
                              b"connection: close\r\n\r\n%s" % (status, phrase, len(body), body))
         self.transport.close()

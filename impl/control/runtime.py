@@ -33,6 +33,7 @@ from nanvix.impl.guest.linux import image as linux_image
 from nanvix.impl.kvm import Kvm
 from nanvix.impl.limits import Limits
 from nanvix.impl.sysvm.client import SystemVM
+from nanvix.impl.sysvm.jail import place_host, unplace_host
 from nanvix.impl.threads import spawn
 
 HDR_SQ_FLAGS, NEED_WAKEUP = ABI["HDR_SQ_FLAGS"], ABI["SQ_NEED_WAKEUP"]
@@ -265,6 +266,9 @@ class Runtime:
             self.sched.start()
             self.monitor = spawn("nanvix-sysvm-monitor", self._monitor)
             self.filler = spawn("nanvix-uvm-pool", self._filler)
+        # beside the system VMs in the cpu cgroups: a waking system VM or host thread takes a core
+        # from a computing guest (SCHED_IDLE) at once (see jail.place_host)
+        self.placed = place_host() is not None
 
     def scheduler(self, cores, slice_ns):
         return S.Scheduler(self, cores, slice_ns)
@@ -1033,6 +1037,9 @@ class Runtime:
             t.close()
         self.vm_pool.close()
         self.pages.close()
+        if self.placed:
+            self.placed = False
+            unplace_host()
 
     def __enter__(self):
         return self

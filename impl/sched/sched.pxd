@@ -26,7 +26,7 @@ cdef class Scheduler:
     cdef int wake_r, wake_w
     cdef long long waker_until
 
-    cdef _enqueue(self, uvm)
+    cdef _enqueue(self, uvm, bint woken=*)
     cdef _mind_deadline(self, uvm)
     cdef _share(self)
     cdef _rebalance(self, tenant)

@@ -39,6 +39,10 @@ cdef extern from "vcpu_run.h" nogil:
     int nx_thread_nice()
 
 
+# how long a started or woken vCPU runs as a host thread before SCHED_IDLE (see _run)
+WOKEN_NS = 2_000_000
+cdef long long WOKEN_NS_C = WOKEN_NS
+
 cdef uint32_t HC_PORT = NX_PORT_HYPERCALL
 cdef uint32_t HC_EXIT = NX_HC_EXIT, HC_WAIT = NX_HC_WAIT, HC_GROW = NX_HC_GROW
 cdef uint32_t HC_COMMAND = NX_HC_COMMAND
@@ -160,8 +164,9 @@ cdef class Scheduler:
                 raise ValueError("user VM %s is %s, not created" % (uvm.id, uvm.state))
             self._enqueue(uvm)
 
-    cdef _enqueue(self, uvm):
+    cdef _enqueue(self, uvm, bint woken=True):
         uvm.state = RUNNABLE
+        uvm.woken = woken
         q = self.queues[uvm.tenant]
         if not q:
             self.order.append(uvm.tenant)
@@ -303,7 +308,7 @@ cdef class Scheduler:
                 return None
             self._set_core(core, None)
             uvm.core = None
-            self._enqueue(uvm)
+            self._enqueue(uvm, False)
             self.left.notify_all()
             self.counts[LEFT_PREEMPT] += 1
             return uvm
@@ -323,6 +328,11 @@ cdef class Scheduler:
         cdef long long now = nx_now_ns()
         cdef long long deadline = uvm.deadline_ns
         cdef long long slice_end = now + slice_ns
+        # a vCPU that has just started or been woken by a completion runs as a host thread for a
+        # while (a request's answer is mostly handled within it); past that, or run again after a
+        # preemption, at SCHED_IDLE
+        cdef long long boost_end = now + WOKEN_NS_C if uvm.woken else 0
+        cdef bint idle
         cdef int err = 0, how
         cdef int nice = nx_thread_nice()
         cdef long exits
@@ -330,6 +340,7 @@ cdef class Scheduler:
         cdef uint64_t arg0
         cdef nx_ring_hdr *ring = NULL
         cdef Memory page
+        uvm.woken = False
         ch = uvm.channel
         if ch is not None and ch.state == "open":
             page = ch.page.mem
@@ -352,13 +363,17 @@ cdef class Scheduler:
             if not uvm.t_run:
                 uvm.t_run = now  # the invocation's first KVM_RUN: its start ends here
             exits = 0
+            idle = now >= boost_end
             with nogil:
                 # Guest code runs at SCHED_IDLE: any host thread or system VM that wakes beside it
                 # (jail.place_host) takes this core at once. The cores are shared between tenants
                 # by this scheduler, not by the kernel's; the system VMs' CPU by their cgroups.
-                nx_thread_idle(1, nice)
-                how = _run_until(vcpu, run, ring, deadline, slice_end, &self.preempt_req[core], &err, &exits)
-                nx_thread_idle(0, nice)
+                if idle:
+                    nx_thread_idle(1, nice)
+                how = _run_until(vcpu, run, ring, deadline, slice_end if idle or slice_end < boost_end else boost_end,
+                                 &self.preempt_req[core], &err, &exits)
+                if idle:
+                    nx_thread_idle(0, nice)
             uvm.exits += exits
             if how == RUN_LOOK:
                 continue
@@ -542,6 +557,7 @@ cdef class Scheduler:
             if core < 0:
                 return False
             self.borrowed[core] = True
+            uvm.woken = True
             uvm.state = RUNNING
             uvm.core = core
             self._set_core(core, uvm)

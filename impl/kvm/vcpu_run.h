@@ -92,9 +92,10 @@ static int nx_vcpu_run(int fd, struct kvm_run *run, long long budget_ns)
     return err;
 }
 
-/* This thread as a guest's vCPU (idle != 0: SCHED_IDLE) or as a host thread again (SCHED_OTHER,
- * its nice, the default slice). A running SCHED_IDLE thread gives way at once to any other thread
- * that wakes at its cgroup level, whatever the fair scheduler's lag says. Returns 0, or -1. */
+/* A thread of this process (tid; 0: this one) as a guest's vCPU (idle != 0: SCHED_IDLE) or as a
+ * host thread again (SCHED_OTHER, the default slice), at the given nice. A running SCHED_IDLE
+ * thread gives way at once to any other thread that wakes at its cgroup level, whatever the fair
+ * scheduler's lag says. Returns 0, or -1. */
 struct nx_sched_attr {
     uint32_t size, sched_policy;
     uint64_t sched_flags;
@@ -103,35 +104,19 @@ struct nx_sched_attr {
     uint64_t sched_runtime, sched_deadline, sched_period;
 };
 
-static int nx_thread_idle(int idle, int nice)
+static int nx_thread_idle(int tid, int idle, int nice)
 {
     struct nx_sched_attr a;
     memset(&a, 0, sizeof a);
     a.size = sizeof a;
     a.sched_policy = idle ? 5 /* SCHED_IDLE */ : 0 /* SCHED_OTHER */;
     a.sched_nice = nice;
-    return (int)syscall(SYS_sched_setattr, 0, &a, 0);
-}
-
-/* The same for another thread of this process (tid), keeping its nice. */
-static int nx_thread_idle_tid(int tid, int idle)
-{
-    struct nx_sched_attr a;
-    if (tid <= 0)
-        return -1;
-    memset(&a, 0, sizeof a);
-    a.size = sizeof a;
-    a.sched_policy = idle ? 5 /* SCHED_IDLE */ : 0 /* SCHED_OTHER */;
-    errno = 0;
-    a.sched_nice = getpriority(PRIO_PROCESS, (id_t)tid);
-    if (errno)
-        return -1;
     return (int)syscall(SYS_sched_setattr, tid, &a, 0);
 }
 
-static int nx_thread_nice(void)
+static int nx_thread_nice(int tid)
 {
-    return getpriority(PRIO_PROCESS, 0);
+    return getpriority(PRIO_PROCESS, (id_t)tid);
 }
 
 static long long nx_now_ns(void)

@@ -34,9 +34,8 @@ from nanvix.impl.threads import spawn
 
 cdef extern from "vcpu_run.h" nogil:
     long long nx_now_ns()
-    int nx_thread_idle(int idle, int nice)
-    int nx_thread_idle_tid(int tid, int idle)
-    int nx_thread_nice()
+    int nx_thread_idle(int tid, int idle, int nice)
+    int nx_thread_nice(int tid)
 
 
 # how long a started or woken vCPU runs as a host thread before SCHED_IDLE (see _run)
@@ -215,7 +214,9 @@ cdef class Scheduler:
             # The guest runs at SCHED_IDLE: on a core a system VM keeps busy it could wait long to
             # run again and see the kick. As a host thread again it leaves the guest within the
             # fair scheduler's latency, so deadlines and preemptions are kept within a few ms.
-            nx_thread_idle_tid(self.thread_tid[core], 0)
+            tid = self.thread_tid[core]
+            if tid:
+                nx_thread_idle(tid, 0, nx_thread_nice(tid))
             kick_thread(self.thread_ident[core])
 
     cdef _dequeue_next(self):
@@ -334,7 +335,7 @@ cdef class Scheduler:
         cdef long long boost_end = now + WOKEN_NS_C if uvm.woken else 0
         cdef bint idle
         cdef int err = 0, how
-        cdef int nice = nx_thread_nice()
+        cdef int nice = nx_thread_nice(0)
         cdef long exits
         cdef uint32_t nr, reason
         cdef uint64_t arg0
@@ -369,11 +370,11 @@ cdef class Scheduler:
                 # (jail.place_host) takes this core at once. The cores are shared between tenants
                 # by this scheduler, not by the kernel's; the system VMs' CPU by their cgroups.
                 if idle:
-                    nx_thread_idle(1, nice)
+                    nx_thread_idle(0, 1, nice)
                 how = _run_until(vcpu, run, ring, deadline, slice_end if idle or slice_end < boost_end else boost_end,
                                  &self.preempt_req[core], &err, &exits)
                 if idle:
-                    nx_thread_idle(0, nice)
+                    nx_thread_idle(0, 0, nice)
             uvm.exits += exits
             if how == RUN_LOOK:
                 continue

@@ -212,6 +212,7 @@ def fairness(home, samples, rounds=8):
     late = {k: [] for k in NEIGHBOURS}
     per_round = -(-samples // rounds)   # at least `samples` in all
     with Runtime(home=home, cores=2, quota_uvms=64) as rt:
+        beside = rt.placed
         quiet = rt.load(os.path.join(GUESTS, "kvget.c"))
         images = {k: rt.load(p) for k, p in NEIGHBOURS.items()}
         if rt.invoke("quiet", quiet, b"v")["result"] != "v":
@@ -253,7 +254,7 @@ def fairness(home, samples, rounds=8):
                 stop.set()
                 for th in threads:
                     th.join()
-    out = {"alone": stats(lat["alone"]), "rounds": rounds}
+    out = {"alone": stats(lat["alone"]), "rounds": rounds, "host_beside_system_vms": beside}
     # the noise floor of the ratio: the alone samples of odd rounds against those of even rounds
     odd = [x for r in alone_by_round[1::2] for x in r]
     even = [x for r in alone_by_round[0::2] for x in r]
@@ -294,6 +295,9 @@ def render_fairness(f):
             "%.1f/%.1f/%.1f (%d)" % (late["p50"], late["p99"], late["max"], late["n"]) if late else ""))
     lines.append("(p99 of n samples is the %s largest; the interval is a bootstrap of both sample sets; %d "
                  "interleaved rounds)" % (_nth(max(1, round(0.01 * f["alone"]["n"]))), f["rounds"]))
+    if "host_beside_system_vms" in f:
+        lines.append("(guest code at SCHED_IDLE past 2 ms after a wake-up; the host %s the system VMs' cpu cgroup)"
+                     % ("beside" if f["host_beside_system_vms"] else "NOT beside"))
     if "split_p99_ratio" in f["alone"]:
         lines.append("(no neighbour at all, odd rounds over even rounds: p50 ratio %s, p99 ratio %s: the noise "
                      "floor of these ratios on this host now)" % (f["alone"]["split_p50_ratio"], f["alone"]["split_p99_ratio"]))

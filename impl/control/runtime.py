@@ -33,6 +33,7 @@ from nanvix.impl.guest.linux import image as linux_image
 from nanvix.impl.kvm import Kvm
 from nanvix.impl.limits import Limits
 from nanvix.impl.sysvm.client import SystemVM
+from nanvix.impl.sysvm.jail import place_host, unplace_host
 from nanvix.impl.threads import spawn
 
 HDR_SQ_FLAGS, NEED_WAKEUP = ABI["HDR_SQ_FLAGS"], ABI["SQ_NEED_WAKEUP"]
@@ -148,6 +149,7 @@ class UserVM:
         self.status = None
         self.detail = ""
         self.evict = ""          # why the host is taking it off its core (the scheduler reads it)
+        self.woken = False       # started or woken since it last ran (the scheduler's)
         if getattr(self, "done", None) is None:
             self.done = threading.Event()
         else:  # (one Event per user VM: the last invocation's waiter has returned)
@@ -267,6 +269,9 @@ class Runtime:
             self.sched.start()
             self.monitor = spawn("nanvix-sysvm-monitor", self._monitor)
             self.filler = spawn("nanvix-uvm-pool", self._filler)
+        # beside the system VMs in the cpu cgroups: a waking system VM or host thread takes a core
+        # from a computing guest (SCHED_IDLE) at once (see jail.place_host)
+        self.placed = place_host() is not None
 
     def scheduler(self, cores, slice_ns):
         return S.Scheduler(self, cores, slice_ns)
@@ -1076,6 +1081,9 @@ class Runtime:
             t.close()
         self.vm_pool.close()
         self.pages.close()
+        if self.placed:
+            self.placed = False
+            unplace_host()
 
     def __enter__(self):
         return self

@@ -92,26 +92,31 @@ static int nx_vcpu_run(int fd, struct kvm_run *run, long long budget_ns)
     return err;
 }
 
-/* This thread's CPU slice under the kernel's fair scheduler (sched_setattr: SCHED_OTHER with a
- * custom sched_runtime, Linux 6.12+). Returns 0, or -1 where the kernel has no custom slices. */
+/* A thread of this process (tid; 0: this one) as a guest's vCPU (idle != 0: SCHED_IDLE) or as a
+ * host thread again (SCHED_OTHER, the default slice), at the given nice. A running SCHED_IDLE
+ * thread gives way at once to any other thread that wakes at its cgroup level, whatever the fair
+ * scheduler's lag says. Returns 0, or -1. */
 struct nx_sched_attr {
     uint32_t size, sched_policy;
     uint64_t sched_flags;
     int32_t sched_nice;
     uint32_t sched_priority;
     uint64_t sched_runtime, sched_deadline, sched_period;
-    uint32_t sched_util_min, sched_util_max;
 };
 
-static int nx_thread_slice(unsigned long long ns)
+static int nx_thread_idle(int tid, int idle, int nice)
 {
     struct nx_sched_attr a;
     memset(&a, 0, sizeof a);
     a.size = sizeof a;
-    a.sched_policy = 0; /* SCHED_OTHER */
-    a.sched_nice = (int32_t)getpriority(PRIO_PROCESS, 0);
-    a.sched_runtime = ns;
-    return (int)syscall(SYS_sched_setattr, 0, &a, 0);
+    a.sched_policy = idle ? 5 /* SCHED_IDLE */ : 0 /* SCHED_OTHER */;
+    a.sched_nice = nice;
+    return (int)syscall(SYS_sched_setattr, tid, &a, 0);
+}
+
+static int nx_thread_nice(int tid)
+{
+    return getpriority(PRIO_PROCESS, (id_t)tid);
 }
 
 static long long nx_now_ns(void)

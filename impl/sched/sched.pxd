@@ -21,12 +21,12 @@ cdef class Scheduler:
     cdef bint stopping
     cdef readonly object counts          # how runs ended (a Counter), for reports
     cdef readonly object running         # tenant -> cores it holds (a Counter)
-    cdef list thread_ident, borrowed
+    cdef list thread_ident, thread_tid, borrowed
     cdef volatile int *preempt_req       # per core: give the core up now (read without the GIL)
     cdef int wake_r, wake_w
     cdef long long waker_until
 
-    cdef _enqueue(self, uvm)
+    cdef _enqueue(self, uvm, bint woken=*)
     cdef _mind_deadline(self, uvm)
     cdef _share(self)
     cdef _rebalance(self, tenant)

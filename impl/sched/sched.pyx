@@ -35,13 +35,13 @@ from nanvix.impl.threads import spawn
 
 cdef extern from "vcpu_run.h" nogil:
     long long nx_now_ns()
-    int nx_thread_slice(unsigned long long ns)
+    int nx_thread_idle(int tid, int idle, int nice)
+    int nx_thread_nice(int tid)
 
-# The host's CPU slice for a thread that runs guest code (the kernel's EEVDF scheduler, Linux
-# 6.12+: sched_attr.sched_runtime). Longer than the default (~3 ms), so every other thread of the
-# host that wakes (a system VM, an invoker, the waker) has the shorter slice and preempts a
-# computing guest at once rather than after the guest's slice; guests keep their fair share.
-VCPU_SLICE_NS = 20_000_000
+
+# how long a started or woken vCPU runs as a host thread before SCHED_IDLE (see _run)
+WOKEN_NS = 2_000_000
+cdef long long WOKEN_NS_C = WOKEN_NS
 
 cdef uint32_t HC_PORT = NX_PORT_HYPERCALL
 cdef uint32_t HC_EXIT = NX_HC_EXIT, HC_WAIT = NX_HC_WAIT, HC_GROW = NX_HC_GROW
@@ -130,6 +130,7 @@ cdef class Scheduler:
         self.counts = collections.Counter()
         self.running = collections.Counter()   # tenant -> cores it holds
         self.thread_ident = [0] * self.ncores  # the thread running each core (for kicks)
+        self.thread_tid = [0] * self.ncores    # its kernel thread id (to lift it out of SCHED_IDLE)
         self.borrowed = [False] * self.ncores  # the core runs an invoker's vCPU in its thread
         self.preempt_req = <int *>PyMem_Malloc(self.ncores * sizeof(int))  # read without the GIL
         if self.preempt_req == NULL:
@@ -172,8 +173,9 @@ cdef class Scheduler:
                 raise ValueError("user VM %s is %s, not created" % (uvm.id, uvm.state))
             self._enqueue(uvm)
 
-    cdef _enqueue(self, uvm):
+    cdef _enqueue(self, uvm, bint woken=True):
         uvm.state = RUNNABLE
+        uvm.woken = woken
         q = self.queues[uvm.tenant]
         if not q:
             self.order.append(uvm.tenant)
@@ -219,6 +221,12 @@ cdef class Scheduler:
             if vcpu.run != NULL:
                 vcpu.run.immediate_exit = 1
         if self.thread_ident[core]:
+            # The guest runs at SCHED_IDLE: on a core a system VM keeps busy it could wait long to
+            # run again and see the kick. As a host thread again it leaves the guest within the
+            # fair scheduler's latency, so deadlines and preemptions are kept within a few ms.
+            tid = self.thread_tid[core]
+            if tid:
+                nx_thread_idle(tid, 0, nx_thread_nice(tid))
             kick_thread(self.thread_ident[core])
 
     cdef _dequeue_next(self):
@@ -311,7 +319,7 @@ cdef class Scheduler:
                 return None
             self._set_core(core, None)
             uvm.core = None
-            self._enqueue(uvm)
+            self._enqueue(uvm, False)
             self.left.notify_all()
             self.counts[LEFT_PREEMPT] += 1
             return uvm
@@ -331,12 +339,19 @@ cdef class Scheduler:
         cdef long long now = nx_now_ns()
         cdef long long deadline = uvm.deadline_ns
         cdef long long slice_end = now + slice_ns
+        # a vCPU that has just started or been woken by a completion runs as a host thread for a
+        # while (a request's answer is mostly handled within it); past that, or run again after a
+        # preemption, at SCHED_IDLE
+        cdef long long boost_end = now + WOKEN_NS_C if uvm.woken else 0
+        cdef bint idle
         cdef int err = 0, how
+        cdef int nice = nx_thread_nice(0)
         cdef long exits
         cdef uint32_t nr, reason
         cdef uint64_t arg0
         cdef nx_ring_hdr *ring = NULL
         cdef Memory page
+        uvm.woken = False
         ch = uvm.channel
         if ch is not None and ch.state == "open":
             page = ch.page.mem
@@ -359,8 +374,17 @@ cdef class Scheduler:
             if not uvm.t_run:
                 uvm.t_run = now  # the invocation's first KVM_RUN: its start ends here
             exits = 0
+            idle = now >= boost_end
             with nogil:
-                how = _run_until(vcpu, run, ring, deadline, slice_end, &self.preempt_req[core], &err, &exits)
+                # Guest code runs at SCHED_IDLE: any host thread or system VM that wakes beside it
+                # (jail.place_host) takes this core at once. The cores are shared between tenants
+                # by this scheduler, not by the kernel's; the system VMs' CPU by their cgroups.
+                if idle:
+                    nx_thread_idle(0, 1, nice)
+                how = _run_until(vcpu, run, ring, deadline, slice_end if idle or slice_end < boost_end else boost_end,
+                                 &self.preempt_req[core], &err, &exits)
+                if idle:
+                    nx_thread_idle(0, 0, nice)
             uvm.exits += exits
             if how == RUN_LOOK:
                 continue
@@ -555,11 +579,13 @@ cdef class Scheduler:
             if core < 0:
                 return False
             self.borrowed[core] = True
+            uvm.woken = True
             uvm.state = RUNNING
             uvm.core = core
             self._set_core(core, uvm)
-            worker = self.thread_ident[core]
+            worker = self.thread_ident[core], self.thread_tid[core]
             self.thread_ident[core] = threading.get_ident()  # kicks come to this thread now
+            self.thread_tid[core] = threading.get_native_id()
         try:
             how = self._run(core, uvm, budget_ns if 0 < budget_ns < self.slice_ns else self.slice_ns)
             self.counts[how] += 1
@@ -569,7 +595,7 @@ cdef class Scheduler:
                 raise
         finally:
             with self.lock:
-                self.thread_ident[core] = worker
+                self.thread_ident[core], self.thread_tid[core] = worker
                 self.borrowed[core] = False
                 if self.order:   # queued work waits for this core; else an idle worker need not wake
                     self.cond.notify_all()
@@ -577,7 +603,7 @@ cdef class Scheduler:
 
     def _worker(self, int core):
         self.thread_ident[core] = threading.get_ident()
-        nx_thread_slice(VCPU_SLICE_NS)
+        self.thread_tid[core] = threading.get_native_id()
         while True:
             with self.lock:
                 while not self.stopping and (not self.order or self.borrowed[core]):

@@ -28,6 +28,7 @@ import os
 import select
 import signal
 import struct
+import threading
 import sys
 
 from nanvix.impl.sysvm.syscalls import install as install_seccomp
@@ -80,22 +81,35 @@ class Cgroup:
     machine), else the unified v2 hierarchy. Named per host home, so two hosts on one machine
     never share one."""
     ROOT = "/sys/fs/cgroup"
+    # Every system VM's cpu group sits in this one (v1 cpu hierarchy: nanvix/sysvm/<name>), capped
+    # at this share of the machine's cores together: the guests' vCPUs run at SCHED_IDLE beside it
+    # (see place_host), so the system VMs take the cores first, yet never all of them.
+    SYSVMS_CORES = 0.75
 
     def __init__(self, name):
         self.name = name
-        self.v1 = os.path.isdir(os.path.join(self.ROOT, "memory")) and not os.path.exists(
-            os.path.join(self.ROOT, "cgroup.controllers"))
+        self.v1 = self.is_v1()
         ctrls = ("memory", "cpu", "pids") if self.v1 else ("",)
         if self.v1 and os.path.isdir(os.path.join(self.ROOT, "cpuacct")) and not os.path.samefile(
                 os.path.join(self.ROOT, "cpuacct"), os.path.join(self.ROOT, "cpu")):
             ctrls += ("cpuacct",)   # (accounting only: where cpu and cpuacct are mounted apart)
-        self.dirs = [os.path.join(self.ROOT, c, "nanvix", name) for c in ctrls]
+        self.dirs = [os.path.join(self.ROOT, c, "nanvix", "sysvm" if c == "cpu" else "", name) for c in ctrls]
+
+    @classmethod
+    def is_v1(cls):
+        return os.path.isdir(os.path.join(cls.ROOT, "memory")) and not os.path.exists(
+            os.path.join(cls.ROOT, "cgroup.controllers"))
 
     @property
     def available(self):
         return all(os.path.isdir(os.path.dirname(os.path.dirname(d))) for d in self.dirs) and os.access(self.ROOT, os.W_OK)
 
     def create(self, memory, cpu, pids):
+        if self.v1:
+            sysvms = os.path.dirname(self.dirs[1])
+            os.makedirs(sysvms, exist_ok=True)
+            self._write(sysvms, "cpu.cfs_period_us", 100_000)
+            self._write(sysvms, "cpu.cfs_quota_us", max(1000, int(self.SYSVMS_CORES * (os.cpu_count() or 1) * 100_000)))
         for d in self.dirs:
             os.makedirs(d, exist_ok=True)
         if self.v1:
@@ -132,7 +146,7 @@ class Cgroup:
         if self.v1:
             mem, cpud, pidd = self.dirs[:3]
             m, p = read(mem, "memory.usage_in_bytes"), read(pidd, "pids.current")
-            acct = read(os.path.join(self.ROOT, "cpuacct", "nanvix", self.name), "cpuacct.usage")
+            acct = read(self.dirs[3] if len(self.dirs) > 3 else cpud, "cpuacct.usage")
             throttled = read(cpud, "cpu.stat")
         else:
             d = self.dirs[0]
@@ -157,6 +171,54 @@ class Cgroup:
                 os.rmdir(d)
             except OSError:
                 pass  # (still has a task, or already gone)
+
+
+# -- the host's own place: its threads beside the system VMs' group, its guests at SCHED_IDLE -----
+_placed = {"count": 0, "back": None}
+_placed_lock = threading.Lock()
+
+
+def place_host():
+    """Put this (host) process's threads in the cpu cgroup that holds the system VMs' group
+    (v1: nanvix/). The kernel weighs a waking thread against the running one at the level where
+    their cgroup paths meet; only there does a running SCHED_IDLE thread give way at once. The
+    scheduler runs guest code at SCHED_IDLE (sched.pyx), so with the host beside the system VMs
+    a system VM, the waker or an invoker that wakes takes a core from a computing guest at once,
+    not after the guest's slice. Counted: the last unplace_host() puts the process back where it
+    was. Returns the cgroup joined, or None (cgroup v2, or no cgroup to write)."""
+    if not Cgroup.is_v1() or not os.access(os.path.join(Cgroup.ROOT, "cpu"), os.W_OK):
+        return None
+    d = os.path.join(Cgroup.ROOT, "cpu", "nanvix")
+    with _placed_lock:
+        if _placed["count"] == 0:
+            back = None
+            with open("/proc/self/cgroup") as f:
+                for line in f:
+                    _, ctrls, path = line.rstrip("\n").split(":", 2)
+                    if "cpu" in ctrls.split(","):
+                        back = os.path.join(Cgroup.ROOT, "cpu", path.lstrip("/"))
+            try:
+                os.makedirs(d, exist_ok=True)
+                with open(os.path.join(d, "cgroup.procs"), "w") as f:
+                    f.write(str(os.getpid()))
+            except OSError:
+                return None   # (a host whose cgroups are read-only to it: guests yield to its threads only)
+            _placed["back"] = back
+        _placed["count"] += 1
+    return d
+
+
+def unplace_host():
+    with _placed_lock:
+        if _placed["count"] == 0:
+            return
+        _placed["count"] -= 1
+        if _placed["count"] == 0 and _placed["back"]:
+            try:
+                with open(os.path.join(_placed["back"], "cgroup.procs"), "w") as f:
+                    f.write(str(os.getpid()))
+            except OSError:
+                pass   # (its old group is gone: it stays beside the system VMs)
 
 
 # -- inside the jailed process ----------------------------------------------------------------

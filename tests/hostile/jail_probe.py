@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import sys
+import time
 
 from nanvix.impl.sysvm.server import Server, main
 
@@ -54,6 +55,11 @@ class ProbeServer(Server):
                 return {"entries": sorted(x.decode(errors="replace") for x in os.listdir(a["path"].encode()))}
             except OSError as e:
                 return {"errno": e.errno}
+        if name == "spin":                 # keep a core busy, at whatever priority it was given
+            end, n = time.monotonic() + a["seconds"], 0
+            while time.monotonic() < end:
+                n += 1
+            return {"loops": n}
         if name == "write_own":            # the control: its own tree is writable
             with open(b"/files/probe.txt", "wb") as f:
                 f.write(b"mine")

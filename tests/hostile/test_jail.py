@@ -9,12 +9,15 @@ killing the process, while tenant `victim`, set up beside it, is still served wi
 import os
 import signal
 import sys
+import threading
+import time
 
 import pytest
 
 from nanvix.impl.control.runtime import Runtime
 from nanvix.impl.errors import SystemVMDown
 from nanvix.impl.sysvm.client import SystemVM
+from nanvix.impl.sysvm.jail import Cgroup
 
 from conftest import KVM_SKIP, guest
 
@@ -143,3 +146,49 @@ def test_an_ioctl_on_what_it_holds_is_refused(host):
     t = host.tenants["probe"]
     assert attack(host, "ioctl_arena", fd=t.arena.fd) == {"killed": True, "status": KILLED}
     assert victim_intact(host)
+
+
+def test_a_spinning_system_vm_takes_no_more_than_its_cpu_limit(host):
+    """Every system VM runs before guest code (the guests' vCPUs run at SCHED_IDLE, the host beside
+    the system VMs' cgroup: jail.place_host). A compromised one that spins still gets no more than
+    its cgroup's CPU limit, and another tenant's guests and system VM are served meanwhile. (A CPU
+    bound the kernel enforces, checked against the CPU accounted: no wall-clock time asserted.)"""
+    usage = host.usage("probe")
+    if usage.get("sysvm_cpu_ns") is None:
+        pytest.skip("the host accounts no CPU per cgroup here")
+    limit = 0.25
+    host.set_limits("probe", sysvm_cpu=limit)
+    try:
+        before, out, served = host.usage("probe")["sysvm_cpu_ns"], {}, []
+        spin = threading.Thread(target=lambda: out.update(attack(host, "spin", seconds=1.5)))
+        t0 = time.monotonic_ns()
+        spin.start()
+        while spin.is_alive() or not served:
+            served.append(host.invoke("victim", IO, b"kvget secret"))
+        spin.join()
+        wall_ns = time.monotonic_ns() - t0
+        used_ns = host.usage("probe")["sysvm_cpu_ns"] - before
+    finally:
+        host.set_limits("probe", sysvm_cpu=1.0)
+    assert out.get("loops", 0) > 0, out
+    # the CFS quota: `limit` of each 100 ms period, the period under way included
+    assert used_ns <= limit * 100e6 * (wall_ns / 100e6 + 2), (used_ns, wall_ns)
+    assert all(r["status"] == "ok" and r["result"] == "%d:%s" % (len(SECRET), SECRET.decode()) for r in served), served
+    assert victim_intact(host)
+
+
+@pytest.mark.skipif(not Cgroup.is_v1(), reason="the host's placement is made in cgroup v1's cpu hierarchy only")
+def test_the_host_sits_beside_the_system_vms_whose_cores_are_capped(host):
+    """The host's threads share the system VMs' parent cpu group (there a waking system VM or host
+    thread takes a core from a computing guest at once); the system VMs together may use at most
+    3/4 of the cores, so however many spin, guest code keeps the rest."""
+    with open("/proc/self/cgroup") as f:
+        cpu = [line.rstrip("\n").split(":", 2)[2] for line in f if "cpu" in line.split(":")[1].split(",")]
+    assert cpu == ["/nanvix"], cpu
+    probe = host.tenants["probe"].sysvm
+    assert "/cpu/nanvix/sysvm/" in probe.cgroup.dirs[1]
+    with open("/proc/%d/cgroup" % probe.server_pid) as f:
+        theirs = [line.rstrip("\n").split(":", 2)[2] for line in f if "cpu" in line.split(":")[1].split(",")]
+    assert theirs == ["/nanvix/sysvm/" + probe.cgroup.name], theirs
+    with open(os.path.join(os.path.dirname(probe.cgroup.dirs[1]), "cpu.cfs_quota_us")) as f:
+        assert int(f.read()) == int(Cgroup.SYSVMS_CORES * os.cpu_count() * 100_000)

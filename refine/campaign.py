@@ -152,9 +152,12 @@ class Campaign:
         if not out.ok:
             self.burst = None
 
-    def run(self, steps, progress=None):
+    def run(self, steps, progress=None, stop_first=False):
+        """stop_first: end at the first divergence (a mutant is caught)."""
         while self.steps + (self.h.steps if self.h else 0) < steps:
             self.step()
+            if stop_first and (self.divergences or self.h.divergences):
+                break
             done = self.steps + self.h.steps
             if progress and done % 1000 == 0:
                 progress(done)

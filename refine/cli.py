@@ -4,7 +4,8 @@ A random campaign (nanvix.refine.campaign.Campaign) of real KVM user VMs, system
 the scheduler, each step compared with the spec's concrete interpreter through the abstraction
 function. Prints the steps, their rate, how often each operation succeeded, what no step covered,
 and every divergence with the program that led to it. Exit status 1 on any divergence (and, with
---require-coverage, when an operation's success path was never taken).
+--require-coverage, when an operation's success path was never taken). `--mutants` scores the
+check against every implementation mutant (nanvix.refine.mutants).
 """
 import sys
 import time
@@ -18,8 +19,14 @@ def register(sub):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--episode", type=positive, default=250,
                    help="operations before the system is torn down and built afresh (default 250)")
-    p.add_argument("--plant", choices=("foreign_sysvm", "drop_when_full", "no_scrub"), default=None,
-                   help="run with a deliberate implementation bug, to see the check catch it")
+    from nanvix.refine.plants import NAMES
+    p.add_argument("--plant", choices=NAMES, default=None, metavar="MUTANT",
+                   help="run with one implementation mutant (a deliberate bug), to see the check catch it")
+    p.add_argument("--mutants", action="store_true",
+                   help="run every implementation mutant (a campaign of up to --steps each, stopped at its "
+                        "first divergence; then its directed scenario); print what caught each and the "
+                        "mutation score; exit 1 if one survives")
+    p.add_argument("--only", metavar="MUTANT,...", help="with --mutants: only these mutants")
     p.add_argument("--shrink-seconds", type=float, default=60.0,
                    help="time to spend shortening the first divergence's program (default 60)")
     p.add_argument("--require-coverage", action="store_true",
@@ -84,7 +91,29 @@ def render(r):
     return "\n".join(lines)
 
 
+def mutants(args):
+    from nanvix.refine import mutants as M
+    progress = None
+    if not args.json and sys.stderr.isatty():
+        progress = lambda row: print("  %-26s %s" % (row["mutant"], "caught" if row["caught"] else "SURVIVED"),
+                                     file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    names = None
+    if args.only:
+        names = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = [n for n in names if n not in M.NAMES]
+        if unknown:
+            print("no mutant %s (there are: %s)" % (", ".join(unknown), ", ".join(M.NAMES)), file=sys.stderr)
+            return 2
+    r = M.run(names, steps=args.steps, seed=args.seed, episode=args.episode, progress=progress)
+    r["seconds"] = round(time.perf_counter() - t0, 1)
+    emit(r, args.json, lambda r: M.render(r) + "\n%.0f s in all" % r["seconds"])
+    return 1 if r["survivors"] else 0
+
+
 def main(args):
+    if args.mutants:
+        return mutants(args)
     progress = None
     if not args.json and sys.stderr.isatty():
         progress = lambda n: print("  %d steps ..." % n, file=sys.stderr, flush=True)

@@ -1,0 +1,89 @@
+"""`nanvix check --mutants`: every implementation mutant (nanvix.refine.plants) against the checks.
+
+Each mutant first meets a short lock-step campaign (the one `nanvix check` runs, stopped at its
+first divergence). One the campaign does not catch meets its directed scenario
+(nanvix.refine.scenarios), if it has one: a short program that runs clean on the honest
+implementation (checked here too) and reaches the code the mutant sits in. A mutant neither
+catches is a survivor: the checks miss that bug.
+"""
+import time
+
+from nanvix.refine.campaign import Campaign
+from nanvix.refine.lockstep import Divergence, Lockstep
+from nanvix.refine.plants import MUTANTS, NAMES
+from nanvix.refine.scenarios import SCENARIOS
+
+
+def play(scenario, plant=None):
+    """Run a scenario in strict lock-step: the Divergence it raises (or the error the
+    implementation failed with where the spec went on), or None."""
+    try:
+        with Lockstep(strict=True, plant=plant) as h:
+            scenario(h)
+    except Divergence as e:
+        return e
+    except Exception as e:
+        return Divergence("the implementation raised %s: %s" % (type(e).__name__, str(e)[:160]))
+    return None
+
+
+def campaign(name, steps, seed, episode):
+    """(caught by, what) or None."""
+    c = Campaign(seed=seed, episode=episode, plant=name)
+    try:
+        c.run(steps, stop_first=True)
+    except Exception as e:  # the implementation failed outright where the spec went on
+        c.divergences.append({"what": "the harness raised %s: %s" % (type(e).__name__, str(e)[:160])})
+    finally:
+        try:
+            c.close()
+        except Exception:
+            pass
+    if c.divergences:
+        return "campaign (%d steps, seed %d)" % (c.steps, seed), c.divergences[0]["what"]
+    return None
+
+
+def run(names=None, steps=1000, seed=0, episode=250, progress=None):
+    rows = []
+    honest = {}   # scenario -> its run on the honest implementation diverged (it is then no proof)
+    for name in names or NAMES:
+        m = MUTANTS[name]
+        t0 = time.perf_counter()
+        got = campaign(name, steps, seed, episode)
+        sc = SCENARIOS.get(name)
+        if got is None and sc is not None:
+            if sc not in honest:
+                honest[sc] = play(sc)
+            if honest[sc] is not None:
+                got = None
+            else:
+                e = play(sc, name)
+                if e is not None:
+                    got = "scenario %s" % sc.__name__, str(e).split("\nafter:", 1)[0]
+        row = {"mutant": name, "where": m.where, "caught": got is not None,
+               "by": got[0] if got else ("campaign" + (", scenario %s" % sc.__name__ if sc else "")),
+               "what": got[1][:200] if got else "", "doc": m.doc,
+               "seconds": round(time.perf_counter() - t0, 1)}
+        if sc is not None and honest.get(sc) is not None:
+            row["scenario_diverges_honestly"] = str(honest[sc])[:200]
+        rows.append(row)
+        if progress:
+            progress(row)
+    caught = sum(r["caught"] for r in rows)
+    return {"mutants": rows, "caught": caught, "total": len(rows),
+            "score": round(100.0 * caught / len(rows), 1) if rows else None,
+            "steps": steps, "seed": seed, "survivors": [r["mutant"] for r in rows if not r["caught"]]}
+
+
+def render(r):
+    lines = ["%-26s %-9s %-28s %s" % ("mutant", "", "where", "by")]
+    for row in r["mutants"]:
+        lines.append("%-26s %-9s %-28s %s" % (row["mutant"], "CAUGHT" if row["caught"] else "SURVIVED",
+                                             row["where"], row["by"]))
+    lines.append("")
+    lines.append("mutation score: %d/%d (%.1f%%); campaigns of up to %d steps, seed %d"
+                 % (r["caught"], r["total"], r["score"] or 0, r["steps"], r["seed"]))
+    if r["survivors"]:
+        lines.append("survivors: %s" % ", ".join(r["survivors"]))
+    return "\n".join(lines)

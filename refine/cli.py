@@ -30,7 +30,8 @@ def register(sub):
     p.add_argument("--shrink-seconds", type=float, default=60.0,
                    help="time to spend shortening the first divergence's program (default 60)")
     p.add_argument("--require-coverage", action="store_true",
-                   help="also fail when some operation never succeeded")
+                   help="also fail when some operation never succeeded or some branch (an error, a "
+                        "completion kind, a ring boundary, a restart path) was never reached")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=main)
 
@@ -38,6 +39,7 @@ def register(sub):
 def run(steps, seed=0, episode=250, progress=None, shrink_seconds=60.0, plant=None):
     from nanvix.refine import abstraction as A, lockstep as L
     from nanvix.refine.campaign import Campaign
+    from nanvix.refine.coverage import BRANCHES
     from nanvix.refine.shrink import shrink
     c = Campaign(seed=seed, episode=episode, plant=plant)
     t0 = time.perf_counter()
@@ -66,6 +68,7 @@ def run(steps, seed=0, episode=250, progress=None, shrink_seconds=60.0, plant=No
         "seed": seed, "seconds": round(dt, 2), "outcomes": outcomes,
         "unsupported": [op for op in A.api.OPS if op not in A.SPEC_OPS],
         "first_divergences": firsts,
+        "branches": {b: c.branches[b] for b in BRANCHES}, "branches_uncovered": c.branches_uncovered(),
     }
 
 
@@ -77,6 +80,13 @@ def render(r):
     lines.append("")
     lines.append("steps %d in %.1f s (%.0f steps/s), seed %d" % (r["steps"], r["seconds"], r["steps_per_second"] or 0, r["seed"]))
     lines.append("uncovered: %s" % (", ".join(r["uncovered"]) or "none"))
+    groups = {}
+    for b, n in r["branches"].items():
+        g = b.split(".")[0]
+        groups.setdefault(g, [0, 0])[0] += n > 0
+        groups[g][1] += 1
+    lines.append("branches reached: %s" % ", ".join("%s %d/%d" % (g, a, t) for g, (a, t) in groups.items()))
+    lines.append("branches never reached: %s" % (", ".join(r["branches_uncovered"]) or "none"))
     if r["unsupported"]:
         lines.append("not in the implementation: %s" % ", ".join(r["unsupported"]))
     lines.append("divergences: %d" % r["divergences"])
@@ -121,6 +131,6 @@ def main(args):
     emit(r, args.json, render)
     if r["divergences"]:
         return 1
-    if args.require_coverage and r["uncovered"]:
+    if args.require_coverage and (r["uncovered"] or r["branches_uncovered"]):
         return 1
     return 0

@@ -101,6 +101,8 @@ class Driver:
     def create_uvm(self, u, t):
         """create_uvm + open_channel + start_uvm: the implementation does them at once. Returns
         the channel's page."""
+        if u % self.ntenants != t:  # a host picks user-VM ids: a tenant cannot name another's
+            return no("EINVAL", "user VM slot %d is another tenant's" % u)
         if self._tenant(t) is None:
             return no("EINVAL", "no such tenant")
         if u in self.uvm:

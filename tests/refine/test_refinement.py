@@ -175,16 +175,22 @@ def test_long_campaign():
     r = run(int(os.environ.get("NANVIX_CAMPAIGN_STEPS", 100_000)), seed=int(os.environ.get("NANVIX_SEED", 1)))
     assert r["divergences"] == 0, r["first_divergences"]
     assert r["uncovered"] == []
+    assert r["branches_uncovered"] == []
 
 
-def test_campaign_2000_steps_every_operation_covered():
-    """What CI runs: 2,000 lock-step steps on KVM, no divergence, every success path taken."""
+def test_campaign_2000_steps_every_operation_and_branch_covered():
+    """What CI runs: 2,000 lock-step steps on KVM, no divergence, every success path taken, and
+    every branch (each operation's errors, each completion kind, each ring boundary and index
+    wrap, each restart path: nanvix.refine.coverage)."""
     from nanvix.refine.cli import run
+    from nanvix.refine.coverage import BRANCHES
     r = run(2000, seed=0)
     assert r["steps"] >= 2000
     assert r["divergences"] == 0, r["first_divergences"]
     assert r["uncovered"] == []
     assert all(n > 0 for n in r["operations"].values())
+    assert r["branches_uncovered"] == []
+    assert set(r["branches"]) == set(BRANCHES) and all(n > 0 for n in r["branches"].values())
 
 
 # ---------------------------------------------------------------------------------------------

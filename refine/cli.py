@@ -19,8 +19,7 @@ def register(sub):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--episode", type=positive, default=250,
                    help="operations before the system is torn down and built afresh (default 250)")
-    from nanvix.refine.plants import NAMES
-    p.add_argument("--plant", choices=NAMES, default=None, metavar="MUTANT",
+    p.add_argument("--plant", choices=MutantNames(), default=None, metavar="MUTANT",
                    help="run with one implementation mutant (a deliberate bug), to see the check catch it")
     p.add_argument("--mutants", action="store_true",
                    help="run every implementation mutant (a campaign of up to --steps each, stopped at its "
@@ -34,6 +33,21 @@ def register(sub):
                         "completion kind, a ring boundary, a restart path) was never reached")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=main)
+
+
+class MutantNames:
+    """The registry's mutant names, read when argparse first looks (importing the mutants costs
+    about a second: not for every nanvix command)."""
+
+    def _names(self):
+        from nanvix.refine.plants import NAMES
+        return NAMES
+
+    def __contains__(self, name):
+        return name in self._names()
+
+    def __iter__(self):
+        return iter(self._names())
 
 
 def run(steps, seed=0, episode=250, progress=None, shrink_seconds=60.0, plant=None):

@@ -129,8 +129,6 @@ class Campaign:
             return any(ok("schedule", args[0], u) for u in range(CFG.U))
         if op == "wake":
             return any(ok("wake", u) for u in range(CFG.U))
-        if op == "destroy_uvm":
-            return ok("close_channel", *args)
         if op in ("crash_uvm", "loop_past_budget"):
             return s["u_state"][args[0]] == M.U_RUNNING
         if op == "map_page":
@@ -139,12 +137,8 @@ class Campaign:
             return ok("scribble_entry", args[0], 0, 0)
         if op == "spurious_doorbell":
             return s["c_state"][args[0]] != M.C_FREE
-        if op == "complete":
-            return ok("complete", args[0], True)
-        if op == "take":
-            return ok("take", args[0])
-        if op == "submit":
-            return ok("submit", args[0], args[1])
+        if op in self.FIRST:
+            return self._spec_error(op, args) == "OK"
         return ok(op, *args)
 
     # -- plans: short directed programs, started now and then, that steer the campaign through

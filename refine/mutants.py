@@ -15,25 +15,25 @@ from nanvix.refine.scenarios import SCENARIOS
 
 
 def play(scenario, plant=None):
-    """Run a scenario in strict lock-step: the Divergence it raises (or the error the
-    implementation failed with where the spec went on), or None."""
+    """Run a scenario in strict lock-step: the Divergence it raises, or None. (Any other error
+    is raised: it proves nothing about the mutant, the machine may be at fault.)"""
     try:
         with Lockstep(strict=True, plant=plant) as h:
             scenario(h)
     except Divergence as e:
         return e
-    except Exception as e:
-        return Divergence("the implementation raised %s: %s" % (type(e).__name__, str(e)[:160]))
     return None
 
 
-def campaign(name, steps, seed, episode):
-    """(caught by, what) or None."""
+def campaign(name, steps, seed, episode, errors=None):
+    """(caught by, what) or None. A run that fails with an error other than a divergence counts
+    for nothing (appended to errors)."""
     c = Campaign(seed=seed, episode=episode, plant=name)
     try:
         c.run(steps, stop_first=True)
-    except Exception as e:  # the implementation failed outright where the spec went on
-        c.divergences.append({"what": "the harness raised %s: %s" % (type(e).__name__, str(e)[:160])})
+    except Exception as e:
+        if errors is not None:
+            errors.append("campaign: %s: %s" % (type(e).__name__, str(e)[:200]))
     finally:
         try:
             c.close()
@@ -55,21 +55,24 @@ def run(names=None, steps=1000, seed=0, episode=250, progress=None):
     for name in names or NAMES:
         m = MUTANTS[name]
         t0 = time.perf_counter()
-        got = None if baseline else campaign(name, steps, seed, episode)
+        errors = []
+        got = None if baseline else campaign(name, steps, seed, episode, errors)
         sc = SCENARIOS.get(name)
         if got is None and sc is not None:
-            if sc not in honest:
-                honest[sc] = play(sc)
-            if honest[sc] is not None:
-                got = None
-            else:
-                e = play(sc, name)
+            try:
+                if sc not in honest:
+                    honest[sc] = play(sc)
+                e = play(sc, name) if honest[sc] is None else None
                 if e is not None:
                     got = "scenario %s" % sc.__name__, str(e).split("\nafter:", 1)[0]
+            except Exception as e:
+                errors.append("scenario: %s: %s" % (type(e).__name__, str(e)[:200]))
         row = {"mutant": name, "where": m.where, "caught": got is not None,
                "by": got[0] if got else ("campaign" + (", scenario %s" % sc.__name__ if sc else "")),
                "what": got[1][:200] if got else "", "doc": m.doc,
                "seconds": round(time.perf_counter() - t0, 1)}
+        if errors:
+            row["errors"] = errors
         if sc is not None and honest.get(sc) is not None:
             row["scenario_diverges_honestly"] = str(honest[sc])[:200]
         rows.append(row)
@@ -87,6 +90,8 @@ def render(r):
     for row in r["mutants"]:
         lines.append("%-26s %-9s %-28s %s" % (row["mutant"], "CAUGHT" if row["caught"] else "SURVIVED",
                                              row["where"], row["by"]))
+        for e in row.get("errors", ()):
+            lines.append("    (a run failed, counted for nothing: %s)" % e)
     lines.append("")
     if r["baseline_divergence"]:
         lines.append("the honest implementation diverges in this campaign (no campaign counts): %s"

@@ -94,11 +94,16 @@ def render(r):
     lines.append("")
     lines.append("steps %d in %.1f s (%.0f steps/s), seed %d" % (r["steps"], r["seconds"], r["steps_per_second"] or 0, r["seed"]))
     lines.append("uncovered: %s" % (", ".join(r["uncovered"]) or "none"))
-    groups = {}
+    groups, counts = {}, {}
     for b, n in r["branches"].items():
-        g = b.split(".")[0]
+        g, rest = b.split(".", 1)
         groups.setdefault(g, [0, 0])[0] += n > 0
         groups[g][1] += 1
+        counts.setdefault(g, []).append("%s=%d" % (rest, n))
+    lines.append("branch coverage (steps that took each branch; each operation's errors: the table above):")
+    for g, cs in counts.items():
+        if g != "error":
+            lines.append("  %-11s %s" % (g, " ".join(cs)))
     lines.append("branches reached: %s" % ", ".join("%s %d/%d" % (g, a, t) for g, (a, t) in groups.items()))
     lines.append("branches never reached: %s" % (", ".join(r["branches_uncovered"]) or "none"))
     if r["unsupported"]:

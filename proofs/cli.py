@@ -64,9 +64,11 @@ def _mutants(args, runner):
                   flush=True)
             print("    %s" % r["description"], flush=True)
     caught = sum(1 for r in out if r["caught"])
+    score = round(100.0 * caught / len(out), 1) if out else None
     if args.json:
-        print(json.dumps({"mutants": out, "caught": caught, "total": len(out)}))
+        print(json.dumps({"mutants": out, "caught": caught, "total": len(out), "score": score,
+                          "survivors": [r["name"] for r in out if not r["caught"]]}))
     else:
         print("-" * 80)
-        print("%d/%d mutants caught" % (caught, len(out)))
+        print("%d/%d mutants caught (mutation score %.1f%%)" % (caught, len(out), score or 0))
     return 0 if out and caught == len(out) else 1

@@ -101,6 +101,8 @@ class Driver:
     def create_uvm(self, u, t):
         """create_uvm + open_channel + start_uvm: the implementation does them at once. Returns
         the channel's page."""
+        if u % self.ntenants != t:  # a host picks user-VM ids: a tenant cannot name another's
+            return no("EINVAL", "user VM slot %d is another tenant's" % u)
         if self._tenant(t) is None:
             return no("EINVAL", "no such tenant")
         if u in self.uvm:
@@ -219,12 +221,14 @@ class Driver:
 
     # -- the system VM's side ---------------------------------------------------------------------
     def _sysvm_call(self, u, op):
+        """The system VM's answer to op on u's channel. A broken channel is asked too: the system
+        VM must refuse it (a restarted one that served it again would be a bug)."""
         vm = self.uvm.get(u)
-        if vm is None or vm.channel is None or vm.channel.state != "open" or self.broken(u):
+        if vm is None or vm.channel is None or vm.channel.state != "open":
             return no("EINVAL", "no open channel")
         tn = self.rt.tenants[vm.channel.sysvm]
         if not tn.sysvm.alive:
-            return no("EDOWN", "system VM down")
+            return no("EINVAL", "broken channel") if self.broken(u) else no("EDOWN", "system VM down")
         return tn.sysvm.call(op, slot=vm.channel.slot)
 
     def take(self, u):
@@ -235,6 +239,8 @@ class Driver:
             return r
         if r["broke"]:
             return yes(broke=True)
+        if r["broken"] and not r["taken"]:
+            return no("EINVAL", "broken channel")
         if not r["taken"]:
             return no("EEMPTY" if r["pending"] == 0 else "EFULL", "nothing taken")
         return yes(user_data=r["user_data"], broke=False)
@@ -244,7 +250,7 @@ class Driver:
         if isinstance(r, Outcome):
             return r
         if not r["completed"]:
-            return no("EEMPTY", "nothing in service")
+            return no("EINVAL", "broken channel") if r["broken"] else no("EEMPTY", "nothing in service")
         return yes(user_data=r["user_data"], result=r["result"])
 
     # -- the scheduler ----------------------------------------------------------------------------

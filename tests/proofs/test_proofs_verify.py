@@ -36,10 +36,26 @@ def test_verify_cli_json_shape():
 def test_every_mutant_is_caught_by_a_named_obligation():
     p = subprocess.run([NANVIX, "verify", "--mutants", "--json"], capture_output=True, text=True, timeout=300)
     d = json.loads(p.stdout)
-    assert len(d["mutants"]) >= 10
+    assert len(d["mutants"]) >= 30
     missed = [m["name"] for m in d["mutants"] if not m["caught"] or not m["caught_by"]]
     assert missed == []
+    assert d["score"] == 100.0 and d["survivors"] == []
     assert p.returncode == 0
+
+
+def test_verify_mutants_fails_on_a_survivor(capsys):
+    """The score counts a mutant no obligation catches, and the command fails on it."""
+    import types
+    from nanvix.proofs import cli
+
+    class Runner:
+        mutant_names = staticmethod(lambda: ["caught", "survives"])
+        run_mutant = staticmethod(lambda name, jobs=None: {
+            "name": name, "caught": name == "caught", "caught_by": ["ind.x.y"] if name == "caught" else [],
+            "description": ""})
+    assert cli._mutants(types.SimpleNamespace(json=True, jobs=1), Runner) == 1
+    d = json.loads(capsys.readouterr().out)
+    assert d["score"] == 50.0 and d["survivors"] == ["survives"]
 
 
 def test_a_failure_prints_a_counterexample():

@@ -12,6 +12,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, multi
 from nanvix import spec as M
 from nanvix.impl.abi import ABI, ENOENT
 from nanvix.refine import abstraction as R
+from nanvix.refine import scenarios
 from nanvix.refine.lockstep import Divergence, Lockstep
 
 pytestmark = pytest.mark.kvm
@@ -174,16 +175,22 @@ def test_long_campaign():
     r = run(int(os.environ.get("NANVIX_CAMPAIGN_STEPS", 100_000)), seed=int(os.environ.get("NANVIX_SEED", 1)))
     assert r["divergences"] == 0, r["first_divergences"]
     assert r["uncovered"] == []
+    assert r["branches_uncovered"] == []
 
 
-def test_campaign_2000_steps_every_operation_covered():
-    """What CI runs: 2,000 lock-step steps on KVM, no divergence, every success path taken."""
+def test_campaign_2000_steps_every_operation_and_branch_covered():
+    """What CI runs: 2,000 lock-step steps on KVM, no divergence, every success path taken, and
+    every branch (each operation's errors, each completion kind, each ring boundary and index
+    wrap, each restart path: nanvix.refine.coverage)."""
     from nanvix.refine.cli import run
+    from nanvix.refine.coverage import BRANCHES
     r = run(2000, seed=0)
     assert r["steps"] >= 2000
     assert r["divergences"] == 0, r["first_divergences"]
     assert r["uncovered"] == []
     assert all(n > 0 for n in r["operations"].values())
+    assert r["branches_uncovered"] == []
+    assert set(r["branches"]) == set(BRANCHES) and all(n > 0 for n in r["branches"].values())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,57 +211,13 @@ def test_linux_layer_requests_are_requests():
     assert got[44] >= 0
 
 
-# planted bugs: each scenario passes on the real implementation and diverges with the bug
-
-def scenario_foreign_sysvm(h):
-    for t in range(2):
-        h.create_tenant(t)
-        h.start_sysvm(t)
-    h.create_uvm(1, 1)   # tenant 1's channel, joined to tenant 0's system VM by the bug
-
-
-def scenario_no_scrub(h):
-    h.create_tenant(0)
-    h.start_sysvm(0)
-    h.create_uvm(0, 0)
-    h.schedule(0)
-    h.submit(0, 0x5ec2e7, 0)
-    h.exit_uvm(0)
-    h.destroy_uvm(0)     # its channel page goes back to the pool unscrubbed
-
-
-def scenario_drop_when_full(h):
-    """A CQ full of undelivered answers and one more request (the guest lied about sq_tail):
-    take must refuse (EFULL) and keep the request; the bug drops it."""
-    h.create_tenant(0)
-    h.start_sysvm(0)
-    h.create_uvm(0, 0)
-    h.schedule(0)
-    for v in range(R.CFG.R):
-        assert h.submit(0, 1000 + v).ok
-    for _ in range(R.CFG.R):
-        assert h.take(0).ok and h.complete(0).ok
-    h.scribble_sq_tail(0, R.CFG.R + 1)
-    h.take(0)
-
-
-PLANTS = {"foreign_sysvm": scenario_foreign_sysvm, "no_scrub": scenario_no_scrub,
-          "drop_when_full": scenario_drop_when_full}
-
-
-@pytest.mark.parametrize("plant", sorted(PLANTS))
-def test_planted_bug_is_caught(plant):
-    with Lockstep() as h:       # the honest implementation: the scenario runs clean
-        PLANTS[plant](h)
-    with Lockstep(plant=plant) as h, pytest.raises(Divergence) as e:
-        PLANTS[plant](h)
-    assert "h.create_tenant(0)" in str(e.value)  # reported as a program
+# planted bugs: the implementation mutants and their scenarios are in tests/refine/test_mutants.py
 
 
 def test_divergence_is_a_runnable_program():
     """The program a divergence prints reproduces it."""
     with Lockstep(plant="foreign_sysvm") as h, pytest.raises(Divergence) as e:
-        scenario_foreign_sysvm(h)
+        scenarios.foreign_sysvm(h)
     program = str(e.value).split("after:\n", 1)[1]
     assert program.startswith("from nanvix.refine import Lockstep\nh = Lockstep(plant='foreign_sysvm')")
     ns = {}

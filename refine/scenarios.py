@@ -1,0 +1,158 @@
+"""Directed lock-step scenarios: short programs that reach code a random campaign reaches rarely
+(a ring's last slot, a restart with requests in service, a lying index with a full CQ). Each runs
+clean on the honest implementation; SCENARIOS names, per implementation mutant, the one that
+catches it where the campaign does not (nanvix.refine.mutants, tests/refine/test_mutants.py)."""
+from nanvix.refine.abstraction import CFG
+
+
+def both_tenants_up(h):
+    for t in range(2):
+        h.create_tenant(t)
+        h.start_sysvm(t)
+
+
+def foreign_sysvm(h):
+    both_tenants_up(h)
+    h.create_uvm(1, 1)   # tenant 1's channel, joined to tenant 0's system VM by the bug
+
+
+def no_scrub(h):
+    h.create_tenant(0)
+    h.start_sysvm(0)
+    h.create_uvm(0, 0)
+    h.schedule(0)
+    h.submit(0, 0x5ec2e7, 0)
+    h.exit_uvm(0)
+    h.destroy_uvm(0)     # its channel page goes back to the pool unscrubbed
+
+
+def full_cq_and_a_lie(h):
+    """64 requests in service, then a CQ full of undelivered answers, each with one more request
+    (the guest lied about sq_tail): take must refuse (EFULL) and keep the request."""
+    h.create_tenant(0)
+    h.start_sysvm(0)
+    h.create_uvm(0, 0)
+    h.schedule(0)
+    for v in range(CFG.R):
+        assert h.submit(0, 1000 + v).ok
+    for _ in range(CFG.R):
+        assert h.take(0).ok
+    h.scribble_sq_tail(0, CFG.R + 1)
+    h.take(0)                       # room reserved for every answer: none for this one
+    for _ in range(CFG.R):
+        assert h.complete(0).ok
+    h.take(0)                       # the answers fill the CQ
+
+
+def ring_wrap(h):
+    """Every index of one channel past the ring's end and back: 70 requests through, in waves
+    that leave the SQ, then the CQ, one short of full and full."""
+    h.create_tenant(0)
+    h.start_sysvm(0)
+    h.create_uvm(0, 0)
+    h.schedule(0)
+    v = 0
+    for wave in (CFG.R - 1, CFG.R, 7):
+        for _ in range(wave):
+            assert h.submit(0, 500 + v, v % 4).ok
+            v += 1
+        for _ in range(wave):
+            assert h.take(0).ok and h.complete(0).ok
+        for _ in range(wave):
+            assert h.deliver(0).ok
+
+
+def restart_in_service(h):
+    """The system VM dies holding requests it took (one answered, two not) while its guest is
+    blocked; the restarted one answers the two with EIO and wakes the guest."""
+    h.create_tenant(0)
+    h.start_sysvm(0)
+    h.create_uvm(0, 0)
+    h.schedule(0)
+    for v in (1, 2, 3, 4):
+        assert h.submit(0, v, 1).ok
+    for _ in range(3):
+        assert h.take(0).ok
+    assert h.complete(0).ok
+    assert h.deliver(0).ok
+    assert h.block(0).ok
+    h.crash_sysvm(0)
+    h.restart_sysvm(0)
+    h.wake()
+    h.schedule(0)
+    for _ in range(2):
+        h.deliver(0)
+    h.take(0)
+    h.complete(0)
+    h.deliver(0)
+
+
+def restart_after_break(h):
+    """A channel broken by a lie (and a second one, whose published indices were scribbled),
+    then a restart: both stay broken, nothing is served."""
+    h.create_tenant(0)
+    h.start_sysvm(0)
+    h.create_uvm(0, 0)
+    h.create_uvm(2, 0)
+    h.schedule(0)
+    h.schedule(1)
+    h.submit(0, 7)
+    h.scribble_sq_tail(0, 1 << 20)
+    h.take(0)                       # broken
+    h.submit(2, 8)
+    h.scribble_pub(2, 1, 1 << 30)   # the published cq_tail: impossible for a restarted one
+    h.crash_sysvm(0)
+    h.restart_sysvm(0)
+    h.take(0)
+    h.take(2)
+
+
+def notify_after_block(h):
+    """A guest blocks on a request in service; its answer must wake it."""
+    h.create_tenant(0)
+    h.start_sysvm(0)
+    h.create_uvm(0, 0)
+    h.schedule(0)
+    assert h.submit(0, 9).ok
+    assert h.take(0).ok
+    assert h.block(0).ok
+    assert h.complete(0).ok
+    h.wake()
+    h.schedule(0)
+    h.deliver(0)
+
+
+def malformed_request(h):
+    """A request whose name is longer than its input: answered with an error (EINVAL)."""
+    h.create_tenant(0)
+    h.start_sysvm(0)
+    h.create_uvm(0, 0)
+    h.schedule(0)
+    assert h.submit(0, 11, 1).ok
+    h.scribble_field(0, 0, "name_len", 5)
+    assert h.take(0).ok and h.complete(0).ok
+    h.deliver(0)
+
+
+def two_tenants_share_cores(h):
+    """Both tenants keep user VMs runnable on two cores: each must get its turn."""
+    both_tenants_up(h)
+    for u in (0, 2, 1, 3):
+        h.create_uvm(u, u % 2)
+    for _ in range(6):
+        for k in (0, 1):
+            h.schedule(k)
+        for k in (0, 1):
+            h.preempt(k)
+
+
+SCENARIOS = {
+    "foreign_sysvm": foreign_sysvm, "no_scrub": no_scrub, "drop_when_full": full_cq_and_a_lie,
+    "cq_free_ignores_reserved": full_cq_and_a_lie, "sq_slot_mod63": ring_wrap,
+    "complete_wrong_slot": ring_wrap, "recover_none": restart_in_service,
+    "recover_replays": restart_in_service, "recover_success": restart_in_service,
+    "restart_no_wake": restart_in_service, "adopt_unchecked": restart_after_break,
+    "restart_unbreaks": restart_after_break, "answer_drops_notify": notify_after_block,
+    "take_no_name_check": malformed_request, "error_answered_success": malformed_request,
+    "no_tenant_rotation": two_tenants_share_cores,
+}

@@ -5,7 +5,7 @@ per mutant. Never used by a host.
 
 Each bug is written as the mistake it stands for would be written in ring.pyx or sched.pyx: the
 honest method runs where it is not affected."""
-from libc.stdint cimport uint32_t, int64_t
+from libc.stdint cimport uint32_t, int64_t, uint64_t
 
 from nanvix.impl.abi.abi cimport NX_RING_ENTRIES, NX_DATA_SIZE, nx_sqe
 from nanvix.impl.channel.ring cimport Ring, Request
@@ -128,12 +128,13 @@ cdef class MutantScheduler(Scheduler):
                 return uvm
         return None
 
-    cdef bint _park(self, int core, uvm) except -1:
+    cdef bint _park(self, int core, uvm, uint64_t for_ns) except -1:
         if getattr(type(self), "BUG", "") != "block_keeps_core":
-            return Scheduler._park(self, core, uvm)
+            return Scheduler._park(self, core, uvm, for_ns)
         with self.lock:                       # parked, but the core is never given back
             if uvm.completions_ready():
                 return False
+            uvm.wake_ns = 0
             uvm.state = BLOCKED
             uvm.core = None
             self.parked.add(uvm)

@@ -146,11 +146,18 @@ class Driver:
 
     def submit(self, u, v, kind=0):
         """kind 0: a no-op request; 1: kv_add("n", 1); 2: append "x" to file "f"; 3: stat "f";
-        4: list the tenant's top directory (3 and 4 are the Linux-ABI layer's requests)."""
+        4: list the tenant's top directory (3 and 4 are the Linux-ABI layer's requests). An
+        honest guest posts through the microkernel, which picks the request's user_data itself
+        (returned: the implementation's choice); a hostile one (it scribbled) writes v raw."""
         vm, how = self._step(u, (CMD_SUBMIT, (v, kind)))
         if vm is None:
             return how
-        return yes(left=how) if vm.answers[0] else no("EFULL", "64 requests outstanding", left=how)
+        a = vm.answers
+        if a[0] == 1:
+            return yes(left=how, user_data=a[1])
+        if a[0] == 0:
+            return no("EFULL", "64 requests outstanding", left=how)
+        return no("EREFUSED", "the microkernel refused the request (not a full ring)", left=how)
 
     def deliver(self, u):
         vm, how = self._step(u, (CMD_DELIVER, ()))

@@ -213,8 +213,11 @@ class Lockstep:
 
     # -- the channel: guest side ----------------------------------------------------------------
     def submit(self, u, v, kind=0):
+        """The guest posts a request. An honest guest's microkernel picks its user_data (the
+        spec is given that payload); v is the payload a hostile guest writes itself."""
         self._call("submit", u, v, kind)
-        return self._check("submit", self.d.submit(u, v, kind), [("submit", u, v)])
+        impl = self.d.submit(u, v, kind)
+        return self._check("submit", impl, [("submit", u, impl.get("user_data", v))])
 
     def deliver(self, u):
         self._call("deliver", u)

@@ -16,6 +16,7 @@ import tempfile
 from nanvix.impl import sched as S
 from nanvix.impl.abi import ABI
 from nanvix.impl.errors import QuotaExceeded, SystemVMDown
+from nanvix.refine.guestplants import stepper_image
 from nanvix.refine.plants import runtime_class
 
 STEPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stepper.c")
@@ -54,7 +55,7 @@ class Driver:
         self.own_home = home is None
         self.rt = runtime_class(plant)(home=self.home, cores=cores, max_pages=pages,
                                        quota_uvms=quota_uvms, quota_pages=quota_pages, pool_size=0)
-        self.image = self.rt.load(STEPPER)
+        self.image = stepper_image(STEPPER, self.rt.guest_plant)
         self.ntenants = tenants
         self.uvm = {}        # spec index u -> UserVM
         self.index = {}      # impl id -> spec index u

@@ -3,6 +3,7 @@ name maps to a stepped runtime, or a stepped system VM, with one mistake. `nanvi
 NAME` and the tests run the lock-step comparison against them to show it catches each one."""
 from nanvix.impl.control.pages import PagePool
 from nanvix.refine.cplants import DropWhenFullRing
+from nanvix.refine.guestplants import GUEST_BUGS
 from nanvix.refine.stepped import SteppedRuntime, SteppedSystemVM
 from nanvix.refine.sysvm import SteppedServer
 
@@ -46,6 +47,8 @@ RUNTIMES = {
     "foreign_sysvm": ForeignSysvmRuntime,
 }
 RUNTIMES.update({name: _server_plant(name) for name in SERVER_PLANTS})
+RUNTIMES.update({name: type("Planted_" + name, (SteppedRuntime,), {"guest_plant": name, "__doc__": bug[1]})
+                 for name, bug in GUEST_BUGS.items()})
 NAMES = tuple(sorted(RUNTIMES))
 
 

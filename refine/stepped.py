@@ -28,6 +28,7 @@ class SteppedUserVM(UserVM):
 
 class SteppedRuntime(Runtime):
     stepped = True
+    guest_plant = None  # a planted bug of the microkernel the stepper links (nanvix.refine.guestplants)
     sysvm_class = SteppedSystemVM
     uvm_class = SteppedUserVM
 

@@ -25,6 +25,10 @@ GUEST_BUGS = {
         "whatever the slot at sq_tail held",
         "kernel.c", "    struct nx_sqe *e = &SQ[sq_tail & MASK];",
         "    struct nx_sqe *e = &SQ[(sq_tail + 1) & MASK];"),
+    "kernel_failure_as_success": (
+        "deliver (kernel.c)", "take_completion() records a failed request's result as 0: the "
+        "function is told its request succeeded",
+        "kernel.c", "        r->result = c->result;", "        r->result = c->result < 0 ? 0 : c->result;"),
     "kernel_park_unarmed": (
         "block (kernel.c)", "park() re-checks the CQ before arming NOTIFY_ME: a completion posted "
         "in between wakes nobody (the classic lost wake-up)",

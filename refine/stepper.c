@@ -117,10 +117,10 @@ int nx_main(const char *input, size_t len)
                 arg[0] = 0;
                 break;
             }
-            if (slot >= 0)   /* the request's thread collects its answer and frees its slot */
-                nx_finish(slot, 0, 0, 0);
+            /* the request's thread collects its result (what nx_request returns) and frees its
+             * slot; a completion that answers none of ours is reported as it was read */
+            arg[2] = (uint64_t)(slot >= 0 ? nx_finish(slot, 0, 0, 0) : seen.result);
             arg[1] = seen.user_data;
-            arg[2] = (uint64_t)seen.result;
             arg[0] = 1;
             break;
         }

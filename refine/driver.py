@@ -18,6 +18,7 @@ from nanvix.impl.abi import ABI
 from nanvix.impl.errors import QuotaExceeded, SystemVMDown
 from nanvix.refine.guestplants import stepper_image
 from nanvix.refine.plants import runtime_class
+from nanvix.refine.stepped import serving_by_loop
 
 STEPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stepper.c")
 # A command runs on its core until the guest asks for the next one: no time slice may cut it short
@@ -50,10 +51,13 @@ def no(err, why, **kw):
 
 
 class Driver:
-    def __init__(self, tenants=2, cores=2, pages=8, quota_uvms=4, quota_pages=4, home=None, plant=None):
+    def __init__(self, tenants=2, cores=2, pages=8, quota_uvms=4, quota_pages=4, home=None, plant=None,
+                 loop=False):
+        """loop: the system VMs serve by their own loop (take/complete are then theirs)."""
         self.home = home or tempfile.mkdtemp(prefix="nanvix-check-")
         self.own_home = home is None
-        self.rt = runtime_class(plant)(home=self.home, cores=cores, max_pages=pages,
+        rtc = runtime_class(plant)
+        self.rt = (serving_by_loop(rtc) if loop else rtc)(home=self.home, cores=cores, max_pages=pages,
                                        quota_uvms=quota_uvms, quota_pages=quota_pages, pool_size=0)
         self.image = stepper_image(STEPPER, self.rt.guest_plant)
         self.ntenants = tenants
@@ -181,6 +185,18 @@ class Driver:
         off = ABI["SQ_OFF"] + 64 * slot + offset
         vm, how = self._step(u, (CMD_SCRIBBLE, (off, value, width)))
         return how if vm is None else yes(left=how)
+
+    def submit_block(self, u, v, kind=0):
+        """submit, then at once (in the same run of the guest) block: the guest parks unless the
+        answer is already there. blocked: whether it parked."""
+        vm, how = self._step(u, (CMD_SUBMIT, (v, kind)), (CMD_BLOCK, ()))
+        if vm is None:
+            return how
+        # (block writes no answer: command_arg[] still holds the submit's when the guest parks
+        # or asks for its next command)
+        if vm.answers[0] != 1:
+            return no("EFULL", "not posted", left=how, blocked=how == S.LEFT_BLOCK)
+        return yes(left=how, user_data=vm.answers[1], blocked=how == S.LEFT_BLOCK)
 
     def block(self, u):
         vm, how = self._step(u, (CMD_BLOCK, ()))

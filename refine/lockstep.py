@@ -17,11 +17,13 @@ re-synchronised to the abstraction and the run goes on.
 The abstraction function is in abstraction.py; random campaigns in campaign.py.
 """
 import collections
+import time
 
 from nanvix import spec as M
 from nanvix.refine.abstraction import (CFG, ENTRY_FIELDS, K, MASK32, QUOTA_PAGES, QUOTA_UVMS, T, abstract,
                                       diff, tenant_of)
 from nanvix.refine.driver import Driver, Outcome, no
+from nanvix.impl.abi import ABI
 from nanvix.spec import api
 
 
@@ -30,14 +32,19 @@ class Divergence(AssertionError):
 
 
 class Lockstep:
-    def __init__(self, strict=True, home=None, plant=None):
-        """plant: the name of a deliberate implementation bug (nanvix.refine.plants), or None."""
+    def __init__(self, strict=True, home=None, plant=None, loop=False, quiet_s=10.0):
+        """plant: the name of a deliberate implementation bug (nanvix.refine.plants), or None.
+        loop: the system VMs serve by their own loop; the harness does not take or complete,
+        it waits after every operation for a quiet point (no request in flight, every parked
+        guest with an answer woken; at most quiet_s seconds) and gives the spec what was served."""
         self.strict = strict
         self.plant = plant
+        self.loop = loop
+        self.quiet_s = quiet_s
         self.m = api.Model(CFG)
         self.s = self.m.initial()
         self.d = Driver(tenants=T, cores=K, pages=CFG.P, quota_uvms=QUOTA_UVMS,
-                        quota_pages=QUOTA_PAGES, home=home, plant=plant)
+                        quota_pages=QUOTA_PAGES, home=home, plant=plant, loop=loop)
         self.page_slot = list(range(CFG.P))   # implementation page index -> spec page
         self.program = []
         self.ops = collections.Counter()       # operations that succeeded on both sides
@@ -69,7 +76,9 @@ class Lockstep:
 
     def sync(self):
         """Compare the abstracted implementation state with the spec state, and check every
-        invariant on it."""
+        invariant on it (serving by the loop: at the next quiet point)."""
+        if self.loop:
+            self.quiet()
         a, problems = self.abstraction()
         if problems:
             self._diverge("abstraction: " + "; ".join(problems))
@@ -81,6 +90,88 @@ class Lockstep:
             self._diverge("invariants violated by the implementation: " + ", ".join(bad))
         if d or bad or problems:
             self.s = a  # go on from where the implementation is
+
+    # -- serving by the system VM's own loop --------------------------------------------------------
+    def _in_flight(self, a, c):
+        """Channel c has a request its system VM has taken and not answered, or one it could
+        take now (spec: take would succeed)."""
+        return a["c_state"][c] == M.C_OPEN and a["s_state"][a["c_sysvm"][c]] == M.S_UP and (
+            a["c_sqh"][c] != a["c_cqt"][c] or self.m.step(a, "take", c)[0] == 0)
+
+    def _unwoken(self):
+        """Parked user VMs the spec would wake (an answer is there) that are still parked."""
+        return [u for u in range(CFG.U) if self.s["u_state"][u] == M.U_BLOCKED and
+                self.m.step(self.s, "wake", u)[0] == 0]
+
+    def quiet(self):
+        """Wait until the loops have served all they can (no request in flight), replay what they
+        served into the spec (take, then complete with the answer's success, per request, in
+        order), then collect wake-ups until every parked guest with an answer is woken. A loop
+        that leaves a request unserved, or a parked guest unwoken, past quiet_s is a stuck quiet
+        point: a divergence that says which."""
+        deadline = time.monotonic() + self.quiet_s
+        while True:
+            a, _ = self.abstraction()
+            busy = [c for c in range(CFG.C) if self._in_flight(a, c)]
+            if not busy:
+                break
+            if time.monotonic() > deadline:
+                self._diverge("stuck quiet point: channel(s) %s still have requests to serve after %.0f s "
+                              "(sq_tail %s, system VM's sq_head %s, cq_tail %s, need_wakeup armed: %s)" % (
+                                  busy, self.quiet_s, [a["c_sqt"][c] for c in busy], [a["c_sqh"][c] for c in busy],
+                                  [a["c_cqt"][c] for c in busy], [self._need_wakeup(c) for c in busy]))
+                break
+            time.sleep(0.002)
+        for c in range(CFG.C):
+            self._served(a, c)
+        while True:
+            woken = self.d.wake()["us"]
+            for u in woken:
+                err, _, s2 = self.m.step(self.s, "wake", u)
+                if err:
+                    self._diverge("quiet point: the loop woke user VM %d, spec %s" % (u, M.ERR_NAMES[err]))
+                    continue
+                self.s = s2
+                self.spec_ops["wake"] += 1
+            left = self._unwoken()
+            if not left:
+                break
+            if time.monotonic() > deadline:
+                self._diverge("stuck quiet point: user VM(s) %s parked with an answer there, never woken "
+                              "(a lost wake-up) after %.0f s" % (left, self.quiet_s))
+                break
+            time.sleep(0.002)
+
+    def _served(self, a, c):
+        """Give the spec what the loop served on channel c since the last quiet point."""
+        s = self.s
+        if s["c_state"][c] != M.C_OPEN:
+            return
+        n = (a["c_cqt"][c] - s["c_cqt"][c]) & MASK32
+        if a["c_state"][c] == M.C_BROKEN:
+            n += 1   # the take that found the channel broken
+        for _ in range(min(n, CFG.R + 1)):
+            err, out, s2 = self.m.step(self.s, "take", c)
+            if err:
+                self._diverge("quiet point: channel %d: the loop served a request, spec take %s" % (c, M.ERR_NAMES[err]))
+                return
+            self.s = s2
+            self.spec_ops["take"] += 1
+            if out[1]:   # the spec found it broken too
+                return
+            ok = a["c_cqr"][c][s2["c_cqt"][c] % CFG.R]
+            err, _, s3 = self.m.step(self.s, "complete", c, ok)
+            if err:
+                self._diverge("quiet point: channel %d: spec complete %s" % (c, M.ERR_NAMES[err]))
+                return
+            self.s = s3
+            self.spec_ops["complete"] += 1
+
+    def _need_wakeup(self, c):
+        vm = self.d.uvm.get(c)
+        if vm is None or vm.channel is None:
+            return None
+        return bool(vm.channel.page.mem.u32(ABI["HDR_SQ_FLAGS"]) & ABI["SQ_NEED_WAKEUP"])
 
     def script(self, program=None):
         """The operations so far, as a program that replays them (and raises the same
@@ -229,6 +320,18 @@ class Lockstep:
                 return "delivered (%d, %d), spec (%d, %d)" % (impl["user_data"], impl["result"] >= 0, payload, ok)
         return self._check("deliver", impl, [("deliver", u)], same=same)
 
+    def submit_block(self, u, v, kind=0):
+        """submit, then block at once in the same run of the guest (serving by the loop: the
+        loop's answer races the park; either order is checked, and a parked guest must be woken)."""
+        self._call("submit_block", u, v, kind)
+        k = self.s["u_core"][u]
+        impl = self.d.submit_block(u, v, kind)
+        steps = [("submit", u, impl.get("user_data", v))] + ([("block", k)] if impl.get("blocked") else [])
+        self._check("submit_block", impl, steps)
+        if impl.ok and not impl["blocked"] and self.m.step(self.s, "block", k)[0] != M.ERR_NAMES.index("EBUSY"):
+            self._diverge("submit_block: the guest did not park, yet the spec has no answer for it")
+        return impl
+
     def scribble_sq_tail(self, u, v):
         self._call("scribble_sq_tail", u, v)
         return self._check("scribble_sq_tail", self.d.scribble(u, "sq_tail", v),
@@ -272,6 +375,8 @@ class Lockstep:
 
     # -- the channel: system VM side --------------------------------------------------------------
     def take(self, u):
+        if self.loop:
+            raise ValueError("the system VMs serve by their own loop: no take on command")
         self._call("take", u)
         impl = self.d.take(u)
 
@@ -282,6 +387,8 @@ class Lockstep:
         return self._check("take", impl, [("take", u)], same=same)
 
     def complete(self, u):
+        if self.loop:
+            raise ValueError("the system VMs serve by their own loop: no complete on command")
         self._call("complete", u)
         impl = self.d.complete(u)
         ok = impl.ok and impl["result"] >= 0  # the answer's success is the system VM's to decide

@@ -25,8 +25,12 @@ class Campaign:
     BURSTS = {"submit": 0.08, "take": 0.08, "complete": 0.08, "deliver": 0.06}
     GUIDED = 0.85   # the chance that a step insists on an operation the spec allows
 
-    def __init__(self, seed=0, episode=250, strict=False, plant=None):
+    def __init__(self, seed=0, episode=250, strict=False, plant=None, loop=False):
+        """loop: the system VMs serve by their own loop (no take/complete on command; submit_block
+        races the loop's answer against the guest's park)."""
         self.plant = plant
+        self.loop = loop
+        self.weights = dict(self.WEIGHTS, take=0, complete=0, submit_block=6) if loop else self.WEIGHTS
         self.rng = random.Random(seed)
         self.seed = seed
         self.episode = episode
@@ -42,7 +46,7 @@ class Campaign:
 
     def _fresh(self):
         self._retire()
-        self.h = Lockstep(strict=self.strict, plant=self.plant)
+        self.h = Lockstep(strict=self.strict, plant=self.plant, loop=self.loop)
         self.in_episode = 0
         self.burst = None
         for t in range(T):  # most episodes start with both tenants up; some leave it to chance
@@ -73,8 +77,8 @@ class Campaign:
 
     def _draw(self):
         rng, s = self.rng, self.h.s
-        ops = list(self.WEIGHTS)
-        op = rng.choices(ops, [self.WEIGHTS[o] for o in ops])[0]
+        ops = list(self.weights)
+        op = rng.choices(ops, [self.weights[o] for o in ops])[0]
         live = [u for u in range(CFG.U) if s["u_state"][u] != M.U_FREE]
         running = [u for u in live if s["u_state"][u] == M.U_RUNNING]
         pick = lambda pool: rng.choice(pool) if pool and rng.random() < 0.95 else rng.randrange(CFG.U)
@@ -87,7 +91,7 @@ class Campaign:
             return op, (rng.randrange(K),)
         if op == "wake":
             return op, ()
-        if op == "submit":
+        if op in ("submit", "submit_block"):
             return op, (pick(running), rng.getrandbits(64), rng.choice((0, 0, 0, 1, 2, 3, 4)))
         if op in ("take", "complete", "destroy_uvm", "spurious_doorbell"):
             return op, (pick(live),)
@@ -126,7 +130,7 @@ class Campaign:
             return ok("complete", args[0], True)
         if op == "take":
             return ok("take", args[0])
-        if op == "submit":
+        if op in ("submit", "submit_block"):
             return ok("submit", args[0], args[1])
         return ok(op, *args)
 

@@ -41,6 +41,7 @@ class Lockstep:
         self.plant = plant
         self.loop = loop
         self.quiet_s = quiet_s
+        self.stuck_channels, self.stuck_uvms = set(), set()  # stuck quiet points already reported
         self.m = api.Model(CFG)
         self.s = self.m.initial()
         self.d = Driver(tenants=T, cores=K, pages=CFG.P, quota_uvms=QUOTA_UVMS,
@@ -112,10 +113,11 @@ class Lockstep:
         deadline = time.monotonic() + self.quiet_s
         while True:
             a, _ = self.abstraction()
-            busy = [c for c in range(CFG.C) if self._in_flight(a, c)]
+            busy = [c for c in range(CFG.C) if self._in_flight(a, c) and c not in self.stuck_channels]
             if not busy:
                 break
             if time.monotonic() > deadline:
+                self.stuck_channels.update(busy)   # reported once: not waited for again
                 self._diverge("stuck quiet point: channel(s) %s still have requests to serve after %.0f s "
                               "(sq_tail %s, system VM's sq_head %s, cq_tail %s, need_wakeup armed: %s)" % (
                                   busy, self.quiet_s, [a["c_sqt"][c] for c in busy], [a["c_sqh"][c] for c in busy],
@@ -133,10 +135,11 @@ class Lockstep:
                     continue
                 self.s = s2
                 self.spec_ops["wake"] += 1
-            left = self._unwoken()
+            left = [u for u in self._unwoken() if u not in self.stuck_uvms]
             if not left:
                 break
             if time.monotonic() > deadline:
+                self.stuck_uvms.update(left)
                 self._diverge("stuck quiet point: user VM(s) %s parked with an answer there, never woken "
                               "(a lost wake-up) after %.0f s" % (left, self.quiet_s))
                 break
@@ -176,7 +179,7 @@ class Lockstep:
     def script(self, program=None):
         """The operations so far, as a program that replays them (and raises the same
         Divergence)."""
-        return script(self.program if program is None else program, self.plant)
+        return script(self.program if program is None else program, self.plant, self.loop)
 
     def _spec(self, steps):
         """Run spec operations in sequence; stop at the first error. (err name, outs, state)."""
@@ -455,16 +458,16 @@ class Lockstep:
         return {"spec": self.m.observe(a, t), "data": self.d.tenant_data(t)}
 
 
-def script(program, plant=None):
+def script(program, plant=None, loop=False):
     """[(operation, args)] as a Python program over Lockstep."""
-    return "\n".join(["from nanvix.refine import Lockstep",
-                      "h = Lockstep(plant=%r)" % plant if plant else "h = Lockstep()"] +
+    opts = ", ".join(["plant=%r" % plant] * bool(plant) + ["loop=True"] * bool(loop))
+    return "\n".join(["from nanvix.refine import Lockstep", "h = Lockstep(%s)" % opts] +
                      ["h.%s(%s)" % (op, ", ".join(map(repr, args))) for op, args in program])
 
 
-def replay(program, plant=None):
+def replay(program, plant=None, loop=False):
     """Run [(operation, args)] on a fresh system; the Divergence it raises, or None."""
-    with Lockstep(strict=True, plant=plant) as h:
+    with Lockstep(strict=True, plant=plant, loop=loop) as h:
         try:
             for op, args in program:
                 getattr(h, op)(*args)

@@ -40,7 +40,15 @@ class DropWhenFullServer(SteppedServer):
     ring_class = DropWhenFullRing
 
 
-SERVER_PLANTS = {"drop_when_full": DropWhenFullServer}
+class LoopLostWakeServer(SteppedServer):
+    """The loop answers a parked guest's request but loses the wake-up: the guest armed
+    NOTIFY_ME and parked, and is never told its answer is there."""
+
+    def wake(self, ch):
+        pass
+
+
+SERVER_PLANTS = {"drop_when_full": DropWhenFullServer, "loop_lost_wake": LoopLostWakeServer}
 RUNTIMES = {
     "no_scrub": type("NoScrubRuntime", (SteppedRuntime,), {"page_pool_class": NoScrubPool,
                                                            "__doc__": NoScrubPool.__doc__}),

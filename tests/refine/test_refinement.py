@@ -239,41 +239,8 @@ def scenario_drop_when_full(h):
     h.take(0)
 
 
-def scenario_kernel_channel(h):
-    """A request through the microkernel's own channel code (kernel.c): posted, the guest parks
-    until its answer comes, is woken, takes it; one more posted."""
-    h.create_tenant(0)
-    h.start_sysvm(0)
-    h.create_uvm(0, 0)
-    h.schedule(0)
-    h.submit(0, 1, 1)
-    h.block(0)
-    h.take(0)
-    h.complete(0)
-    h.wake()
-    h.schedule(0)
-    h.deliver(0)
-    h.submit(0, 2, 0)
-    h.take(0)
-
-
-def scenario_kernel_failed_request(h):
-    """A request that fails (stat of a file that does not exist: ENOENT), delivered through the
-    microkernel's own completion path."""
-    h.create_tenant(0)
-    h.start_sysvm(0)
-    h.create_uvm(0, 0)
-    h.schedule(0)
-    h.submit(0, 1, 3)
-    h.take(0)
-    h.complete(0)
-    h.deliver(0)
-
-
 PLANTS = {"foreign_sysvm": scenario_foreign_sysvm, "no_scrub": scenario_no_scrub,
-          "drop_when_full": scenario_drop_when_full, "kernel_cq_head_unpublished": scenario_kernel_channel,
-          "kernel_submit_wrong_slot": scenario_kernel_channel, "kernel_park_unarmed": scenario_kernel_channel,
-          "kernel_failure_as_success": scenario_kernel_failed_request}
+          "drop_when_full": scenario_drop_when_full}
 
 
 @pytest.mark.parametrize("plant", sorted(PLANTS))

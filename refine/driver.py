@@ -16,7 +16,9 @@ import tempfile
 from nanvix.impl import sched as S
 from nanvix.impl.abi import ABI
 from nanvix.impl.errors import QuotaExceeded, SystemVMDown
+from nanvix.refine.abstraction import ENTRY_FIELDS
 from nanvix.refine.guestplants import stepper_image
+from nanvix.spec.requests import FIELDS
 from nanvix.refine.plants import runtime_class
 from nanvix.refine.stepped import serving_by_loop
 
@@ -261,7 +263,7 @@ class Driver:
             return yes(broke=True)
         if not r["taken"]:
             return no("EEMPTY" if r["pending"] == 0 else "EFULL", "nothing taken")
-        return yes(user_data=r["user_data"], broke=False)
+        return yes(user_data=r["user_data"], broke=False, error=r["error"])
 
     def complete(self, u):
         r = self._sysvm_call(u, "complete")
@@ -270,6 +272,18 @@ class Driver:
         if not r["completed"]:
             return no("EEMPTY", "nothing in service")
         return yes(user_data=r["user_data"], result=r["result"])
+
+    def entry_fields(self, u, index):
+        """The fields of SQ entry `index` (mod the ring's size) of u's channel, as the page holds
+        them: {name: value} for spec.requests.FIELDS."""
+        mem = self.uvm[u].channel.page.mem
+        base = ABI["SQ_OFF"] + 64 * (index % ABI["RING_ENTRIES"])
+        return {f: mem.u32(base + ENTRY_FIELDS[f]) for f in FIELDS}
+
+    def cq_result(self, u, index):
+        """The result field of CQ entry `index` (mod the ring's size) of u's channel."""
+        v = self.uvm[u].channel.page.mem.u64(ABI["CQ_OFF"] + 64 * (index % ABI["RING_ENTRIES"]) + 8)
+        return v - (1 << 64) if v >= 1 << 63 else v
 
     # -- the scheduler ----------------------------------------------------------------------------
     def schedule(self, k):

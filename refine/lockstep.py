@@ -25,6 +25,7 @@ from nanvix.refine.abstraction import (CFG, ENTRY_FIELDS, K, MASK32, QUOTA_PAGES
 from nanvix.refine.driver import Driver, Outcome, no
 from nanvix.impl.abi import ABI
 from nanvix.spec import api
+from nanvix.spec.requests import request_error
 
 
 class Divergence(AssertionError):
@@ -42,6 +43,7 @@ class Lockstep:
         self.loop = loop
         self.quiet_s = quiet_s
         self.stuck_channels, self.stuck_uvms = set(), set()  # stuck quiet points already reported
+        self.verdicts = {}  # (channel, SQ index) taken -> the errno spec.requests gives it (0: none)
         self.m = api.Model(CFG)
         self.s = self.m.initial()
         self.d = Driver(tenants=T, cores=K, pages=CFG.P, quota_uvms=QUOTA_UVMS,
@@ -154,6 +156,7 @@ class Lockstep:
         if a["c_state"][c] == M.C_BROKEN:
             n += 1   # the take that found the channel broken
         for _ in range(min(n, CFG.R + 1)):
+            verdict, fields = self._verdict(c)
             err, out, s2 = self.m.step(self.s, "take", c)
             if err:
                 self._diverge("quiet point: channel %d: the loop served a request, spec take %s" % (c, M.ERR_NAMES[err]))
@@ -163,6 +166,10 @@ class Lockstep:
             if out[1]:   # the spec found it broken too
                 return
             ok = a["c_cqr"][c][s2["c_cqt"][c] % CFG.R]
+            res = self.d.cq_result(c, s2["c_cqt"][c])
+            if verdict and res != -verdict:
+                self._diverge("quiet point: channel %d: a malformed request (spec: errno %d, fields %s) "
+                              "answered %d" % (c, verdict, fields, res))
             err, _, s3 = self.m.step(self.s, "complete", c, ok)
             if err:
                 self._diverge("quiet point: channel %d: spec complete %s" % (c, M.ERR_NAMES[err]))
@@ -229,8 +236,9 @@ class Lockstep:
         return self._check("start_sysvm", self.d.start_sysvm(t), [("start_sysvm", t)])
 
     def crash_sysvm(self, t):
-        """SIGKILL the tenant's system VM."""
+        """SIGKILL the tenant's system VM (what it had taken is answered EIO on its restart)."""
         self._call("crash_sysvm", t)
+        self.verdicts = {k: v for k, v in self.verdicts.items() if tenant_of(k[0]) != t}
         return self._check("crash_sysvm", self.d.crash_sysvm(t), [("crash_sysvm", t)])
 
     def restart_sysvm(self, t):
@@ -377,25 +385,48 @@ class Lockstep:
         return impl
 
     # -- the channel: system VM side --------------------------------------------------------------
+    def _verdict(self, u):
+        """The spec's verdict (spec.requests) on the request u's system VM takes next: 0 or the
+        errno it must be answered with, and the fields it was given."""
+        fields = self.d.entry_fields(u, self.s["c_sqh"][u])
+        return request_error(**fields), fields
+
     def take(self, u):
+        """The system VM takes a request: the same one as the spec, validated as spec.requests
+        says (a wrong errno, or a malformed request accepted, is a divergence)."""
         if self.loop:
             raise ValueError("the system VMs serve by their own loop: no take on command")
         self._call("take", u)
+        index = self.s["c_sqh"][u]
+        verdict, fields = self._verdict(u) if u in self.d.uvm and self.d.uvm[u].channel else (0, {})
         impl = self.d.take(u)
 
         def same(outs):
             got = (0, 1) if impl["broke"] else (impl["user_data"], 0)
             if got != tuple(outs[0]):
                 return "took %r, spec %r" % (got, tuple(outs[0]))
-        return self._check("take", impl, [("take", u)], same=same)
+            if not impl["broke"] and impl["error"] != verdict:
+                return "the system VM validated the request as %s, spec %s (fields %s)" % (
+                    impl["error"] or "well-formed", verdict or "well-formed", fields)
+        r = self._check("take", impl, [("take", u)], same=same)
+        if impl.ok and not impl["broke"]:
+            self.verdicts[(u, index)] = verdict
+        return r
 
     def complete(self, u):
+        """The system VM answers the oldest request in service: a malformed one with exactly the
+        errno spec.requests gives it (and, so, as a failure)."""
         if self.loop:
             raise ValueError("the system VMs serve by their own loop: no complete on command")
         self._call("complete", u)
+        verdict = self.verdicts.pop((u, self.s["c_cqt"][u]), 0)
         impl = self.d.complete(u)
         ok = impl.ok and impl["result"] >= 0  # the answer's success is the system VM's to decide
-        return self._check("complete", impl, [("complete", u, ok)])
+        same = None
+        if verdict:
+            same = lambda _: None if impl["result"] == -verdict else \
+                "a malformed request (spec: errno %d) answered %d" % (verdict, impl["result"])
+        return self._check("complete", impl, [("complete", u, ok)], same=same)
 
     # -- the scheduler ----------------------------------------------------------------------------
     def schedule(self, k):

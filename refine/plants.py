@@ -1,6 +1,7 @@
 """Deliberate implementation bugs, applied by the harness (never read by production code): each
 name maps to a stepped runtime, or a stepped system VM, with one mistake. `nanvix check --plant
 NAME` and the tests run the lock-step comparison against them to show it catches each one."""
+from nanvix.impl.abi import EINVAL, ENOSYS
 from nanvix.impl.control.pages import PagePool
 from nanvix.refine.cplants import DropWhenFullRing
 from nanvix.refine.guestplants import GUEST_BUGS
@@ -48,7 +49,18 @@ class LoopLostWakeServer(SteppedServer):
         pass
 
 
-SERVER_PLANTS = {"drop_when_full": DropWhenFullServer, "loop_lost_wake": LoopLostWakeServer}
+class EnosysAsEinvalServer(SteppedServer):
+    """A request with an unknown opcode is answered EINVAL instead of ENOSYS."""
+
+    def answer(self, ch, r):
+        if r.error != ENOSYS:
+            return super().answer(ch, r)
+        ch.served += 1
+        self.arena.served(ch.slot)
+        return -EINVAL, ch.ring.complete(r, -EINVAL, b"")
+
+
+SERVER_PLANTS = {"enosys_as_einval": EnosysAsEinvalServer, "drop_when_full": DropWhenFullServer, "loop_lost_wake": LoopLostWakeServer}
 RUNTIMES = {
     "no_scrub": type("NoScrubRuntime", (SteppedRuntime,), {"page_pool_class": NoScrubPool,
                                                            "__doc__": NoScrubPool.__doc__}),

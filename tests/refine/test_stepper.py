@@ -10,13 +10,18 @@ from nanvix.refine.lockstep import Divergence
 pytestmark = pytest.mark.kvm
 
 
-def kernel_channel(h):
-    """A request through kernel.c's channel code: posted, the guest parks until its answer
-    comes, is woken, takes it; one more posted."""
+def running_guest(h):
+    """Tenant 0 with its system VM up, and its user VM 0 on core 0."""
     h.create_tenant(0)
     h.start_sysvm(0)
     h.create_uvm(0, 0)
     h.schedule(0)
+
+
+def kernel_channel(h):
+    """A request through kernel.c's channel code: posted, the guest parks until its answer
+    comes, is woken, takes it; one more posted."""
+    running_guest(h)
     h.submit(0, 1, 1)
     h.block(0)
     h.take(0)
@@ -31,10 +36,7 @@ def kernel_channel(h):
 def kernel_failed_request(h):
     """A request that fails (stat of a file that does not exist: ENOENT), delivered through the
     microkernel's completion path."""
-    h.create_tenant(0)
-    h.start_sysvm(0)
-    h.create_uvm(0, 0)
-    h.schedule(0)
+    running_guest(h)
     h.submit(0, 1, 3)
     h.take(0)
     h.complete(0)
@@ -44,10 +46,7 @@ def kernel_failed_request(h):
 def loop_serving(h):
     """Requests served by the system VM's loop: delivered; submit-then-park (the loop's answer
     races the park; a parked guest must be woken); a system VM crash and restart."""
-    h.create_tenant(0)
-    h.start_sysvm(0)
-    h.create_uvm(0, 0)
-    h.schedule(0)
+    running_guest(h)
     for kind in (0, 1, 2, 3):
         assert h.submit(0, 5, kind).ok
     for _ in range(4):
@@ -67,10 +66,7 @@ def loop_serving(h):
 def malformed_requests(h):
     """Requests whose fields a hostile guest rewrote after posting: each is answered with the
     errno spec.requests gives it."""
-    h.create_tenant(0)
-    h.start_sysvm(0)
-    h.create_uvm(0, 0)
-    h.schedule(0)
+    running_guest(h)
     for slot, (field, v) in enumerate((("opcode", 99), ("in_len", 1 << 31), ("out_cap", 1 << 31),
                                        ("name_len", 5), ("opcode", 0))):
         assert h.submit(0, 7, 2).ok
@@ -150,18 +146,12 @@ def test_request_rule_is_the_system_vms():
 
 def test_loop_checks_error_codes():
     with Lockstep(loop=True) as h:
-        h.create_tenant(0)
-        h.start_sysvm(0)
-        h.create_uvm(0, 0)
-        h.schedule(0)
+        running_guest(h)
         assert h.submit(0, 7, 0).ok
         assert h.deliver(0).ok
     with Lockstep(loop=True, plant="enosys_as_einval") as h, \
             pytest.raises(Divergence, match="malformed request .spec: errno 38"):
-        h.create_tenant(0)
-        h.start_sysvm(0)
-        h.create_uvm(0, 0)
-        h.schedule(0)
+        running_guest(h)
         h.crash_sysvm(0)             # (so the request waits while its opcode is rewritten)
         assert h.submit(0, 7, 0).ok
         h.scribble_field(0, 0, "opcode", 99)

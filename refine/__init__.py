@@ -6,7 +6,8 @@ and compares them through an abstraction function (`nanvix check`).
     abstraction.py  the spec state a running implementation stands for
     lockstep.py     Lockstep: one method per operation, compared after every step
     campaign.py     random spec-guided campaigns; shrink.py shortens a divergent program
-    plants.py       deliberate implementation bugs (cplants.pyx: those inside the ring)
+    plants.py       deliberate implementation bugs (cplants.pyx: those inside the ring;
+                    guestplants.py: those in the microkernel's kernel.c)
     cli.py          `nanvix check`
 """
 

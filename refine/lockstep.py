@@ -337,6 +337,11 @@ class Lockstep:
         self._call("submit_block", u, v, kind)
         k = self.s["u_core"][u]
         impl = self.d.submit_block(u, v, kind)
+        if not impl.ok and impl.get("blocked"):   # refused (a full ring), then parked all the same
+            err = M.ERR_NAMES[self.m.step(self.s, "submit", u, v)[0]]
+            if err != impl.err:
+                self._diverge("submit_block: implementation %s (%s), spec %s" % (impl.err, impl["why"], err))
+            return self._check("submit_block", Outcome(ok=True, left=impl["left"], blocked=True), [("block", k)])
         steps = [("submit", u, impl.get("user_data", v))] + ([("block", k)] if impl.get("blocked") else [])
         self._check("submit_block", impl, steps)
         if impl.ok and not impl["blocked"] and self.m.step(self.s, "block", k)[0] != M.ERR_NAMES.index("EBUSY"):

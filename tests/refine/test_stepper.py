@@ -2,7 +2,6 @@
 can be lock-stepped: bugs planted in either are divergences."""
 import pytest
 
-from nanvix import spec as M
 from nanvix.refine import Lockstep
 from nanvix.refine.campaign import Campaign
 from nanvix.refine.guestplants import GUEST_BUGS, planted_source
@@ -158,13 +157,3 @@ def test_loop_checks_error_codes():
         h.scribble_field(0, 0, "opcode", 99)
         h.restart_sysvm(0)
 
-
-def test_loop_refused_submit_then_park():
-    """A hostile guest whose ring reads full: its submit is refused, and it parks all the same
-    (found by a 10^4-step --loop campaign: the harness had given the spec neither)."""
-    with Lockstep(loop=True) as h:
-        running_guest(h)
-        h.scribble_sq_tail(0, 0xFFFFFFFE)
-        r = h.submit_block(0, 1, 0)
-        assert r.err == "EFULL" and r["blocked"]
-        assert h.s["u_state"][0] == M.U_BLOCKED

@@ -6,7 +6,8 @@ and compares them through an abstraction function (`nanvix check`).
     abstraction.py  the spec state a running implementation stands for
     lockstep.py     Lockstep: one method per operation, compared after every step
     campaign.py     random spec-guided campaigns; shrink.py shortens a divergent program
-    plants.py       implementation mutants (cplants.pyx: those in the ring and the scheduler)
+    plants.py       implementation mutants (cplants.pyx: those in the ring and the scheduler;
+                    guestplants.py: those in the microkernel's kernel.c)
     coverage.py     branch coverage of a campaign; scenarios.py, directed programs
     mutants.py      `nanvix check --mutants`: every mutant against the checks
     cli.py          `nanvix check`

@@ -26,8 +26,12 @@ class Campaign:
     BURSTS = {"submit": 0.08, "take": 0.08, "complete": 0.08, "deliver": 0.06}
     GUIDED = 0.85   # the chance that a step insists on an operation the spec allows
 
-    def __init__(self, seed=0, episode=250, strict=False, plant=None):
+    def __init__(self, seed=0, episode=250, strict=False, plant=None, loop=False):
+        """loop: the system VMs serve by their own loop (no take/complete on command; submit_block
+        races the loop's answer against the guest's park)."""
         self.plant = plant
+        self.loop = loop
+        self.weights = dict(self.WEIGHTS, take=0, complete=0, submit_block=6) if loop else self.WEIGHTS
         self.rng = random.Random(seed)
         self.seed = seed
         self.episode = episode
@@ -45,7 +49,7 @@ class Campaign:
 
     def _fresh(self):
         self._retire()
-        self.h = Lockstep(strict=self.strict, plant=self.plant)
+        self.h = Lockstep(strict=self.strict, plant=self.plant, loop=self.loop)
         self.in_episode = 0
         self.burst = None
         self.plan = self.plan_out = None
@@ -78,8 +82,8 @@ class Campaign:
     def _draw(self, op=None):
         """A random operation (or arguments for op) over the current state."""
         rng, s = self.rng, self.h.s
-        ops = list(self.WEIGHTS)
-        op = op or rng.choices(ops, [self.WEIGHTS[o] for o in ops])[0]
+        ops = list(self.weights)
+        op = op or rng.choices(ops, [self.weights[o] for o in ops])[0]
         live = [u for u in range(CFG.U) if s["u_state"][u] != M.U_FREE]
         running = [u for u in live if s["u_state"][u] == M.U_RUNNING]
         pick = lambda pool: rng.choice(pool) if pool and rng.random() < 0.95 else rng.randrange(CFG.U)
@@ -92,7 +96,7 @@ class Campaign:
             return op, (rng.randrange(K),)
         if op == "wake":
             return op, ()
-        if op == "submit":
+        if op in ("submit", "submit_block"):
             return op, (pick(running), rng.getrandbits(64), rng.choice((0, 0, 0, 1, 2, 3, 4)))
         if op in ("take", "complete", "destroy_uvm", "spurious_doorbell"):
             return op, (pick(live),)
@@ -111,6 +115,7 @@ class Campaign:
     # the spec step that decides an operation's outcome first (the others: see _enabled)
     FIRST = {"destroy_uvm": lambda a: ("close_channel", a[0]), "complete": lambda a: ("complete", a[0], True),
              "take": lambda a: ("take", a[0]), "submit": lambda a: ("submit", a[0], a[1]),
+             "submit_block": lambda a: ("submit", a[0], a[1]),
              "create_uvm": lambda a: ("create_uvm",) + a, "exit_uvm": lambda a: ("exit_uvm",) + a,
              "deliver": lambda a: ("deliver",) + a, "preempt": lambda a: ("preempt",) + a,
              "create_tenant": lambda a: ("create_tenant",) + a, "start_sysvm": lambda a: ("start_sysvm",) + a,
@@ -261,6 +266,8 @@ class Campaign:
                 return
 
     def _start_plan(self):
+        if self.loop:    # (the plans take and answer on command; the loop serves by itself)
+            return
         seen = set(self.spec_ops) | set(self.ops) | set(self.h.spec_ops) | set(self.h.ops)
         ops = [op for op in self.WEIGHTS if op in ALL_OPS and op not in seen]
         if ops and self.in_episode > 50 and self.rng.random() < self.PLAN:

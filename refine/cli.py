@@ -26,6 +26,8 @@ def register(sub):
                         "first divergence; then its directed scenario); print what caught each and the "
                         "mutation score; exit 1 if one survives")
     p.add_argument("--only", metavar="MUTANT,...", help="with --mutants: only these mutants")
+    p.add_argument("--loop", action="store_true",
+                   help="the system VMs serve by their own loop; checked at quiet points, with wake-ups")
     p.add_argument("--shrink-seconds", type=float, default=60.0,
                    help="time to spend shortening the first divergence's program (default 60)")
     p.add_argument("--require-coverage", action="store_true",
@@ -50,12 +52,12 @@ class MutantNames:
         return iter(self._names())
 
 
-def run(steps, seed=0, episode=250, progress=None, shrink_seconds=60.0, plant=None):
+def run(steps, seed=0, episode=250, progress=None, shrink_seconds=60.0, plant=None, loop=False):
     from nanvix.refine import abstraction as A, lockstep as L
     from nanvix.refine.campaign import Campaign
     from nanvix.refine.coverage import BRANCHES
     from nanvix.refine.shrink import shrink
-    c = Campaign(seed=seed, episode=episode, plant=plant)
+    c = Campaign(seed=seed, episode=episode, plant=plant, loop=loop)
     t0 = time.perf_counter()
     try:
         c.run(steps, progress=progress)
@@ -67,8 +69,8 @@ def run(steps, seed=0, episode=250, progress=None, shrink_seconds=60.0, plant=No
         calls = d.pop("calls")
         d["calls"] = len(calls)
         if i == 0 and shrink_seconds > 0:  # the first one, as a short program
-            short = shrink(calls, shrink_seconds, plant)
-            d["shrunk"] = {"calls": len(short), "program": L.script(short, plant)}
+            short = shrink(calls, shrink_seconds, plant, loop)
+            d["shrunk"] = {"calls": len(short), "program": L.script(short, plant, loop)}
         firsts.append(d)
     operations = {op: c.spec_ops[op] for op in A.SPEC_OPS}
     operations.update({op: c.ops[op] for op in A.FAULT_OPS})
@@ -79,7 +81,7 @@ def run(steps, seed=0, episode=250, progress=None, shrink_seconds=60.0, plant=No
         "steps": c.steps, "divergences": len(c.divergences),
         "steps_per_second": round(c.steps / dt, 1) if dt else None,
         "operations": operations, "uncovered": c.uncovered(),
-        "seed": seed, "seconds": round(dt, 2), "outcomes": outcomes,
+        "seed": seed, "seconds": round(dt, 2), "outcomes": outcomes, "serving": "loop" if loop else "stepped",
         "unsupported": [op for op in A.api.OPS if op not in A.SPEC_OPS],
         "first_divergences": firsts,
         "branches": {b: c.branches[b] for b in BRANCHES}, "branches_uncovered": c.branches_uncovered(),
@@ -92,7 +94,9 @@ def render(r):
         oc = r["outcomes"].get(op, {})
         lines.append("%-20s %8d   %s" % (op, n, " ".join("%s=%d" % kv for kv in sorted(oc.items()))))
     lines.append("")
-    lines.append("steps %d in %.1f s (%.0f steps/s), seed %d" % (r["steps"], r["seconds"], r["steps_per_second"] or 0, r["seed"]))
+    lines.append("steps %d in %.1f s (%.0f steps/s), seed %d, system VMs serving %s" % (
+        r["steps"], r["seconds"], r["steps_per_second"] or 0, r["seed"],
+        "by their own loop" if r["serving"] == "loop" else "on command"))
     lines.append("uncovered: %s" % (", ".join(r["uncovered"]) or "none"))
     groups, counts = {}, {}
     for b, n in r["branches"].items():
@@ -146,7 +150,7 @@ def main(args):
     progress = None
     if not args.json and sys.stderr.isatty():
         progress = lambda n: print("  %d steps ..." % n, file=sys.stderr, flush=True)
-    r = run(args.steps, args.seed, args.episode, progress, args.shrink_seconds, args.plant)
+    r = run(args.steps, args.seed, args.episode, progress, args.shrink_seconds, args.plant, args.loop)
     emit(r, args.json, render)
     if r["divergences"]:
         return 1

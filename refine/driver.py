@@ -16,7 +16,11 @@ import tempfile
 from nanvix.impl import sched as S
 from nanvix.impl.abi import ABI
 from nanvix.impl.errors import QuotaExceeded, SystemVMDown
+from nanvix.refine.abstraction import ENTRY_FIELDS
+from nanvix.refine.guestplants import stepper_image
+from nanvix.spec.requests import FIELDS
 from nanvix.refine.plants import runtime_class
+from nanvix.refine.stepped import serving_by_loop
 
 STEPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stepper.c")
 # A command runs on its core until the guest asks for the next one: no time slice may cut it short
@@ -49,12 +53,15 @@ def no(err, why, **kw):
 
 
 class Driver:
-    def __init__(self, tenants=2, cores=2, pages=8, quota_uvms=4, quota_pages=4, home=None, plant=None):
+    def __init__(self, tenants=2, cores=2, pages=8, quota_uvms=4, quota_pages=4, home=None, plant=None,
+                 loop=False):
+        """loop: the system VMs serve by their own loop (take/complete are then theirs)."""
         self.home = home or tempfile.mkdtemp(prefix="nanvix-check-")
         self.own_home = home is None
-        self.rt = runtime_class(plant)(home=self.home, cores=cores, max_pages=pages,
+        rtc = runtime_class(plant)
+        self.rt = (serving_by_loop(rtc) if loop else rtc)(home=self.home, cores=cores, max_pages=pages,
                                        quota_uvms=quota_uvms, quota_pages=quota_pages, pool_size=0)
-        self.image = self.rt.load(STEPPER)
+        self.image = stepper_image(STEPPER, self.rt.guest_plant)
         self.ntenants = tenants
         self.uvm = {}        # spec index u -> UserVM
         self.index = {}      # impl id -> spec index u
@@ -148,11 +155,18 @@ class Driver:
 
     def submit(self, u, v, kind=0):
         """kind 0: a no-op request; 1: kv_add("n", 1); 2: append "x" to file "f"; 3: stat "f";
-        4: list the tenant's top directory (3 and 4 are the Linux-ABI layer's requests)."""
+        4: list the tenant's top directory (3 and 4 are the Linux-ABI layer's requests). An
+        honest guest posts through the microkernel, which picks the request's user_data itself
+        (returned: the implementation's choice); a hostile one (it scribbled) writes v raw."""
         vm, how = self._step(u, (CMD_SUBMIT, (v, kind)))
         if vm is None:
             return how
-        return yes(left=how) if vm.answers[0] else no("EFULL", "64 requests outstanding", left=how)
+        a = vm.answers
+        if a[0] == 1:
+            return yes(left=how, user_data=a[1])
+        if a[0] == 0:
+            return no("EFULL", "64 requests outstanding", left=how)
+        return no("EREFUSED", "the microkernel refused the request (not a full ring)", left=how)
 
     def deliver(self, u):
         vm, how = self._step(u, (CMD_DELIVER, ()))
@@ -175,6 +189,18 @@ class Driver:
         off = ABI["SQ_OFF"] + 64 * slot + offset
         vm, how = self._step(u, (CMD_SCRIBBLE, (off, value, width)))
         return how if vm is None else yes(left=how)
+
+    def submit_block(self, u, v, kind=0):
+        """submit, then at once (in the same run of the guest) block: the guest parks unless the
+        answer is already there. blocked: whether it parked."""
+        vm, how = self._step(u, (CMD_SUBMIT, (v, kind)), (CMD_BLOCK, ()))
+        if vm is None:
+            return how
+        # (block writes no answer: command_arg[] still holds the submit's when the guest parks
+        # or asks for its next command)
+        if vm.answers[0] != 1:
+            return no("EFULL", "not posted", left=how, blocked=how == S.LEFT_BLOCK)
+        return yes(left=how, user_data=vm.answers[1], blocked=how == S.LEFT_BLOCK)
 
     def block(self, u):
         vm, how = self._step(u, (CMD_BLOCK, ()))
@@ -243,7 +269,7 @@ class Driver:
             return no("EINVAL", "broken channel")
         if not r["taken"]:
             return no("EEMPTY" if r["pending"] == 0 else "EFULL", "nothing taken")
-        return yes(user_data=r["user_data"], broke=False)
+        return yes(user_data=r["user_data"], broke=False, error=r["error"])
 
     def complete(self, u):
         r = self._sysvm_call(u, "complete")
@@ -252,6 +278,18 @@ class Driver:
         if not r["completed"]:
             return no("EINVAL", "broken channel") if r["broken"] else no("EEMPTY", "nothing in service")
         return yes(user_data=r["user_data"], result=r["result"])
+
+    def entry_fields(self, u, index):
+        """The fields of SQ entry `index` (mod the ring's size) of u's channel, as the page holds
+        them: {name: value} for spec.requests.FIELDS."""
+        mem = self.uvm[u].channel.page.mem
+        base = ABI["SQ_OFF"] + 64 * (index % ABI["RING_ENTRIES"])
+        return {f: mem.u32(base + ENTRY_FIELDS[f]) for f in FIELDS}
+
+    def cq_result(self, u, index):
+        """The result field of CQ entry `index` (mod the ring's size) of u's channel."""
+        v = self.uvm[u].channel.page.mem.u64(ABI["CQ_OFF"] + 64 * (index % ABI["RING_ENTRIES"]) + 8)
+        return v - (1 << 64) if v >= 1 << 63 else v
 
     # -- the scheduler ----------------------------------------------------------------------------
     def schedule(self, k):

@@ -17,12 +17,15 @@ re-synchronised to the abstraction and the run goes on.
 The abstraction function is in abstraction.py; random campaigns in campaign.py.
 """
 import collections
+import time
 
 from nanvix import spec as M
 from nanvix.refine.abstraction import (CFG, ENTRY_FIELDS, K, MASK32, QUOTA_PAGES, QUOTA_UVMS, T, abstract,
                                       diff, tenant_of)
 from nanvix.refine.driver import Driver, Outcome, no
+from nanvix.impl.abi import ABI
 from nanvix.spec import api
+from nanvix.spec.requests import request_error
 
 
 class Divergence(AssertionError):
@@ -30,14 +33,21 @@ class Divergence(AssertionError):
 
 
 class Lockstep:
-    def __init__(self, strict=True, home=None, plant=None):
-        """plant: the name of a deliberate implementation bug (nanvix.refine.plants), or None."""
+    def __init__(self, strict=True, home=None, plant=None, loop=False, quiet_s=10.0):
+        """plant: the name of a deliberate implementation bug (nanvix.refine.plants), or None.
+        loop: the system VMs serve by their own loop; the harness does not take or complete,
+        it waits after every operation for a quiet point (no request in flight, every parked
+        guest with an answer woken; at most quiet_s seconds) and gives the spec what was served."""
         self.strict = strict
         self.plant = plant
+        self.loop = loop
+        self.quiet_s = quiet_s
+        self.stuck_channels, self.stuck_uvms = set(), set()  # stuck quiet points already reported
+        self.verdicts = {}  # (channel, SQ index) taken -> the errno spec.requests gives it (0: none)
         self.m = api.Model(CFG)
         self.s = self.m.initial()
         self.d = Driver(tenants=T, cores=K, pages=CFG.P, quota_uvms=QUOTA_UVMS,
-                        quota_pages=QUOTA_PAGES, home=home, plant=plant)
+                        quota_pages=QUOTA_PAGES, home=home, plant=plant, loop=loop)
         self.page_slot = list(range(CFG.P))   # implementation page index -> spec page
         self.program = []
         self.ops = collections.Counter()       # operations that succeeded on both sides
@@ -69,7 +79,9 @@ class Lockstep:
 
     def sync(self):
         """Compare the abstracted implementation state with the spec state, and check every
-        invariant on it."""
+        invariant on it (serving by the loop: at the next quiet point)."""
+        if self.loop:
+            self.quiet()
         a, problems = self.abstraction()
         if problems:
             self._diverge("abstraction: " + "; ".join(problems))
@@ -82,10 +94,99 @@ class Lockstep:
         if d or bad or problems:
             self.s = a  # go on from where the implementation is
 
+    # -- serving by the system VM's own loop --------------------------------------------------------
+    def _in_flight(self, a, c):
+        """Channel c has a request its system VM has taken and not answered, or one it could
+        take now (spec: take would succeed)."""
+        return a["c_state"][c] == M.C_OPEN and a["s_state"][a["c_sysvm"][c]] == M.S_UP and (
+            a["c_sqh"][c] != a["c_cqt"][c] or self.m.step(a, "take", c)[0] == 0)
+
+    def _unwoken(self):
+        """Parked user VMs the spec would wake (an answer is there) that are still parked."""
+        return [u for u in range(CFG.U) if self.s["u_state"][u] == M.U_BLOCKED and
+                self.m.step(self.s, "wake", u)[0] == 0]
+
+    def quiet(self):
+        """Wait until the loops have served all they can (no request in flight), replay what they
+        served into the spec (take, then complete with the answer's success, per request, in
+        order), then collect wake-ups until every parked guest with an answer is woken. A loop
+        that leaves a request unserved, or a parked guest unwoken, past quiet_s is a stuck quiet
+        point: a divergence that says which."""
+        deadline = time.monotonic() + self.quiet_s
+        while True:
+            a, _ = self.abstraction()
+            busy = [c for c in range(CFG.C) if self._in_flight(a, c) and c not in self.stuck_channels]
+            if not busy:
+                break
+            if time.monotonic() > deadline:
+                self.stuck_channels.update(busy)   # reported once: not waited for again
+                self._diverge("stuck quiet point: channel(s) %s still have requests to serve after %.0f s "
+                              "(sq_tail %s, system VM's sq_head %s, cq_tail %s, need_wakeup armed: %s)" % (
+                                  busy, self.quiet_s, [a["c_sqt"][c] for c in busy], [a["c_sqh"][c] for c in busy],
+                                  [a["c_cqt"][c] for c in busy], [self._need_wakeup(c) for c in busy]))
+                break
+            time.sleep(0.002)
+        for c in range(CFG.C):
+            self._served(a, c)
+        while True:
+            woken = self.d.wake()["us"]
+            for u in woken:
+                err, _, s2 = self.m.step(self.s, "wake", u)
+                if err:
+                    self._diverge("quiet point: the loop woke user VM %d, spec %s" % (u, M.ERR_NAMES[err]))
+                    continue
+                self.s = s2
+                self.spec_ops["wake"] += 1
+            left = [u for u in self._unwoken() if u not in self.stuck_uvms]
+            if not left:
+                break
+            if time.monotonic() > deadline:
+                self.stuck_uvms.update(left)
+                self._diverge("stuck quiet point: user VM(s) %s parked with an answer there, never woken "
+                              "(a lost wake-up) after %.0f s" % (left, self.quiet_s))
+                break
+            time.sleep(0.002)
+
+    def _served(self, a, c):
+        """Give the spec what the loop served on channel c since the last quiet point."""
+        s = self.s
+        if s["c_state"][c] != M.C_OPEN:
+            return
+        n = (a["c_cqt"][c] - s["c_cqt"][c]) & MASK32
+        if a["c_state"][c] == M.C_BROKEN:
+            n += 1   # the take that found the channel broken
+        for _ in range(min(n, CFG.R + 1)):
+            verdict, fields = self._verdict(c)
+            err, out, s2 = self.m.step(self.s, "take", c)
+            if err:
+                self._diverge("quiet point: channel %d: the loop served a request, spec take %s" % (c, M.ERR_NAMES[err]))
+                return
+            self.s = s2
+            self.spec_ops["take"] += 1
+            if out[1]:   # the spec found it broken too
+                return
+            ok = a["c_cqr"][c][s2["c_cqt"][c] % CFG.R]
+            res = self.d.cq_result(c, s2["c_cqt"][c])
+            if verdict and res != -verdict:
+                self._diverge("quiet point: channel %d: a malformed request (spec: errno %d, fields %s) "
+                              "answered %d" % (c, verdict, fields, res))
+            err, _, s3 = self.m.step(self.s, "complete", c, ok)
+            if err:
+                self._diverge("quiet point: channel %d: spec complete %s" % (c, M.ERR_NAMES[err]))
+                return
+            self.s = s3
+            self.spec_ops["complete"] += 1
+
+    def _need_wakeup(self, c):
+        vm = self.d.uvm.get(c)
+        if vm is None or vm.channel is None:
+            return None
+        return bool(vm.channel.page.mem.u32(ABI["HDR_SQ_FLAGS"]) & ABI["SQ_NEED_WAKEUP"])
+
     def script(self, program=None):
         """The operations so far, as a program that replays them (and raises the same
         Divergence)."""
-        return script(self.program if program is None else program, self.plant)
+        return script(self.program if program is None else program, self.plant, self.loop)
 
     def _spec(self, steps):
         """Run spec operations in sequence; stop at the first error. (err name, outs, state)."""
@@ -135,8 +236,9 @@ class Lockstep:
         return self._check("start_sysvm", self.d.start_sysvm(t), [("start_sysvm", t)])
 
     def crash_sysvm(self, t):
-        """SIGKILL the tenant's system VM."""
+        """SIGKILL the tenant's system VM (what it had taken is answered EIO on its restart)."""
         self._call("crash_sysvm", t)
+        self.verdicts = {k: v for k, v in self.verdicts.items() if tenant_of(k[0]) != t}
         return self._check("crash_sysvm", self.d.crash_sysvm(t), [("crash_sysvm", t)])
 
     def restart_sysvm(self, t):
@@ -213,8 +315,11 @@ class Lockstep:
 
     # -- the channel: guest side ----------------------------------------------------------------
     def submit(self, u, v, kind=0):
+        """The guest posts a request. An honest guest's microkernel picks its user_data (the
+        spec is given that payload); v is the payload a hostile guest writes itself."""
         self._call("submit", u, v, kind)
-        return self._check("submit", self.d.submit(u, v, kind), [("submit", u, v)])
+        impl = self.d.submit(u, v, kind)
+        return self._check("submit", impl, [("submit", u, impl.get("user_data", v))])
 
     def deliver(self, u):
         self._call("deliver", u)
@@ -225,6 +330,23 @@ class Lockstep:
             if (payload, ok) != (impl["user_data"], int(impl["result"] >= 0)):
                 return "delivered (%d, %d), spec (%d, %d)" % (impl["user_data"], impl["result"] >= 0, payload, ok)
         return self._check("deliver", impl, [("deliver", u)], same=same)
+
+    def submit_block(self, u, v, kind=0):
+        """submit, then block at once in the same run of the guest (serving by the loop: the
+        loop's answer races the park; either order is checked, and a parked guest must be woken)."""
+        self._call("submit_block", u, v, kind)
+        k = self.s["u_core"][u]
+        impl = self.d.submit_block(u, v, kind)
+        if not impl.ok and impl.get("blocked"):   # refused (a full ring), then parked all the same
+            err = M.ERR_NAMES[self.m.step(self.s, "submit", u, v)[0]]
+            if err != impl.err:
+                self._diverge("submit_block: implementation %s (%s), spec %s" % (impl.err, impl["why"], err))
+            return self._check("submit_block", Outcome(ok=True, left=impl["left"], blocked=True), [("block", k)])
+        steps = [("submit", u, impl.get("user_data", v))] + ([("block", k)] if impl.get("blocked") else [])
+        self._check("submit_block", impl, steps)
+        if impl.ok and not impl["blocked"] and self.m.step(self.s, "block", k)[0] != M.ERR_NAMES.index("EBUSY"):
+            self._diverge("submit_block: the guest did not park, yet the spec has no answer for it")
+        return impl
 
     def scribble_sq_tail(self, u, v):
         self._call("scribble_sq_tail", u, v)
@@ -268,21 +390,48 @@ class Lockstep:
         return impl
 
     # -- the channel: system VM side --------------------------------------------------------------
+    def _verdict(self, u):
+        """The spec's verdict (spec.requests) on the request u's system VM takes next: 0 or the
+        errno it must be answered with, and the fields it was given."""
+        fields = self.d.entry_fields(u, self.s["c_sqh"][u])
+        return request_error(**fields), fields
+
     def take(self, u):
+        """The system VM takes a request: the same one as the spec, validated as spec.requests
+        says (a wrong errno, or a malformed request accepted, is a divergence)."""
+        if self.loop:
+            raise ValueError("the system VMs serve by their own loop: no take on command")
         self._call("take", u)
+        index = self.s["c_sqh"][u]
+        verdict, fields = self._verdict(u) if u in self.d.uvm and self.d.uvm[u].channel else (0, {})
         impl = self.d.take(u)
 
         def same(outs):
             got = (0, 1) if impl["broke"] else (impl["user_data"], 0)
             if got != tuple(outs[0]):
                 return "took %r, spec %r" % (got, tuple(outs[0]))
-        return self._check("take", impl, [("take", u)], same=same)
+            if not impl["broke"] and impl["error"] != verdict:
+                return "the system VM validated the request as %s, spec %s (fields %s)" % (
+                    impl["error"] or "well-formed", verdict or "well-formed", fields)
+        r = self._check("take", impl, [("take", u)], same=same)
+        if impl.ok and not impl["broke"]:
+            self.verdicts[(u, index)] = verdict
+        return r
 
     def complete(self, u):
+        """The system VM answers the oldest request in service: a malformed one with exactly the
+        errno spec.requests gives it (and, so, as a failure)."""
+        if self.loop:
+            raise ValueError("the system VMs serve by their own loop: no complete on command")
         self._call("complete", u)
+        verdict = self.verdicts.pop((u, self.s["c_cqt"][u]), 0)
         impl = self.d.complete(u)
         ok = impl.ok and impl["result"] >= 0  # the answer's success is the system VM's to decide
-        return self._check("complete", impl, [("complete", u, ok)])
+        same = None
+        if verdict:
+            same = lambda _: None if impl["result"] == -verdict else \
+                "a malformed request (spec: errno %d) answered %d" % (verdict, impl["result"])
+        return self._check("complete", impl, [("complete", u, ok)], same=same)
 
     # -- the scheduler ----------------------------------------------------------------------------
     def schedule(self, k):
@@ -345,16 +494,16 @@ class Lockstep:
         return {"spec": self.m.observe(a, t), "data": self.d.tenant_data(t)}
 
 
-def script(program, plant=None):
+def script(program, plant=None, loop=False):
     """[(operation, args)] as a Python program over Lockstep."""
-    return "\n".join(["from nanvix.refine import Lockstep",
-                      "h = Lockstep(plant=%r)" % plant if plant else "h = Lockstep()"] +
+    opts = ", ".join(["plant=%r" % plant] * bool(plant) + ["loop=True"] * bool(loop))
+    return "\n".join(["from nanvix.refine import Lockstep", "h = Lockstep(%s)" % opts] +
                      ["h.%s(%s)" % (op, ", ".join(map(repr, args))) for op, args in program])
 
 
-def replay(program, plant=None):
+def replay(program, plant=None, loop=False):
     """Run [(operation, args)] on a fresh system; the Divergence it raises, or None."""
-    with Lockstep(strict=True, plant=plant) as h:
+    with Lockstep(strict=True, plant=plant, loop=loop) as h:
         try:
             for op, args in program:
                 getattr(h, op)(*args)

@@ -9,12 +9,16 @@ or the scheduler are in cplants.pyx.
 `nanvix check --plant NAME` runs a campaign against one; `nanvix check --mutants` runs every one
 (nanvix.refine.mutants) and prints which check caught it: a lock-step campaign, or, where the
 campaign does not reach the mistake, the named directed scenario (nanvix.refine.scenarios, run by
-tests/refine/test_mutants.py too).
+tests/refine/test_mutants.py too). The mistakes in the microkernel's own channel code are built
+from a patched copy of kernel.c (guestplants.py); those in the system VM's serving loop are
+checked by a campaign in which the loop serves (`nanvix check --loop`).
 """
+from nanvix.impl.abi import EINVAL, ENOSYS
 from nanvix.impl import sched as S
 from nanvix.impl.control.pages import PagePool
 from nanvix.impl.control.uvm import SLOT_HOTADD
 from nanvix.refine.cplants import MutantRing, MutantScheduler
+from nanvix.refine.guestplants import GUEST_BUGS
 from nanvix.refine.stepped import SteppedRuntime, SteppedSystemVM, SteppedUserVM
 from nanvix.refine.sysvm import SteppedServer
 
@@ -22,9 +26,11 @@ from nanvix.refine.sysvm import SteppedServer
 class Mutant:
     """One mistake: where it is (the operation it breaks), what it is, how it is made."""
 
-    def __init__(self, name, where, doc, runtime=None, server=None):
+    def __init__(self, name, where, doc, runtime=None, server=None, loop=False):
+        """loop: the mistake is in the system VM's serving loop, which only a campaign in which
+        the loop serves reaches."""
         self.name, self.where, self.doc = name, where, doc
-        self.server = server
+        self.server, self.loop = server, loop
         self.runtime = runtime or self._server_runtime()
 
     def _server_runtime(self):
@@ -115,7 +121,27 @@ class ErrorAnsweredSuccess(SteppedServer):
         return super().answer(ch, r)
 
 
+class EnosysAsEinval(SteppedServer):
+    """A request with an unknown opcode is answered EINVAL instead of ENOSYS."""
+
+    def answer(self, ch, r):
+        if r.error != ENOSYS:
+            return super().answer(ch, r)
+        ch.served += 1
+        self.arena.served(ch.slot)
+        return -EINVAL, ch.ring.complete(r, -EINVAL, b"")
+
+
+class LoopLostWake(SteppedServer):
+    """The loop answers a parked guest's request but loses the wake-up: the guest armed
+    NOTIFY_ME and parked, and is never told its answer is there."""
+
+    def wake(self, ch):
+        pass
+
+
 SERVERS = {
+    "enosys_as_einval": ("complete (validation)", EnosysAsEinval),
     "restart_no_wake": ("restart_sysvm", RestartNoWake),
     "answer_drops_notify": ("complete", AnswerDropsNotify),
     "broken_not_recorded": ("take", BrokenNotRecorded),
@@ -232,6 +258,9 @@ for _name, (_where, _doc) in RING_BUGS.items():
     _add(Mutant(_name, _where, _doc, server=ring_server(_name)))
 for _name, (_where, _cls) in SERVERS.items():
     _add(Mutant(_name, _where, _cls.__doc__, server=_cls))
+_add(Mutant("loop_lost_wake", "wake (the serving loop)", LoopLostWake.__doc__, server=LoopLostWake, loop=True))
+for _name, (_where, _doc, *_) in GUEST_BUGS.items():
+    _add(Mutant(_name, _where, _doc, runtime=runtime(_name, _doc, guest_plant=_name)))
 for _name, _where, _cls in (
         ("foreign_sysvm", "create_uvm (open_channel)", ForeignSysvm),
         ("uvm_quota_off_by_one", "create_uvm (quota)", UvmQuotaOffByOne),

@@ -4,11 +4,11 @@ import time
 from nanvix.refine.lockstep import replay
 
 
-def shrink(program, seconds=60.0, plant=None):
+def shrink(program, seconds=60.0, plant=None, loop=False):
     """A shorter program that still diverges: drop chunks of calls (halves, then quarters, down
     to single calls) while the replay still raises a Divergence, within a time budget."""
     end = time.monotonic() + seconds
-    if replay(program, plant) is None:
+    if replay(program, plant, loop) is None:
         return program  # does not reproduce on its own (it depended on earlier episodes)
     n = 2
     while len(program) > 1 and time.monotonic() < end:
@@ -17,7 +17,7 @@ def shrink(program, seconds=60.0, plant=None):
             cand = program[:i] + program[i + size:]
             if time.monotonic() >= end:
                 break
-            if replay(cand, plant) is not None:
+            if replay(cand, plant, loop) is not None:
                 program, n = cand, max(n - 1, 2)
                 break
         else:

@@ -14,9 +14,18 @@ from nanvix.impl.sysvm.client import SystemVM
 class SteppedSystemVM(SystemVM):
     module = "nanvix.refine.sysvm"
     plant = None  # a planted bug of the system VM process, passed as --plant
+    loop = False  # serve by the server's own loop (--loop), not only when told
 
     def argv(self, cgroup_procs):
-        return super().argv(cgroup_procs) + (["--plant", self.plant] if self.plant else [])
+        return super().argv(cgroup_procs) + (["--plant", self.plant] if self.plant else []) + \
+            (["--loop"] if self.loop else [])
+
+
+def serving_by_loop(runtime_class):
+    """The stepped runtime whose system VMs serve by their real loop (polling, arming
+    NEED_WAKEUP, sleeping on the doorbell, waking parked guests)."""
+    sysvm = type("Loop" + runtime_class.sysvm_class.__name__, (runtime_class.sysvm_class,), {"loop": True})
+    return type("Loop" + runtime_class.__name__, (runtime_class,), {"sysvm_class": sysvm})
 
 
 class SteppedUserVM(UserVM):
@@ -28,6 +37,7 @@ class SteppedUserVM(UserVM):
 
 class SteppedRuntime(Runtime):
     stepped = True
+    guest_plant = None  # a planted bug of the microkernel the stepper links (nanvix.refine.guestplants)
     sysvm_class = SteppedSystemVM
     uvm_class = SteppedUserVM
 

@@ -3,7 +3,8 @@
 Run as `python -m nanvix.refine.sysvm` by the stepped runtime. It does not serve rings in its loop
 (auto = False); the harness asks it to take one request, or to complete the oldest one it holds,
 on a named channel: the two halves of the server's own `serve`, apart, so each is one spec
-operation. `--plant NAME` runs it with a planted bug (nanvix.refine.plants).
+operation. `--loop` serves by the real loop instead (the harness checks it at quiet points).
+`--plant NAME` runs it with a planted bug (nanvix.refine.plants).
 """
 import sys
 
@@ -42,6 +43,8 @@ class SteppedServer(Server):
 
 def _main(argv):
     plant = None
+    loop = "--loop" in argv   # serve by the real loop (auto); take/complete commands still answer
+    argv = [a for a in argv if a != "--loop"]
     if "--plant" in argv:
         i = argv.index("--plant")
         plant = argv[i + 1]
@@ -50,6 +53,8 @@ def _main(argv):
     if plant:
         from nanvix.refine.plants import server_class as planted
         server_class = planted(plant)
+    if loop:
+        server_class = type("Loop" + server_class.__name__, (server_class,), {"auto": True})
     main(argv, server_class)
 
 

@@ -53,10 +53,10 @@ def _digest(parts):
     return h.hexdigest()[:24]
 
 
-def _runtime_digest():
+def _runtime_digest(src=HERE):
     parts = [_compiler_id(), " ".join(CFLAGS)]
     for name in RUNTIME_SOURCES + HEADERS:
-        with open(os.path.join(HERE, name), "rb") as f:
+        with open(os.path.join(src, name), "rb") as f:
             parts += [os.path.basename(name), f.read()]
     return _digest(parts)
 
@@ -77,15 +77,16 @@ def _publish(tmp, final):
             raise
 
 
-def build_runtime():
-    """Compile the microkernel and SDK once; returns the folder holding the objects."""
-    out = os.path.join(cache_dir(), "runtime-" + _runtime_digest())
+def build_runtime(src=HERE):
+    """Compile the microkernel and SDK once; returns the folder holding the objects. src: the
+    folder of the runtime's sources (a copy with a deliberate bug, for the refinement harness)."""
+    out = os.path.join(cache_dir(), "runtime-" + _runtime_digest(src))
     if os.path.isdir(out):
         return out
     tmp = tempfile.mkdtemp(dir=cache_dir(), prefix=".rt-")
     for name in RUNTIME_SOURCES:
         obj = os.path.join(tmp, name.rsplit(".", 1)[0] + ".o")
-        _run([CC, *CFLAGS, *INCLUDES, "-c", os.path.join(HERE, name), "-o", obj], "compiling " + name)
+        _run([CC, *CFLAGS, "-I", src, *INCLUDES, "-c", os.path.join(src, name), "-o", obj], "compiling " + name)
     _publish(tmp, out)
     return out
 
@@ -96,11 +97,11 @@ def build_image(path, name=None):
         return build_source(f.read(), name or os.path.basename(path))
 
 
-def build_source(text, name="function.c"):
-    """Compile one function's C source text and link it with the runtime. Returns {"path": flat
-    image, "end": guest address of _end, "name", "digest"}."""
+def build_source(text, name="function.c", src=HERE):
+    """Compile one function's C source text and link it with the runtime (built from src).
+    Returns {"path": flat image, "end": guest address of _end, "name", "digest"}."""
     text = text.encode() if isinstance(text, str) else text
-    runtime = build_runtime()
+    runtime = build_runtime(src)
     digest = _digest([os.path.basename(runtime), text])
     out = os.path.join(cache_dir(), "image-" + digest)
     if not os.path.isdir(out):

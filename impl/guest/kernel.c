@@ -465,31 +465,69 @@ static struct req reqs[NX_RING_ENTRIES];
 static uint32_t gen_counter;
 static uint32_t sq_tail, cq_head; /* private copies of the indices this side writes */
 
-/* Take every posted completion. The guest validates what the host wrote, too. */
+/* Take the completion at cq_head (the caller saw one posted) and hand cq_head back to the host.
+ * The guest validates what the host wrote, too: returns the request slot it answers, or -1 when
+ * it answers none of ours. seen, when not null, gets the completion as read (always inlined: on
+ * the fast path seen is 0 and that copy compiles away). */
+static inline __attribute__((always_inline)) int take_completion(struct nx_cqe *seen)
+{
+    struct nx_cqe *c = &CQ[cq_head & MASK];
+    uint64_t ud = c->user_data;
+    uint32_t slot = (uint32_t)(ud & 0xff), gen = (uint32_t)(ud >> 8);
+    int took = -1;
+    if (slot < NX_RING_ENTRIES && reqs[slot].busy && !reqs[slot].done && reqs[slot].gen == gen) {
+        struct req *r = &reqs[slot];
+        r->result = c->result;
+        r->out_len = c->out_len <= NX_DATA_SLOT ? c->out_len : 0;
+        r->done = 1;
+        if (threads[r->thread].state == T_IO)
+            threads[r->thread].state = T_RUNNABLE;
+        took = (int)slot;
+    }
+    if (seen) {
+        seen->user_data = ud;
+        seen->result = c->result;
+    }
+    cq_head++;
+    barrier();
+    RING->cq_head = cq_head;
+    return took;
+}
+
+/* Take every posted completion. */
 static void reap(void)
 {
     uint32_t tail = RING->cq_tail;
     barrier();
-    while (cq_head != tail) {
-        struct nx_cqe *c = &CQ[cq_head & MASK];
-        uint32_t slot = (uint32_t)(c->user_data & 0xff), gen = (uint32_t)(c->user_data >> 8);
-        if (slot < NX_RING_ENTRIES && reqs[slot].busy && !reqs[slot].done && reqs[slot].gen == gen) {
-            struct req *r = &reqs[slot];
-            r->result = c->result;
-            r->out_len = c->out_len <= NX_DATA_SLOT ? c->out_len : 0;
-            r->done = 1;
-            if (threads[r->thread].state == T_IO)
-                threads[r->thread].state = T_RUNNABLE;
-        }
-        cq_head++;
-        barrier();
-        RING->cq_head = cq_head;
-    }
+    while (cq_head != tail)
+        take_completion(0);
 }
 
+/* One completion, for a guest that drives its channel a step at a time (the refinement
+ * harness's stepper): -2 when none is posted, else as take_completion. */
+int nx_reap_one(struct nx_cqe *seen)
+{
+    if (RING->cq_tail == cq_head)
+        return -2;
+    barrier();
+    return take_completion(seen);
+}
+
+/* Arm NOTIFY_ME, re-check (so a completion posted in between is not missed), and park the vCPU
+ * in the host until one comes or `ns` pass (0: no limit). */
+static inline __attribute__((always_inline)) void park(uint64_t ns)
+{
+    RING->cq_flags = NX_CQ_NOTIFY_ME;
+    fence();
+    if (RING->cq_tail == cq_head)
+        nx_hypercall(NX_HC_WAIT, ns, 0);
+    RING->cq_flags = 0;
+}
+
+void nx_park(void) { park(0); }
+
 /* Nothing to run: spin on the completion ring for a moment (or until the first sleeper's
- * deadline), then arm NOTIFY_ME, re-check (so a completion posted in between is not missed), and
- * park the vCPU in the host until a completion or that deadline: a sleeper costs one exit, not a
+ * deadline), then park until a completion or that deadline: a sleeper costs one exit, not a
  * vCPU spinning on its clock. */
 static void idle_wait(void)
 {
@@ -516,31 +554,23 @@ static void idle_wait(void)
             return;
         ns = d / khz * 1000000 + d % khz * 1000000 / khz + 1;   /* (no overflow; at least 1: a limit) */
     }
-    RING->cq_flags = NX_CQ_NOTIFY_ME;
-    fence();
-    if (RING->cq_tail == cq_head)
-        nx_hypercall(NX_HC_WAIT, ns, 0);
-    RING->cq_flags = 0;
+    park(ns);
 }
 
-long nx_request(uint32_t opcode, uint32_t flags, const void *name, uint32_t name_len,
-                const void *val, uint32_t val_len, void *out, uint32_t out_cap, uint64_t arg,
-                uint32_t *out_len)
+/* A free request slot, or -1 when all of them are in flight. */
+static inline __attribute__((always_inline)) int free_slot(void)
 {
-    if ((uint64_t)name_len + val_len > NX_DATA_SLOT || out_cap > NX_DATA_SLOT)
-        return -NX_E2BIG;
-    int slot;
-    for (;;) {
-        slot = -1;
-        for (int i = 0; i < (int)NX_RING_ENTRIES; i++)
-            if (!reqs[i].busy) {
-                slot = i;
-                break;
-            }
-        if (slot >= 0)
-            break;
-        schedule(); /* all slots in flight: let completions come in */
-    }
+    for (int i = 0; i < (int)NX_RING_ENTRIES; i++)
+        if (!reqs[i].busy)
+            return i;
+    return -1;
+}
+
+/* Fill the free request slot `slot`, post its entry and ring the doorbell if the system VM
+ * sleeps. Returns the entry's user_data. */
+static inline __attribute__((always_inline)) uint64_t post(int slot, uint32_t opcode, uint32_t flags,
+        const void *name, uint32_t name_len, const void *val, uint32_t val_len, uint32_t out_cap, uint64_t arg)
+{
     struct req *r = &reqs[slot];
     nx_left_guest++;
     r->busy = 1;
@@ -553,10 +583,11 @@ long nx_request(uint32_t opcode, uint32_t flags, const void *name, uint32_t name
     if (val_len)
         memcpy(DATA + off + name_len, val, val_len);
 
+    uint64_t user_data = (uint64_t)slot | ((uint64_t)r->gen << 8);
     struct nx_sqe *e = &SQ[sq_tail & MASK];
     e->opcode = opcode;
     e->flags = flags;
-    e->user_data = (uint64_t)slot | ((uint64_t)r->gen << 8);
+    e->user_data = user_data;
     e->in_off = off;
     e->in_len = name_len + val_len;
     e->out_off = off;
@@ -568,7 +599,14 @@ long nx_request(uint32_t opcode, uint32_t flags, const void *name, uint32_t name
     fence();
     if (RING->sq_flags & NX_SQ_NEED_WAKEUP)
         __asm__ volatile("outb %%al, %0" ::"i"(NX_PORT_DOORBELL), "a"(0));
+    return user_data;
+}
 
+/* Wait for slot's answer (the calling thread blocks on I/O meanwhile), copy its output, free the
+ * slot; returns the request's result. */
+static inline __attribute__((always_inline)) long finish(int slot, void *out, uint32_t out_cap, uint32_t *out_len)
+{
+    struct req *r = &reqs[slot];
     while (!r->done) {
         threads[current].state = T_IO;
         schedule();
@@ -577,12 +615,46 @@ long nx_request(uint32_t opcode, uint32_t flags, const void *name, uint32_t name
     threads[current].state = T_RUNNABLE;
     uint32_t n = r->out_len < out_cap ? r->out_len : out_cap;
     if (out && n)
-        memcpy(out, DATA + off, n);
+        memcpy(out, DATA + (uint32_t)slot * NX_DATA_SLOT, n);
     if (out_len)
         *out_len = n;
     long res = (long)r->result;
     r->busy = 0;
     return res;
+}
+
+long nx_request(uint32_t opcode, uint32_t flags, const void *name, uint32_t name_len,
+                const void *val, uint32_t val_len, void *out, uint32_t out_cap, uint64_t arg,
+                uint32_t *out_len)
+{
+    if ((uint64_t)name_len + val_len > NX_DATA_SLOT || out_cap > NX_DATA_SLOT)
+        return -NX_E2BIG;
+    int slot;
+    while ((slot = free_slot()) < 0)
+        schedule(); /* all slots in flight: let completions come in */
+    post(slot, opcode, flags, name, name_len, val, val_len, out_cap, arg);
+    return finish(slot, out, out_cap, out_len);
+}
+
+/* nx_request in two halves, for a guest that drives its channel a step at a time (the
+ * refinement harness's stepper). nx_post posts without waiting: the entry's user_data, or
+ * -NX_E2BIG, or -NX_ENOSPC when every slot is in flight. nx_finish(slot) is the wait. */
+long nx_post(uint32_t opcode, uint32_t flags, const void *name, uint32_t name_len,
+             const void *val, uint32_t val_len, uint32_t out_cap, uint64_t arg)
+{
+    if ((uint64_t)name_len + val_len > NX_DATA_SLOT || out_cap > NX_DATA_SLOT)
+        return -NX_E2BIG;
+    int slot = free_slot();
+    if (slot < 0)
+        return -NX_ENOSPC;
+    return (long)post(slot, opcode, flags, name, name_len, val, val_len, out_cap, arg);
+}
+
+long nx_finish(int slot, void *out, uint32_t out_cap, uint32_t *out_len)
+{
+    if (slot < 0 || slot >= (int)NX_RING_ENTRIES || !reqs[slot].busy)
+        return -NX_EINVAL;
+    return finish(slot, out, out_cap, out_len);
 }
 
 /* ==== boot ===================================================================================== */

@@ -73,6 +73,16 @@ long nx_request(uint32_t opcode, uint32_t flags, const void *name, uint32_t name
                 uint32_t *out_len);
 uint64_t nx_hypercall(uint32_t nr, uint64_t a0, uint64_t a1);
 
+/* nx_request in steps, for a guest that drives its channel itself (the refinement harness's
+ * stepper): post without waiting (the entry's user_data, or -NX_E2BIG / -NX_ENOSPC), take one
+ * posted completion (-2: none; -1: it answers no request of ours; else the request slot it
+ * answers, whose answer nx_finish then collects), and park the vCPU until a completion comes. */
+long nx_post(uint32_t opcode, uint32_t flags, const void *name, uint32_t name_len,
+             const void *val, uint32_t val_len, uint32_t out_cap, uint64_t arg);
+int nx_reap_one(struct nx_cqe *seen);
+long nx_finish(int slot, void *out, uint32_t out_cap, uint32_t *out_len);
+void nx_park(void);
+
 /* a little libc */
 void *memcpy(void *d, const void *s, size_t n);
 void *memmove(void *d, const void *s, size_t n);

@@ -13,6 +13,9 @@ every invariant is checked on every state (violations come with a shortest trace
   core's scheduler as one action (whichever vCPU it picks: the spec's fairness rule, not the
   alphabet, must make it pick the starving tenant) and of the end of every time slice (preempt).
 
+  every runnable vCPU eventually runs, under the same fairness (the spec's rule among one
+  tenant's vCPUs, not the alphabet, must make the scheduler pick the one that waits).
+
 The guest's own choices (submit, block, exit, crash), the adversary's (crash_sysvm, scribbles)
 and the lifecycle (create/destroy, map/unmap) are not assumed fair. An invariant violation is
 printed as soon as it is found; with stop_first the run ends there (and checks no liveness).
@@ -267,10 +270,11 @@ def _trace(parent, acts, i):
 
 
 def _liveness(cfg, states, FIELDS, edges, acts, parent):
-    """Two liveness properties, each a search for a fair cycle in which something stays pending:
+    """Three liveness properties, each a search for a fair cycle in which something stays pending:
     an honest channel's request stays unanswered (fairness: each action of FAIR_OPS on its own),
-    or a tenant starves (a runnable vCPU, none on a core) forever (fairness: the scheduler of each
-    core as one, whichever vCPU it picks, and the end of every time slice, preempt)."""
+    a tenant starves (a runnable vCPU, none on a core) forever, or a vCPU waits runnable forever
+    (fairness for both: the scheduler of each core as one, whichever vCPU it picks, and the end
+    of every time slice, preempt)."""
     fi = {f: k for k, f in enumerate(FIELDS)}
     ist, ihon, isqt, icqt = fi["c_state"], fi["c_honest"], fi["c_sqt"], fi["c_cqt"]
     iu, iut = fi["u_state"], fi["u_tenant"]
@@ -296,6 +300,12 @@ def _liveness(cfg, states, FIELDS, edges, acts, parent):
         for v in _fair_cycles(states, edges, acts, parent, grouped, starving, lambda a, b: True,
                               3 - len(found)):
             found.append(dict(v, tenant=t))
+    for u in range(cfg.U):   # and, under the same fairness, no vCPU waits runnable forever
+        def waits(tup):
+            return tup[iu][u] == M.U_RUNNABLE
+        for v in _fair_cycles(states, edges, acts, parent, grouped, waits, lambda a, b: True,
+                              3 - len(found)):
+            found.append(dict(v, uvm=u))
     return found
 
 
@@ -365,7 +375,10 @@ def render(r):
         lines.append("  deadlock after: %s" % " ; ".join(t))
     lines.append("liveness violations: %d" % len(r["liveness_violations"]))
     for v in r["liveness_violations"]:
-        if "tenant" in v:
+        if "uvm" in v:
+            lines.append("  user VM %d's vCPU waits runnable forever (never on a core) in a fair cycle of %d "
+                         "states, reached by:" % (v["uvm"], v["scc_size"]))
+        elif "tenant" in v:
             lines.append("  tenant %d starves (a runnable vCPU, none on a core) forever in a fair cycle of %d "
                          "states, reached by:" % (v["tenant"], v["scc_size"]))
         else:

@@ -116,7 +116,17 @@ cdef class MutantScheduler(Scheduler):
     """The scheduler with the mistake named by the subclass's BUG."""
 
     cdef _dequeue_next(self):
-        if getattr(type(self), "BUG", "") != "no_tenant_rotation":
+        bug = getattr(type(self), "BUG", "")
+        if bug == "vcpu_queue_lifo":
+            # the tenant's newest queued vCPU instead of its oldest: one that waits can wait forever
+            uvm = Scheduler._dequeue_next(self)
+            q = self.queues[uvm.tenant] if uvm is not None else None
+            if q:
+                newest = q.pop()
+                q.appendleft(uvm)
+                return newest
+            return uvm
+        if bug != "no_tenant_rotation":
             return Scheduler._dequeue_next(self)
         # the first tenant in the order with work, every time: the order never turns
         for tenant in self.order:

@@ -278,6 +278,9 @@ for _name, _where, _doc in (
         ("no_tenant_rotation", "schedule (tenant rotation)",
          "The scheduler takes the first tenant in its order with work every time: the order never "
          "turns, a tenant behind a busy one starves"),
+        ("vcpu_queue_lifo", "schedule (order in a tenant)",
+         "The scheduler takes a tenant's newest queued vCPU, not its oldest: a vCPU that waits is "
+         "overtaken again and again by its own tenant's"),
         ("block_keeps_core", "block",
          "A vCPU that waits for a completion is parked, but its core is never given back: nothing "
          "else runs there"),

@@ -196,6 +196,18 @@ def malformed_requests(h):
         assert h.deliver(0).ok
 
 
+def one_tenant_two_vcpus(h):
+    """Two runnable vCPUs of one tenant take turns on one core: neither may overtake the other
+    twice."""
+    h.create_tenant(0)
+    h.start_sysvm(0)
+    for u in (0, 2):
+        h.create_uvm(u, 0)
+    for _ in range(4):
+        h.schedule(0)
+        h.preempt(0)
+
+
 SCENARIOS = {
     "foreign_sysvm": foreign_sysvm, "no_scrub": no_scrub, "drop_when_full": full_cq_and_a_lie,
     "cq_free_ignores_reserved": full_cq_and_a_lie, "sq_slot_mod63": ring_wrap,
@@ -207,5 +219,5 @@ SCENARIOS = {
     "no_tenant_rotation": two_tenants_share_cores, "enosys_as_einval": malformed_requests,
     "kernel_cq_head_unpublished": kernel_channel, "kernel_submit_wrong_slot": kernel_channel,
     "kernel_park_unarmed": kernel_channel, "kernel_failure_as_success": kernel_failed_request,
-    "loop_lost_wake": loop_serving,
+    "loop_lost_wake": loop_serving, "vcpu_queue_lifo": one_tenant_two_vcpus,
 }

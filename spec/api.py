@@ -33,6 +33,7 @@ FIELD_DOC = {
     "u_state": "[u] 0 FREE 1 CREATED 2 RUNNABLE 3 RUNNING 4 BLOCKED 5 EXITED 6 CRASHED",
     "u_tenant": "[u] tenant owning user-VM slot u (static; default u % T)",
     "u_core": "[u] core (meaningful when RUNNING, else 0)",
+    "u_ovt": "[u][u2] ghost: times u2, of u's tenant, was scheduled while u waited runnable (0..1; fairness)",
     "u_rq": "[u] 0/1: times u sits in a run queue (1 iff RUNNABLE)",
     "c_state": "[c] 0 FREE | 1 OPEN | 2 BROKEN",
     "c_tenant": "[c] tenant owning channel slot c (static; default c % T)",

@@ -186,6 +186,17 @@ def inv_sched_fair(b, cfg, s):
         b.implies(b.ne(b.sel(b.sel(s["t_ovt"], t), t2), 0), b.and_(b.ne(t, t2), starving(b, s, t))))))
 
 
+def inv_vcpu_fair(b, cfg, s):
+    """No vCPU is starved by its own tenant's: while a vCPU waits runnable each other vCPU of its
+    tenant is scheduled at most once, so it runs within (its tenant's vCPUs - 1) of its tenant's
+    turns; only a runnable vCPU is owed a turn, and only by its own tenant's."""
+    return b.all("U", lambda u: b.all("U", lambda u2: b.and_(
+        b.ule(b.sel(b.sel(s["u_ovt"], u), u2), 1),
+        b.implies(b.ne(b.sel(b.sel(s["u_ovt"], u), u2), 0), b.and_(
+            b.ne(u, u2), b.eq(b.sel(s["u_state"], u), U_RUNNABLE),
+            b.eq(b.sel(s["u_tenant"], u), b.sel(s["u_tenant"], u2)))))))
+
+
 def inv_page_share(b, cfg, s):
     """A page in use belongs to its user's tenant's share of the pool."""
     def p_ok(p):
@@ -234,9 +245,10 @@ INVARIANTS = {
     "truthful": inv_truthful,
     "delivered_in_order": inv_delivered_in_order,
     "sched_fair": inv_sched_fair,
+    "vcpu_fair": inv_vcpu_fair,
 }
 NEW_INVARIANTS = ("one_channel_per_uvm", "honest_not_broken", "at_most_once", "truthful", "delivered_in_order",
-                  "sched_fair")
+                  "sched_fair", "vcpu_fair")
 
 
 # Invariants that are consequences of the others (proved as corollaries, not independent):

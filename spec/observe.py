@@ -18,6 +18,8 @@ def observe(b, cfg, s, t):
     obs.append(b.tab("U", umine))
     obs.append(b.tab("U", lambda u: m(umine(u), g("u_state", u))))
     obs.append(b.tab("U", lambda u: m(b.and_(umine(u), b.eq(g("u_state", u), U_RUNNING)), g("u_core", u))))
+    # the order among its own vCPUs (who overtook whom: its own scheduling history, nobody else's)
+    obs.append(b.tab("U", lambda u: m(umine(u), g("u_ovt", u))))
     cmine = lambda c: b.eq(g("c_tenant", c), t)
     obs.append(b.tab("C", cmine))
     for f in ("c_state", "c_uvm", "c_sysvm", "c_page", "c_sqt", "c_cqh", "c_sqh", "c_cqt", "c_psqh",

@@ -10,7 +10,9 @@ State (a dict, field name -> nested tuple indexed by finite sorts; see fields())
               times tenant t2 was scheduled while t starved (fairness: at most once)
   system VMs (one per tenant, indexed by t): s_state[t] NONE|UP|DOWN, s_epoch[t] (EW-bit counter)
   user VMs u: u_state[u] FREE..CRASHED, u_tenant[u] (static: user-VM ids are partitioned per
-              tenant), u_core[u] (valid when RUNNING), u_rq[u] ghost "queued" count (0/1)
+              tenant), u_core[u] (valid when RUNNING), u_rq[u] ghost "queued" count (0/1),
+              u_ovt[u][u2] ghost: times u2 (of u's tenant) was scheduled while u waited
+              runnable (fairness among one tenant's vCPUs: at most once)
   channels c: c_state[c] FREE|OPEN|BROKEN (BROKEN: its system VM found the guest's indices
               impossible and serves it no more, for good; the guest may still write its page),
               c_tenant[c] (static partition), c_uvm, c_sysvm (tenant
@@ -88,6 +90,7 @@ def fields(cfg):
         "u_tenant": (("U",), ("id", "T")),
         "u_core": (("U",), ("id", "K")),
         "u_rq": (("U",), ("int", 1)),
+        "u_ovt": (("U", "U"), ("bv", 2)),
         "c_state": (("C",), ("enum", 3)),
         "c_tenant": (("C",), ("id", "T")),
         "c_uvm": (("C",), ("id", "U")),
@@ -150,7 +153,7 @@ def init(b, cfg, statics=None):
         "t_live": F("T", False), "t_qu": st["t_qu"], "t_qp": st["t_qp"], "t_ovt": b.fill2("T", "T", 0, 2),
         "s_state": F("T", S_NONE), "s_epoch": F("T", 0, EW),
         "u_state": F("U", U_FREE), "u_tenant": st["u_tenant"], "u_core": I("U", "K"),
-        "u_rq": F("U", 0),
+        "u_rq": F("U", 0), "u_ovt": b.fill2("U", "U", 0, 2),
         "c_state": F("C", C_FREE), "c_tenant": st["c_tenant"], "c_uvm": I("C", "U"), "c_sysvm": I("C", "T"),
         "c_page": I("C", "P"), "c_sqt": F("C", 0, W), "c_cqh": F("C", 0, W), "c_sqh": F("C", 0, W),
         "c_cqt": F("C", 0, W), "c_psqh": F("C", 0, W), "c_pcqt": F("C", 0, W),
@@ -204,6 +207,13 @@ def owes(b, s, t):
     """Another tenant starves that tenant t has already overtaken: t must let it run first."""
     return b.any("T", lambda t2: b.and_(b.ne(t2, t), starving(b, s, t2),
                                          b.ne(b.sel(b.sel(s["t_ovt"], t2), t), 0)))
+
+
+def overtaken(b, s, u):
+    """A runnable vCPU of u's tenant waits that u has already overtaken: u must let it run first
+    (the scheduler's order among one tenant's vCPUs: first come, first served, up to one overtake)."""
+    return b.any("U", lambda u2: b.and_(b.ne(u2, u), b.eq(b.sel(s["u_state"], u2), U_RUNNABLE),
+                                         b.ne(b.sel(b.sel(s["u_ovt"], u2), u), 0)))
 
 
 def uvms_used(b, s, t):

@@ -34,6 +34,7 @@ def crash_uvm(b, cfg, s, u):
     # (its tenant's last runnable vCPU gone, it starves no longer: nobody owes it a turn)
     t = b.sel(s["u_tenant"], u)
     new["t_ovt"] = b.ite(starving(b, new, t), s["t_ovt"], b.upd(s["t_ovt"], t, b.fill("T", 0, 2)))
+    new["u_ovt"] = b.upd(s["u_ovt"], u, b.fill("U", 0, 2))   # (nor is it owed one)
     return result(b, err, NO_OUT, new, s)
 
 

@@ -63,6 +63,17 @@ def test_starving_tenant_is_a_liveness_violation():
     assert any("tenant" in v for v in r["liveness_violations"])
 
 
+def test_every_runnable_vcpu_runs():
+    """One tenant, two vCPUs, one core: none waits runnable forever under the spec's order among
+    a tenant's vCPUs; without it (the mutant) one does, and its ghost shows the second overtake."""
+    from nanvix.proofs.runner import load_spec
+    cfg = E.config(1, 2, None, 1, 1)
+    assert E.explore(cfg, progress=False)["liveness_violations"] == []
+    r = E.explore(cfg, spec=load_spec("schedule_vcpu_unfair"), progress=False)
+    assert {v.get("uvm") for v in r["liveness_violations"]} == {0, 1}
+    assert [v["invariant"] for v in r["violations"]] == ["vcpu_fair"]
+
+
 def test_reduction_is_checked_against_the_spec():
     from nanvix.proofs.runner import load_spec
     cfg = E.config(1, 1, None, 2, 1)

@@ -64,9 +64,9 @@ def _invs(b, cfg, spec, s):
     return [_zb(f(b, cfg, s)) for n, f in spec.invariants.items() if n not in NOT_COVERED_INVS]
 
 
-def _solver():
+def _solver(timeout_ms=None):
     sv = z3.Solver()
-    sv.set("timeout", TIMEOUT_MS)
+    sv.set("timeout", timeout_ms or TIMEOUT_MS)
     return sv
 
 
@@ -96,7 +96,17 @@ def _args(b, cfg, spec, op, prefix):
 def run_group(key, names, spec=None, cfg=FULL_CFG, explain=True):
     spec = spec or Spec()
     out = _parametric(key, names, spec, cfg, explain)
+    # Z3's time limit is wall-clock: on a loaded machine it can turn a proof into `unknown`. One
+    # more try with three times the time for those (not for what the quantifiers leave undecided).
+    slow = [r.name for r in out if r.status == "unknown" and _timed_out(r)]
+    if slow:
+        again = {r.name: r for r in _parametric(key, slow, spec, cfg, explain, 3 * TIMEOUT_MS)}
+        out = [again.get(r.name, r) for r in out]
     return [r if r.status == "proved" else _search(key, r, spec) for r in out]
+
+
+def _timed_out(r):
+    return "timeout" in r.detail or "canceled" in r.detail
 
 
 def _search(key, r, spec):
@@ -119,7 +129,11 @@ def _search(key, r, spec):
                   r.detail + "\n  no counterexample at sizes %s" % ", ".join(map(engine.size_name, SEARCH_SIZES)))
 
 
-def _parametric(key, names, spec, cfg, explain):
+def _why(sv, r):
+    return "  z3: %s (%s)" % (r, sv.reason_unknown()) if r == z3.unknown else "  z3: %s" % r
+
+
+def _parametric(key, names, spec, cfg, explain, timeout_ms=None):
     b = Z3Full(cfg)
     kind, what = key
     out = []
@@ -128,11 +142,11 @@ def _parametric(key, names, spec, cfg, explain):
         s0 = spec.init(b, cfg, statics)
         for n in names:
             t0 = time.time()
-            sv = _solver()
+            sv = _solver(timeout_ms)
             sv.add(*cons)
             sv.add(z3.Not(_zb(spec.invariants[n.split(".", 1)[1]](b, cfg, s0))))
             r = sv.check()
-            out.append(Result(n, _status(r), time.time() - t0, "" if r == z3.unsat else "  z3: %s" % r))
+            out.append(Result(n, _status(r), time.time() - t0, "" if r == z3.unsat else _why(sv, r)))
         return out
     op = what
     fn = spec.ops[op][0]
@@ -140,7 +154,7 @@ def _parametric(key, names, spec, cfg, explain):
         s, cons = _typed(b, cfg, "pre")
         args, acons = _args(b, cfg, spec, op, "arg")
         err, o, post = fn(b, cfg, s, *args)
-        sv = _solver()
+        sv = _solver(timeout_ms)
         sv.add(*cons, *acons, *_invs(b, cfg, spec, s))
         for n in names:
             t0 = time.time()
@@ -152,7 +166,7 @@ def _parametric(key, names, spec, cfg, explain):
             if r == z3.sat:
                 detail = "  counterexample (parametric model):\n%s" % str(sv.model())[:3000] if explain else ""
             elif r != z3.unsat:
-                detail = "  z3: %s (%s)" % (r, sv.reason_unknown())
+                detail = _why(sv, r)
             sv.pop()
             out.append(Result(n, _status(r), time.time() - t0, detail))
         return out
@@ -163,12 +177,12 @@ def _parametric(key, names, spec, cfg, explain):
     run1 = fn(b, cfg, s1, *args)
     for n in names:
         t0 = time.time()
-        sv = _solver()
+        sv = _solver(timeout_ms)
         sv.add(t != b.nobody(), *acons, *c1, *_invs(b, cfg, spec, s1))
         goal, _, _ = ni_assertions(b, cfg, spec, op, n.split(".")[2], args, t, s1, run1,
                                    lambda prefix: _typed(b, cfg, prefix), lambda st: _invs(b, cfg, spec, st))
         sv.add(*goal)
         r = sv.check()
-        detail = "" if r == z3.unsat else ("  z3: %s" % r if r != z3.sat else "  counterexample found (parametric)")
+        detail = "" if r == z3.unsat else (_why(sv, r) if r != z3.sat else "  counterexample found (parametric)")
         out.append(Result(n, _status(r), time.time() - t0, detail))
     return out

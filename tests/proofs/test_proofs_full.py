@@ -3,6 +3,7 @@ broken spec (its quantified assumptions are not contradictory)."""
 import pytest
 
 from nanvix.proofs import full, runner
+from nanvix.proofs.engine import Result
 
 
 def test_full_tier_proves_what_it_covers():
@@ -30,3 +31,22 @@ def test_full_tier_refutes_a_mutant(mutant, obligation, monkeypatch):
     (r,) = full.run_group(key, [obligation], spec)
     assert r.status == "failed", r
     assert "bounded counterexample at size" in r.detail
+
+
+def test_a_timed_out_obligation_is_tried_again_with_more_time(monkeypatch):
+    """Z3's limit is wall-clock: a loaded machine must not turn a proof into `unknown`. What timed
+    out is tried once more with three times the time; what the quantifiers leave undecided is
+    not (it goes to the bounded search as before)."""
+    calls = []
+
+    def parametric(key, names, spec, cfg, explain, timeout_ms=None):
+        calls.append((list(names), timeout_ms))
+        if timeout_ms is None:
+            return [Result(names[0], "unknown", 1.0, "  z3: unknown (timeout)"),
+                    Result(names[1], "unknown", 1.0, "  z3: unknown (incomplete quantifiers)")]
+        return [Result(n, "proved", 1.0, "") for n in names]
+    monkeypatch.setattr(full, "_parametric", parametric)
+    monkeypatch.setattr(full, "_search", lambda key, r, spec: r)
+    out = full.run_group(("ni", "schedule"), ["a", "b"])
+    assert calls == [(["a", "b"], None), (["a"], 3 * full.TIMEOUT_MS)]
+    assert [(r.name, r.status) for r in out] == [("a", "proved"), ("b", "unknown")]

@@ -26,9 +26,12 @@ class FrontDoorProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         self._head_bytes, self._head_timer = 0, None
         self._in_head, self._head_started, self._too_large = True, False, False
-        if self.limit_concurrency is not None and len(self.connections) >= self.limit_concurrency:
+        limit, self.limit_concurrency = self.limit_concurrency, None
+        # (None from here on: uvicorn's own check, per request, would answer a plain-text 503 to
+        # an admitted connection while refused ones are still closing; admission is here, once)
+        if limit is not None and len(self.connections) >= limit:
             self._refuse(503, b'{"error": {"code": "unavailable", "message": "the daemon has its limit of '
-                              b'%d connections open: try again"}}' % self.limit_concurrency)
+                              b'%d connections open: try again"}}' % limit)
             return
         self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self._head_timeout)
 

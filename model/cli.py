@@ -29,6 +29,8 @@ def register(sub):
     p.add_argument("--hostile", action="store_true", help="add the scribbling guest's actions")
     p.add_argument("--mutant", type=mutant_name, default=None, help="explore a mutant of the spec (proofs/mutants/NAME)")
     p.add_argument("--no-liveness", action="store_true")
+    p.add_argument("--no-noninterference", action="store_true", help="skip the noninterference check (each "
+                   "tenant's observation against every operation, the proofs' unwinding conditions)")
     p.add_argument("--check-reduction", action="store_true", help="check the state reduction is sound for this "
                    "spec: every state against its representative (slower)")
     p.add_argument("--no-reduction", action="store_true", help="explore without the state reduction")
@@ -50,9 +52,10 @@ def main(args):
                    quota_pages=args.quota_pages)
     r = E.explore(cfg, payloads=args.payloads, hostile=args.hostile, spec=spec, liveness=not args.no_liveness,
                   stop_first=args.stop_first, check_reduction=args.check_reduction, reduce=not args.no_reduction,
-                  cross=not args.same_tenant_only)
+                  cross=not args.same_tenant_only, noninterference=not args.no_noninterference)
     if args.json:
         print(json.dumps(r))
     else:
         print(E.render(r))
-    return 0 if not r["violations"] and not r["liveness_violations"] and not r.get("reduction_unsound") else 1
+    return 0 if not (r["violations"] or r["liveness_violations"] or r.get("reduction_unsound")
+                     or r.get("ni_violations")) else 1

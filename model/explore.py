@@ -162,10 +162,95 @@ def make_canon(cfg, FIELDS):
     return canon
 
 
+class _Noninterference:
+    """Noninterference on the explored states, the proofs' unwinding conditions checked
+    explicitly: for every tenant t, (1) an operation on another tenant's behalf that succeeds
+    leaves what t observes as it was (local respect); (2) any two states t cannot tell apart
+    (and that agree on what the declared timing channel may reveal to t) give every operation
+    on t's behalf the same error, the same output and post-states t cannot tell apart (output
+    and step consistency). (2) compares each state with the first one met of its class, so it
+    keeps one entry per state and tenant. A class is keyed by a hash of the observation; a
+    mismatch is confirmed on the exact observations before it is reported."""
+
+    def __init__(self, cfg, b, spec, fns, acts, parent, thaw, progress=False):
+        self.cfg, self.b, self.fns, self.acts, self.parent, self.thaw = cfg, b, fns, acts, parent, thaw
+        self.progress = progress
+        self.observe = spec.observe if spec is not None else M.observe
+        ops = spec.ops if spec is not None else M.OPS
+        timing = spec.timing_ops if spec is not None else M.TIMING_OPS
+        self.actor = [ops[name][2] for name, _, _ in fns]
+        self.timing = [timing.get(name) for name, _, _ in fns]
+        self.classes = {}
+        self.found = []
+        self.seen = set()       # (kind, tenant, action name): one report each
+
+    def state(self, i, s, results):
+        """results: per action, (err, out, post) from s (the explorer's own steps)."""
+        b, cfg = self.b, self.cfg
+        obs = [self.observe(b, cfg, s, t) for t in range(cfg.T)]
+        hobs = [hash(o) for o in obs]
+        mine = [[] for _ in range(cfg.T)]
+        when = [[] for _ in range(cfg.T)]
+        for ai, (name, args, _) in enumerate(self.fns):
+            err, out, post = results[ai]
+            actor = self.actor[ai](b, s, *args)
+            for t in range(cfg.T):
+                if actor == t:
+                    po = hash(self.observe(b, cfg, post, t)) if err == 0 else hobs[t]
+                    mine[t].append((err, out, po))
+                    if self.timing[ai] is not None:
+                        when[t].append(self.timing[ai](b, cfg, s, *args))
+                elif err == 0 and ("local_respect", t, name) not in self.seen:
+                    if self.observe(b, cfg, post, t) != obs[t]:
+                        self._report("local_respect", t, ai, i, None)
+        for t in range(cfg.T):
+            key = (t, hobs[t], tuple(when[t]))
+            got = self.classes.get(key)
+            if got is None:
+                self.classes[key] = (hash(tuple(mine[t])), i)
+            elif got[0] != hash(tuple(mine[t])):
+                self._confirm(t, got[1], i, s, obs[t], mine[t], results)
+
+    def _confirm(self, t, j, i, s, obs, mine, results):
+        b, cfg = self.b, self.cfg
+        s2 = self.thaw(j)
+        if self.observe(b, cfg, s2, t) != obs:
+            return   # (two observations with one hash)
+        for ai, (name, args, fn) in enumerate(self.fns):
+            if self.actor[ai](b, s, *args) != t or self.actor[ai](b, s2, *args) != t:
+                continue
+            if self.timing[ai] is not None and self.timing[ai](b, cfg, s, *args) != self.timing[ai](b, cfg, s2, *args):
+                continue
+            e1, o1, p1 = results[ai]
+            e2, o2, p2 = fn(b, cfg, s2, *args)
+            if (e1, o1) != (e2, o2):
+                kind = "output_consistency"
+            elif e1 == 0 and self.observe(b, cfg, p1, t) != self.observe(b, cfg, p2, t):
+                kind = "step_consistency"
+            else:
+                continue
+            if (kind, t, name) not in self.seen:
+                self._report(kind, t, ai, i, j, (e1, e2))
+            return
+
+    def _report(self, kind, t, ai, i, j, errs=None):
+        name, args, _ = self.fns[ai]
+        self.seen.add((kind, t, name))
+        v = {"check": "ni.%s.%s" % (name, kind), "tenant": t,
+             "action": "%s(%s)" % (name, ", ".join(map(str, args))), "trace": _trace(self.parent, self.acts, i)}
+        if j is not None:   # the other state t cannot tell apart
+            v["other_trace"] = _trace(self.parent, self.acts, j)
+            v["errors"] = list(errs)
+        self.found.append(v)
+        if self.progress:   # as soon as found
+            print("explore: %s violated for tenant %d by %s after: %s" % (v["check"], t, v["action"], " ; ".join(v["trace"])),
+                  file=sys.stderr, flush=True)
+
+
 def explore(cfg, payloads=1, hostile=False, spec=None, max_states=2_000_000, progress=True, liveness=True,
-            reduce=True, stop_first=False, check_reduction=False, cross=False):
+            reduce=True, stop_first=False, check_reduction=False, cross=False, noninterference=True):
     """Returns a dict: states, transitions, violations (each with a shortest trace), deadlocks,
-    liveness_violations, seconds."""
+    liveness_violations, ni_violations (with noninterference), seconds."""
     t0 = time.time()
     ops = (spec.ops if spec is not None else M.OPS)
     invs = (spec.invariants if spec is not None else M.INVARIANTS)
@@ -185,6 +270,7 @@ def explore(cfg, payloads=1, hostile=False, spec=None, max_states=2_000_000, pro
     seen_viol = set()
     deadlocks = []
     unsound = []
+    ni = _Noninterference(cfg, b, spec, fns, acts, parent, lambda j: thaw(states[j]), progress) if noninterference else None
     q = deque([0])
     last = time.time()
     while q:
@@ -200,8 +286,13 @@ def explore(cfg, payloads=1, hostile=False, spec=None, max_states=2_000_000, pro
         if violations and stop_first:
             break
         nsucc = 0
+        results = [fn(b, cfg, s, *args) for name, args, fn in fns]
+        if ni is not None:
+            ni.state(i, s, results)
+            if ni.found and stop_first:
+                break
         for ai, (name, args, fn) in enumerate(fns):
-            err, _, s2 = fn(b, cfg, s, *args)
+            err, _, s2 = results[ai]
             if err != 0:
                 continue
             key = freeze(s2)
@@ -231,7 +322,7 @@ def explore(cfg, payloads=1, hostile=False, spec=None, max_states=2_000_000, pro
         if len(states) > max_states:
             raise RuntimeError("state space exceeds %d states" % max_states)
     live = []
-    stopped = bool(violations and stop_first)
+    stopped = bool((violations or (ni and ni.found)) and stop_first)
     if liveness and not stopped:
         if progress:
             print("explore: checking liveness over %d states" % len(states), file=sys.stderr, flush=True)
@@ -239,6 +330,7 @@ def explore(cfg, payloads=1, hostile=False, spec=None, max_states=2_000_000, pro
     return {"states": len(states), "transitions": len(edges), "violations": violations,
             "deadlocks": len(deadlocks), "deadlock_traces": [_trace(parent, acts, d) for d in deadlocks[:3]],
             "liveness_violations": live, "seconds": round(time.time() - t0, 3),
+            **({"ni_violations": ni.found} if ni is not None else {}),
             "config": {k: getattr(cfg, k) for k in ("T", "U", "C", "P", "K", "R", "W", "V", "EW", "hyp")},
             "actions": len(acts), "payloads": payloads, "hostile": hostile, "cross_tenant": cross,
             "quotas": {"user_vms": cfg.quota_uvms, "pages": cfg.quota_pages}, "stopped_early": stopped,
@@ -370,6 +462,14 @@ def render(r):
         lines.append("state reduction unsound for this spec: %d" % len(r["reduction_unsound"]))
         for v in r["reduction_unsound"]:
             lines.append("  a state and its representative differ on %s, after: %s" % (v["differs"], " ; ".join(v["trace"])))
+    if "ni_violations" in r:
+        lines.append("noninterference violations: %d" % len(r["ni_violations"]))
+        for v in r["ni_violations"]:
+            lines.append("  %s: tenant %d, %s%s, after:" % (v["check"], v["tenant"], v["action"],
+                         " (errors %s / %s)" % tuple(v["errors"]) if "errors" in v else ""))
+            lines.append("    %s" % " ; ".join(v["trace"]))
+            if "other_trace" in v:
+                lines.append("    and, a state tenant %d cannot tell from it, after: %s" % (v["tenant"], " ; ".join(v["other_trace"])))
     lines.append("deadlocks: %d" % r["deadlocks"])
     for t in r["deadlock_traces"]:
         lines.append("  deadlock after: %s" % " ; ".join(t))

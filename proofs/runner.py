@@ -137,4 +137,5 @@ def explore_mutant(name, params):
         out.append("explore.deadlock")
     if r["liveness_violations"]:
         out.append("explore.liveness")
+    out += sorted({"explore.%s" % v["check"] for v in r.get("ni_violations", ())})
     return out

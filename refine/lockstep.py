@@ -87,12 +87,22 @@ class Lockstep:
             self._diverge("abstraction: " + "; ".join(problems))
         d = diff(a, self.s)
         if d:
-            self._diverge("state differs: " + "; ".join(d))
+            self._diverge("state differs: " + "; ".join(d) + self._why_ended(a))
         bad = self.m.violations(a)
         if bad:
             self._diverge("invariants violated by the implementation: " + ", ".join(bad))
         if d or bad or problems:
             self.s = a  # go on from where the implementation is
+
+    def _why_ended(self, a):
+        """What the implementation says of a user VM it ended that the spec has live (a crash
+        or a timeout the harness did not ask for: the divergence then says why)."""
+        out = []
+        for u, st in enumerate(a["u_state"]):
+            vm = self.d.uvm.get(u)
+            if st != self.s["u_state"][u] and st in (M.U_CRASHED, M.U_EXITED) and vm is not None:
+                out.append("user VM %d: %s %r" % (u, getattr(vm, "status", "?"), getattr(vm, "detail", "")))
+        return " (the implementation: %s)" % "; ".join(out) if out else ""
 
     # -- serving by the system VM's own loop --------------------------------------------------------
     def _in_flight(self, a, c):

@@ -28,6 +28,7 @@ def test_cli_json_two_tenants():
     d = json.loads(p.stdout)
     assert set(d) >= {"states", "transitions", "violations", "deadlocks", "liveness_violations", "seconds"}
     assert d["violations"] == [] and d["liveness_violations"] == [] and d["deadlocks"] == 0
+    assert d["ni_violations"] == []
 
 
 def test_invariant_violation_comes_with_a_shortest_trace():
@@ -51,10 +52,16 @@ def test_cross_tenant_arguments_and_quotas_below_capacity():
     cfg = E.config(2, 2, 4, 1, 1, quota_pages=1)
     r = E.explore(cfg, cross=True, progress=False, liveness=False)
     assert r["violations"] == [] and r["cross_tenant"] and r["quotas"]["pages"] == 1
+    assert r["ni_violations"] == []
     r = E.explore(cfg, cross=True, spec=load_spec("global_page_pool"), progress=False, liveness=False,
-                  stop_first=True)
+                  stop_first=True, noninterference=False)
     assert r["stopped_early"] and r["violations"][0]["invariant"] in ("no_cross_tenant_mapping", "page_share",
                                                                          "guest_maps_only_own", "quotas")
+    # the noninterference check meets it first: tenant 0 taking a page of the one pool changes
+    # what tenant 1 sees
+    r = E.explore(cfg, cross=True, spec=load_spec("global_page_pool"), progress=False, liveness=False,
+                  stop_first=True)
+    assert r["stopped_early"] and r["ni_violations"][0]["check"] == "ni.map_page.local_respect"
 
 
 def test_starving_tenant_is_a_liveness_violation():
@@ -82,3 +89,17 @@ def test_reduction_is_checked_against_the_spec():
     assert r["reduction_unsound"] and r["violations"] == []   # the reduction hides this bug...
     r = E.explore(cfg, spec=load_spec("take_no_wraparound"), progress=False, liveness=False, reduce=False)
     assert [v["invariant"] for v in r["violations"]] == ["honest_not_broken"]   # ...exploring without finds it
+
+
+def test_noninterference_leaks_are_found():
+    """Two spec mutants the proofs catch as leaks (a schedule whose errors reveal another
+    tenant's queue; open_channel errors that tell a foreign channel from a free one): the
+    explorer's check finds each with the states the tenant cannot tell apart."""
+    from nanvix.proofs.runner import load_spec
+    for mutant, check in (("schedule_leaks_queue", "ni.schedule.output_consistency"),
+                          ("leaky_open_channel_errors", "ni.open_channel.output_consistency")):
+        r = E.explore(E.config(2, 2, None, 1, 1), spec=load_spec(mutant), cross=True, progress=False,
+                      liveness=False, stop_first=True)
+        assert r["stopped_early"], mutant
+        v = r["ni_violations"][0]
+        assert v["check"] == check and v["other_trace"] and v["errors"][0] != v["errors"][1], v

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -95,7 +96,12 @@ static int nx_vcpu_run(int fd, struct kvm_run *run, long long budget_ns)
 /* A thread of this process (tid; 0: this one) as a guest's vCPU (idle != 0: SCHED_IDLE) or as a
  * host thread again (SCHED_OTHER, the default slice), at the given nice. A running SCHED_IDLE
  * thread gives way at once to any other thread that wakes at its cgroup level, whatever the fair
- * scheduler's lag says. Returns 0, or -1. */
+ * scheduler's lag says. But only to one that wakes: the change of policy itself does not make the
+ * kernel look at the threads already waiting for this CPU (the priority it compares is the nice,
+ * unchanged), so one woken while this thread ran as a host thread (its system VM, the invoker
+ * its guest's exit woke) would wait for the next tick, 4 ms here. So this thread, made
+ * SCHED_IDLE, yields: the kernel picks again now (a no-op when nothing else waits). Returns 0,
+ * or -1. */
 struct nx_sched_attr {
     uint32_t size, sched_policy;
     uint64_t sched_flags;
@@ -111,7 +117,11 @@ static int nx_thread_idle(int tid, int idle, int nice)
     a.size = sizeof a;
     a.sched_policy = idle ? 5 /* SCHED_IDLE */ : 0 /* SCHED_OTHER */;
     a.sched_nice = nice;
-    return (int)syscall(SYS_sched_setattr, tid, &a, 0);
+    if (syscall(SYS_sched_setattr, tid, &a, 0) != 0)
+        return -1;
+    if (idle && tid == 0)
+        sched_yield();
+    return 0;
 }
 
 static int nx_thread_nice(int tid)

@@ -37,4 +37,5 @@ cdef class Scheduler:
     cdef void _answer(self, kvm_run *run, uint64_t value) noexcept
     cdef bint _park(self, int core, uvm, uint64_t for_ns) except -1
     cdef str _leave(self, int core, uvm, str how, str detail)
+    cdef _kick_late(self, long long now)
     cdef double _next_deadline(self)

@@ -8,7 +8,8 @@ on its channel, or a sleeping thread's deadline, and holds no core until then), 
 slice is over: back to the end of its queue), or times out (its invocation's deadline passed: it
 is kicked out of KVM_RUN and never runs again). A waker thread watches the eventfds through which
 system VMs signal completions and makes blocked vCPUs runnable again; it also ends parked and
-queued invocations whose deadline passed, and wakes parked ones whose sleeper's time came. A
+queued invocations whose deadline passed, kicks running ones whose deadline passed (their core's
+thread may be starved at SCHED_IDLE), and wakes parked ones whose sleeper's time came. A
 system VM signals one eventfd per tenant and names the channels on its arena's wake ring, so the
 waker's work is O(channels woken), whatever the number of user VMs.
 
@@ -292,6 +293,7 @@ cdef class Scheduler:
                 uvm.state = RUNNING
                 uvm.core = core
                 self._set_core(core, uvm)
+                self._mind_deadline(uvm)
             return uvm
 
     cdef _set_core(self, int core, uvm):
@@ -452,9 +454,10 @@ cdef class Scheduler:
         return True
 
     cdef _mind_deadline(self, uvm):
-        """(Lock held.) A user VM now waits off any core (parked or queued): if its deadline (or
-        its wake time, parked) comes before the waker means to look again, wake the waker, so
-        the deadline is kept to within a few ms even for a guest that never gets a core back."""
+        """(Lock held.) A user VM now waits off any core (parked or queued) or was put on one: if
+        its deadline (or its wake time, parked) comes before the waker means to look again, wake
+        the waker, so the deadline is kept to within a few ms even for a guest that never gets a
+        core back, or whose core's thread the kernel does not run (see _kick_late)."""
         cdef long long when = _soonest(uvm) if uvm.state == BLOCKED else uvm.deadline_ns
         if self.threads and when < self.waker_until:
             self.waker_until = when
@@ -511,6 +514,7 @@ cdef class Scheduler:
                         self._enqueue(uvm)
                         woken.append(uvm)
             now = nx_now_ns()
+            self._kick_late(now)
             for uvm in [u for u in self.parked if now >= u.deadline_ns]:
                 self.parked.discard(uvm)
                 uvm.state = CRASHED  # killed by the host: no wake-up may queue it again
@@ -539,9 +543,26 @@ cdef class Scheduler:
             self._enqueue(uvm)
             return True
 
+    cdef _kick_late(self, long long now):
+        """(Lock held.) Kick every core whose vCPU's deadline has passed. Its own timer has fired
+        by then, but the signal runs only when the thread does, and at SCHED_IDLE on a CPU that
+        any other thread keeps busy (a system VM, another process) it may not run for a long
+        time (measured: 160 ms here); the kick first makes it a host thread again."""
+        cdef int k
+        for k in range(self.ncores):
+            u = self.current[k]
+            if u is not None and not self.preempt_req[k] and now >= u.deadline_ns:
+                self.preempt_req[k] = 1   # (its loop head takes the timeout first; none kicked twice)
+                self._kick(k)
+
     cdef double _next_deadline(self):
         cdef long long now = nx_now_ns(), soonest = now + 1_000_000_000
+        cdef int k
         with self.lock:
+            for k in range(self.ncores):   # running vCPUs too (see _kick_late)
+                u = self.current[k]
+                if u is not None and not self.preempt_req[k] and u.deadline_ns < soonest:
+                    soonest = u.deadline_ns
             for uvm in self.parked:
                 if _soonest(uvm) < soonest:
                     soonest = _soonest(uvm)
@@ -583,6 +604,7 @@ cdef class Scheduler:
             uvm.state = RUNNING
             uvm.core = core
             self._set_core(core, uvm)
+            self._mind_deadline(uvm)
             worker = self.thread_ident[core], self.thread_tid[core]
             self.thread_ident[core] = threading.get_ident()  # kicks come to this thread now
             self.thread_tid[core] = threading.get_native_id()

@@ -28,6 +28,7 @@ cdef class Scheduler:
 
     cdef _enqueue(self, uvm, bint woken=*)
     cdef _mind_deadline(self, uvm)
+    cdef void _wake_waker(self) noexcept
     cdef _share(self)
     cdef _rebalance(self, tenant)
     cdef _kick(self, int core)

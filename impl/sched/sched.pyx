@@ -523,6 +523,9 @@ cdef class Scheduler:
                         self._enqueue(uvm)
                         woken.append(uvm)
             now = nx_now_ns()
+            if now < self.waker_until:
+                return woken   # no deadline or wake time has come: no need to look at every user VM
+            self.waker_until = 0   # (looked at now: _next_deadline finds the next one)
             self._kick_late(now)
             for uvm in [u for u in self.parked if now >= u.deadline_ns]:
                 self.parked.discard(uvm)
@@ -565,9 +568,15 @@ cdef class Scheduler:
                 self._kick(k)
 
     cdef double _next_deadline(self):
+        """How long the waker may sleep. The soonest deadline or wake time is found by looking at
+        every user VM only after poll_wakeups acted on those that came (waker_until 0); until
+        then it is waker_until, which _mind_deadline lowers for every user VM that starts to wait
+        or run. So the waker holds the lock O(user VMs) only once per deadline, not per wake-up."""
         cdef long long now = nx_now_ns(), soonest = now + 1_000_000_000
         cdef int k
         with self.lock:
+            if self.waker_until:
+                return max(0.0, (self.waker_until - now) / 1e9)
             for k in range(self.ncores):   # running vCPUs too (see _kick_late)
                 u = self.current[k]
                 if u is not None and not self.preempt_req[k] and u.deadline_ns < soonest:

@@ -37,3 +37,12 @@ def test_the_check_command_offers_every_plant():
     check = ap._subparsers._group_actions[0].choices["check"]
     choices = next(a.choices for a in check._actions if a.dest == "plant")
     assert sorted(choices) == sorted(plants.NAMES)
+
+
+def test_the_commands_that_run_guests_put_the_host_beside_the_system_vms_unless_told_not_to():
+    """Fair cores are the CLI's default (a Runtime alone does not move its process: fair_cores)."""
+    import nanvix.cli as cli
+    ap = cli.build_parser()
+    for argv in (["run", "f.c"], ["invoke", "f"], ["deploy", "f.c"], ["serve"], ["demo"], ["bench", "--fairness"]):
+        assert ap.parse_args(argv).fair_cores is True, argv
+        assert ap.parse_args(argv + ["--no-fair-cores"]).fair_cores is False, argv

@@ -33,7 +33,7 @@ import threading
 import time
 
 from nanvix.impl.cli import density_inputs, floors as F
-from nanvix.impl.cli.common import emit, positive, positive_float
+from nanvix.impl.cli.common import add_fair_cores, emit, positive, positive_float
 from nanvix.impl.cli.run import example
 
 GUESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guests")
@@ -70,6 +70,7 @@ def register(sub):
                    "the VM; snapshot memory per runtime")
     p.add_argument("--no-fairness", action="store_true", help="leave the fairness section out")
     p.add_argument("--json", action="store_true")
+    add_fair_cores(p)
     p.set_defaults(func=cmd_bench)
 
 
@@ -199,7 +200,7 @@ def throughput(home, seconds, rounds=3):
 
 
 # -- fairness -----------------------------------------------------------------------------------
-def fairness(home, samples, rounds=8):
+def fairness(home, samples, rounds=8, fair_cores=True):
     """A quiet tenant's invocation (one kv read through its system VM), alone and beside each kind
     of noisy neighbour: four of the neighbour's guests at a time, re-invoked as they end, each
     with a 300 ms budget. The kinds (alone included) take turns in `rounds` rounds, so load from
@@ -211,7 +212,7 @@ def fairness(home, samples, rounds=8):
     alone_by_round = []
     late = {k: [] for k in NEIGHBOURS}
     per_round = -(-samples // rounds)   # at least `samples` in all
-    with Runtime(home=home, cores=2, quota_uvms=64) as rt:
+    with Runtime(home=home, cores=2, quota_uvms=64, fair_cores=fair_cores) as rt:
         beside = rt.placed
         quiet = rt.load(os.path.join(GUESTS, "kvget.c"))
         images = {k: rt.load(p) for k, p in NEIGHBOURS.items()}
@@ -362,6 +363,19 @@ def memory_per_vm(rt, park, hold, rounds=MEM_ROUNDS):
 
 # -- the bench ----------------------------------------------------------------------------------
 def cmd_bench(args):
+    """Every section runs as the `nanvix` commands run a host: beside the system VMs' cpu cgroup
+    (this process and the VMM processes it starts, which inherit its group), unless
+    --no-fair-cores."""
+    from nanvix.impl.sysvm.jail import place_host, unplace_host
+    placed = args.fair_cores and place_host() is not None
+    try:
+        return bench_sections(args)
+    finally:
+        if placed:
+            unplace_host()
+
+
+def bench_sections(args):
     if args.live:
         return cmd_live(args)
     if args.http:
@@ -375,7 +389,7 @@ def cmd_bench(args):
     if args.fairness:
         load0 = loadavg()
         with tempfile.TemporaryDirectory(prefix="nanvix-fair-") as home:
-            f = fairness(home, fair_n)
+            f = fairness(home, fair_n, fair_cores=args.fair_cores)
         values = fairness_values(f)
         r = {"fairness": f, "values": values, "targets": judge(values),
              "machine": {"cpus": os.cpu_count(), "load_before": load0, "load_after": loadavg()}}
@@ -433,7 +447,8 @@ def cmd_bench(args):
             pipe.close()
             mem = memory_per_vm(rt, rt.load(os.path.join(GUESTS, "park.c")), args.hold)
         tput = throughput(os.path.join(home, "tput"), args.seconds)
-        fair = None if args.no_fairness else fairness(os.path.join(home, "fair"), fair_n)
+        fair = None if args.no_fairness else fairness(os.path.join(home, "fair"), fair_n,
+                                                             fair_cores=args.fair_cores)
     figures = {
         "start (invoke -> first KVM_RUN)": dict(stats(starts), floor="bare KVM create + run to first exit"),
         "floor: bare KVM create + run to first exit": stats(floor_start),

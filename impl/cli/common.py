@@ -33,6 +33,14 @@ def positive_float(text):
     return v
 
 
+def add_fair_cores(p):
+    """--no-fair-cores, for a command that runs guests in its own process."""
+    p.add_argument("--no-fair-cores", dest="fair_cores", action="store_false",
+                   help="leave this process in its own cpu cgroup (by default it joins the system VMs' "
+                        "parent group, nanvix/, so a waking system VM or host thread takes a core from "
+                        "guest code at once: see the README's \"Fair cores\")")
+
+
 def version():
     from importlib.metadata import PackageNotFoundError, version as v
     try:

@@ -8,7 +8,7 @@ import tempfile
 import threading
 import time
 
-from nanvix.impl.cli.common import emit
+from nanvix.impl.cli.common import add_fair_cores, emit
 from nanvix.impl.cli.run import example
 from nanvix.impl.control.host import Host
 from nanvix.impl.serve.client import ApiError, Client
@@ -17,6 +17,7 @@ from nanvix.impl.serve.client import ApiError, Client
 def register(sub):
     p = sub.add_parser("demo", help="the default job: a daemon of its own, two tenants, several functions over HTTP")
     p.add_argument("--json", action="store_true")
+    add_fair_cores(p)
     p.set_defaults(func=cmd_demo)
 
 
@@ -30,7 +31,8 @@ def cmd_demo(args):
         return r
 
     from nanvix.impl.serve.daemon import Daemon
-    with tempfile.TemporaryDirectory(prefix="nanvix-demo-") as home, Host(home=home) as host:
+    with tempfile.TemporaryDirectory(prefix="nanvix-demo-") as home, \
+            Host(home=home, fair_cores=args.fair_cores) as host:
         rt = host.runtime
         daemon = Daemon(host=host, listen="127.0.0.1:0").start()
         admin = Client(daemon.url, daemon.token)

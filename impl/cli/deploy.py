@@ -4,7 +4,7 @@ import os
 import tarfile
 import urllib.parse
 
-from nanvix.impl.cli.common import emit
+from nanvix.impl.cli.common import add_fair_cores, emit
 from nanvix.impl.cli.target import add_target_args, client, embedded_host
 
 
@@ -14,6 +14,7 @@ def register(sub):
     p.add_argument("--name", default=None, help="the function's name (default: the file's name)")
     p.add_argument("--json", action="store_true", help='print {"tenant", "function", "digest", "source"}')
     add_target_args(p)
+    add_fair_cores(p)
     p.set_defaults(func=cmd_deploy)
 
 
@@ -51,7 +52,7 @@ def cmd_deploy(args):
     if c is not None:
         out = deploy_remote(c, args.path, args.name)
     else:
-        with embedded_host() as host:
+        with embedded_host(fair_cores=args.fair_cores) as host:
             out = host.deploy(args.tenant or "default", args.path, args.name).to_dict()
     emit(out, args.json, render)
     return 0

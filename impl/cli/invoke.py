@@ -1,5 +1,5 @@
 """`nanvix invoke NAME`: run a deployed function once."""
-from nanvix.impl.cli.common import emit, positive
+from nanvix.impl.cli.common import add_fair_cores, emit, positive
 from nanvix.impl.cli.target import add_target_args, client, embedded_host
 
 
@@ -12,6 +12,7 @@ def register(sub):
     p.add_argument("--timeout-ms", type=positive, default=10_000)
     p.add_argument("--json", action="store_true", help="print the JSON object `nanvix run --json` prints")
     add_target_args(p)
+    add_fair_cores(p)
     p.set_defaults(func=cmd_invoke)
 
 
@@ -25,7 +26,7 @@ def cmd_invoke(args):
     if c is not None:
         r, _ = c.invoke(args.name, data, args.timeout_ms)
     else:
-        with embedded_host() as host:
+        with embedded_host(fair_cores=args.fair_cores) as host:
             r = host.invoke(args.tenant or "default", args.name, data, args.timeout_ms).to_dict()
     emit(r, args.json, render_run)
     return 0 if r["status"] == "ok" else 1

@@ -3,7 +3,7 @@ import argparse
 import os
 import subprocess
 
-from nanvix.impl.cli.common import emit, positive
+from nanvix.impl.cli.common import add_fair_cores, emit, positive
 from nanvix.impl.cli.target import add_target_args, client, home_lock
 
 EXAMPLES = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples"))
@@ -26,6 +26,7 @@ def register(sub):
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_runtime_arg(p)
     add_target_args(p)   # with a daemon: deployed under the file's name, then invoked
+    add_fair_cores(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("cc", help="compile a plain POSIX C program into a static binary for nanvix "
@@ -79,7 +80,7 @@ def cmd_run(args):
         emit(r, args.json, render_run)
         return 0 if r["status"] == "ok" else 1
     load_image(path)  # a bad path or a failed build is answered before any VM exists
-    with home_lock(), Host() as host:
+    with home_lock(), Host(fair_cores=args.fair_cores) as host:
         try:
             r = host.run(args.tenant or "default", path, args.input.encode(), args.timeout_ms)
         except Interrupted as e:  # Ctrl-C: the user VM was stopped; show what it had done

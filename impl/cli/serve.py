@@ -1,5 +1,5 @@
 """`nanvix serve`: the host daemon with its HTTP front door (see nanvix.impl.serve)."""
-from nanvix.impl.cli.common import positive
+from nanvix.impl.cli.common import add_fair_cores, positive
 
 
 def register(sub):
@@ -12,9 +12,10 @@ def register(sub):
                    help="the state folder this daemon owns (default $NANVIX_HOME); the admin token is "
                         "written to DIR/admin.token (mode 0600)")
     p.add_argument("--cores", type=positive, default=None, help="host threads running vCPUs (default: every CPU)")
+    add_fair_cores(p)
     p.set_defaults(func=cmd_serve)
 
 
 def cmd_serve(args):
     from nanvix.impl.serve.daemon import serve
-    return serve(args.home, args.listen, args.socket, cores=args.cores or 0)
+    return serve(args.home, args.listen, args.socket, cores=args.cores or 0, fair_cores=args.fair_cores)

@@ -122,7 +122,8 @@ class Host:
     def __init__(self, home=None, cores=0, **options):
         """home: the state folder (default $NANVIX_HOME or ~/.local/share/nanvix); cores: host
         threads running vCPUs (default: every CPU); options: Runtime's (quota_uvms, quota_pages,
-        max_pages, pool_size, slice_ms, ram_size)."""
+        max_pages, pool_size, slice_ms, ram_size, fair_cores: move this process beside the
+        system VMs' cpu cgroup, as the `nanvix` commands do)."""
         self.runtime = Runtime(home=home, cores=cores, **options)
         self._functions = {}   # (tenant, name) -> (Function, image; None until first used)
         self._lock = threading.Lock()        # _functions (held briefly: an event loop takes it)

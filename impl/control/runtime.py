@@ -223,9 +223,14 @@ class Runtime:
 
     def __init__(self, home=None, cores=0, max_pages=4096, pool_size=4, slice_ms=10,
                  quota_uvms=64, quota_pages=256, ram_size=DEFAULT_RAM, restart_system_vms=True,
-                 ready_per_function=3, recycle=True, arena_slots=256, limits=None):
+                 ready_per_function=3, recycle=True, arena_slots=256, limits=None, fair_cores=False):
         """limits: the default Limits of a tenant (quota_uvms and quota_pages set its user_vms and
-        pages); a tenant's own limits, once set (set_limits), are kept in the host's register."""
+        pages); a tenant's own limits, once set (set_limits), are kept in the host's register.
+        fair_cores: move this whole process, until close(), into the cpu cgroup that holds the
+        system VMs' group (jail.place_host), so a waking system VM or host thread takes a core
+        from computing guest code at once (see the README's "Fair cores"); self.placed says
+        whether it was made. Off by default: a library does not move its caller's process
+        unasked. The `nanvix` commands that run guests turn it on (--no-fair-cores: off)."""
         self.home = home or default_home()
         os.makedirs(os.path.join(self.home, "tenants"), mode=0o700, exist_ok=True)
         if os.geteuid() != 0:
@@ -269,9 +274,7 @@ class Runtime:
             self.sched.start()
             self.monitor = spawn("nanvix-sysvm-monitor", self._monitor)
             self.filler = spawn("nanvix-uvm-pool", self._filler)
-        # beside the system VMs in the cpu cgroups: a waking system VM or host thread takes a core
-        # from a computing guest (SCHED_IDLE) at once (see jail.place_host)
-        self.placed = place_host() is not None
+        self.placed = fair_cores and place_host() is not None
 
     def scheduler(self, cores, slice_ns):
         return S.Scheduler(self, cores, slice_ns)

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -92,10 +93,28 @@ static int nx_vcpu_run(int fd, struct kvm_run *run, long long budget_ns)
     return err;
 }
 
-/* A thread of this process (tid; 0: this one) as a guest's vCPU (idle != 0: SCHED_IDLE) or as a
- * host thread again (SCHED_OTHER, the default slice), at the given nice. A running SCHED_IDLE
- * thread gives way at once to any other thread that wakes at its cgroup level, whatever the fair
- * scheduler's lag says. Returns 0, or -1. */
+/* How a thread of this process (tid; 0: this one) is scheduled by the host kernel, at the given
+ * nice:
+ *  NX_HOST         a host thread: SCHED_OTHER, the default slice;
+ *  NX_GUEST_IDLE   running guest code: SCHED_IDLE. A running SCHED_IDLE thread gives way at once
+ *                  to any other thread that wakes at its cgroup level, whatever the fair
+ *                  scheduler's lag says. But only to one that wakes: the change of policy itself
+ *                  does not make the kernel look at the threads already waiting for this CPU (the
+ *                  priority it compares is the nice, unchanged), so one woken while this thread
+ *                  ran otherwise (its system VM, the invoker its guest's exit woke) would wait for
+ *                  the next tick, 4 ms here. So this thread, made SCHED_IDLE, yields: the kernel
+ *                  picks again now (a no-op when nothing else waits);
+ *  NX_GUEST_WOKEN  running a guest just started or woken (its first ms, see sched.pyx):
+ *                  SCHED_OTHER, so neither a busy system VM nor another process starves it, but
+ *                  with a long slice (NX_WOKEN_SLICE_NS): the kernel lets a waking thread with a
+ *                  shorter slice, which every other thread has, preempt a running one at once
+ *                  rather than at the end of the running one's slice (traced: the guest's own
+ *                  system VM, woken by its request, waited for the next 4 ms tick while the
+ *                  guest spun waiting for the answer).
+ * Returns 0, or -1. */
+enum { NX_HOST = 0, NX_GUEST_IDLE = 1, NX_GUEST_WOKEN = 2 };
+#define NX_WOKEN_SLICE_NS 20000000ULL
+
 struct nx_sched_attr {
     uint32_t size, sched_policy;
     uint64_t sched_flags;
@@ -104,14 +123,19 @@ struct nx_sched_attr {
     uint64_t sched_runtime, sched_deadline, sched_period;
 };
 
-static int nx_thread_idle(int tid, int idle, int nice)
+static int nx_thread_mode(int tid, int mode, int nice)
 {
     struct nx_sched_attr a;
     memset(&a, 0, sizeof a);
     a.size = sizeof a;
-    a.sched_policy = idle ? 5 /* SCHED_IDLE */ : 0 /* SCHED_OTHER */;
+    a.sched_policy = mode == NX_GUEST_IDLE ? 5 /* SCHED_IDLE */ : 0 /* SCHED_OTHER */;
     a.sched_nice = nice;
-    return (int)syscall(SYS_sched_setattr, tid, &a, 0);
+    a.sched_runtime = mode == NX_GUEST_WOKEN ? NX_WOKEN_SLICE_NS : 0;   /* (SCHED_OTHER: the slice; 0: default) */
+    if (syscall(SYS_sched_setattr, tid, &a, 0) != 0)
+        return -1;
+    if (mode == NX_GUEST_IDLE && tid == 0)
+        sched_yield();
+    return 0;
 }
 
 static int nx_thread_nice(int tid)

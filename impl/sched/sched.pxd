@@ -28,6 +28,7 @@ cdef class Scheduler:
 
     cdef _enqueue(self, uvm, bint woken=*)
     cdef _mind_deadline(self, uvm)
+    cdef void _wake_waker(self) noexcept
     cdef _share(self)
     cdef _rebalance(self, tenant)
     cdef _kick(self, int core)
@@ -37,4 +38,5 @@ cdef class Scheduler:
     cdef void _answer(self, kvm_run *run, uint64_t value) noexcept
     cdef bint _park(self, int core, uvm, uint64_t for_ns) except -1
     cdef str _leave(self, int core, uvm, str how, str detail)
+    cdef _kick_late(self, long long now)
     cdef double _next_deadline(self)

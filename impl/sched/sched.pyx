@@ -8,7 +8,8 @@ on its channel, or a sleeping thread's deadline, and holds no core until then), 
 slice is over: back to the end of its queue), or times out (its invocation's deadline passed: it
 is kicked out of KVM_RUN and never runs again). A waker thread watches the eventfds through which
 system VMs signal completions and makes blocked vCPUs runnable again; it also ends parked and
-queued invocations whose deadline passed, and wakes parked ones whose sleeper's time came. A
+queued invocations whose deadline passed, kicks running ones whose deadline passed (their core's
+thread may be starved at SCHED_IDLE), and wakes parked ones whose sleeper's time came. A
 system VM signals one eventfd per tenant and names the channels on its arena's wake ring, so the
 waker's work is O(channels woken), whatever the number of user VMs.
 
@@ -26,6 +27,7 @@ from cpython.exc cimport PyErr_CheckSignals
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from libc.stdint cimport uint32_t, uint64_t, int64_t, uintptr_t
 from libc.string cimport memset
+from posix.unistd cimport read, write
 
 from nanvix.impl.abi.abi cimport NX_PORT_HYPERCALL, NX_HC_EXIT, NX_HC_WAIT, NX_HC_GROW, NX_HC_COMMAND, nx_ring_hdr
 from nanvix.impl.kvm.kvm cimport Memory
@@ -35,7 +37,8 @@ from nanvix.impl.threads import spawn
 
 cdef extern from "vcpu_run.h" nogil:
     long long nx_now_ns()
-    int nx_thread_idle(int tid, int idle, int nice)
+    enum: NX_HOST, NX_GUEST_IDLE, NX_GUEST_WOKEN
+    int nx_thread_mode(int tid, int mode, int nice)
     int nx_thread_nice(int tid)
 
 
@@ -226,7 +229,7 @@ cdef class Scheduler:
             # fair scheduler's latency, so deadlines and preemptions are kept within a few ms.
             tid = self.thread_tid[core]
             if tid:
-                nx_thread_idle(tid, 0, nx_thread_nice(tid))
+                nx_thread_mode(tid, NX_HOST, nx_thread_nice(tid))
             kick_thread(self.thread_ident[core])
 
     cdef _dequeue_next(self):
@@ -254,8 +257,13 @@ cdef class Scheduler:
     def remove(self, uvm, why="destroyed by the host", double timeout=10.0):
         """Take a user VM out of every queue and off its core (it is being destroyed). A vCPU
         inside KVM_RUN on a worker is kicked out and this waits until the worker has left it:
-        its VM may be closed only then."""
+        its VM may be closed only then. One that has ended (exited, or crashed by the scheduler)
+        is in no queue and on no core any more: that takes no lock, so an invoker releasing its
+        user VM never waits for a lock another thread holds (the waker, a worker the kernel
+        preempted)."""
         cdef int k
+        if uvm.state in (EXITED, CRASHED) and uvm.core is None:
+            return   # (the scheduler let go of it, under the lock, before it set that state)
         with self.lock:
             self.parked.discard(uvm)
             q = self.queues.get(uvm.tenant)
@@ -292,6 +300,7 @@ cdef class Scheduler:
                 uvm.state = RUNNING
                 uvm.core = core
                 self._set_core(core, uvm)
+                self._mind_deadline(uvm)
             return uvm
 
     cdef _set_core(self, int core, uvm):
@@ -379,12 +388,12 @@ cdef class Scheduler:
                 # Guest code runs at SCHED_IDLE: any host thread or system VM that wakes beside it
                 # (jail.place_host) takes this core at once. The cores are shared between tenants
                 # by this scheduler, not by the kernel's; the system VMs' CPU by their cgroups.
-                if idle:
-                    nx_thread_idle(0, 1, nice)
+                # In its woken window it runs as a host thread with a long slice: starved by no
+                # one, it still gives way at once to a thread that wakes (see vcpu_run.h).
+                nx_thread_mode(0, NX_GUEST_IDLE if idle else NX_GUEST_WOKEN, nice)
                 how = _run_until(vcpu, run, ring, deadline, slice_end if idle or slice_end < boost_end else boost_end,
                                  &self.preempt_req[core], &err, &exits)
-                if idle:
-                    nx_thread_idle(0, 0, nice)
+                nx_thread_mode(0, NX_HOST, nice)
             uvm.exits += exits
             if how == RUN_LOOK:
                 continue
@@ -452,16 +461,22 @@ cdef class Scheduler:
         return True
 
     cdef _mind_deadline(self, uvm):
-        """(Lock held.) A user VM now waits off any core (parked or queued): if its deadline (or
-        its wake time, parked) comes before the waker means to look again, wake the waker, so
-        the deadline is kept to within a few ms even for a guest that never gets a core back."""
+        """(Lock held.) A user VM now waits off any core (parked or queued) or was put on one: if
+        its deadline (or its wake time, parked) comes before the waker means to look again, wake
+        the waker, so the deadline is kept to within a few ms even for a guest that never gets a
+        core back, or whose core's thread the kernel does not run (see _kick_late)."""
         cdef long long when = _soonest(uvm) if uvm.state == BLOCKED else uvm.deadline_ns
         if self.threads and when < self.waker_until:
             self.waker_until = when
-            try:
-                os.write(self.wake_w, b"x")
-            except BlockingIOError:
-                pass  # (a full pipe wakes it anyway)
+            self._wake_waker()
+
+    cdef void _wake_waker(self) noexcept:
+        """Wake the waker. A plain write(2) that keeps the GIL (os.write would hand it over, and
+        this runs under the scheduler's lock: its holder would then wait for the interpreter
+        while every other thread waited for it). The pipe is non-blocking: a full one wakes the
+        waker anyway."""
+        cdef char c = 120
+        write(self.wake_w, &c, 1)
 
     cdef str _leave(self, int core, uvm, str how, str detail):
         with self.lock:
@@ -479,24 +494,21 @@ cdef class Scheduler:
     def poll_wakeups(self, timeout=0.0):
         """Wake blocked user VMs whose channel signalled; end those whose deadline passed.
         Returns the user VMs made runnable."""
+        cdef char buf[512]
         woken = []
         events = self.epoll.poll(timeout)
         expired = []
         with self.lock:
             for fd, _ in events:
+                # (read(2) keeps the GIL under this lock: see _wake_waker; both fds are non-blocking)
                 if fd == self.wake_r:
-                    try:
-                        os.read(self.wake_r, 4096)
-                    except BlockingIOError:
+                    while read(self.wake_r, buf, sizeof(buf)) == sizeof(buf):
                         pass
                     continue
                 w = self.watched.get(fd)
                 if w is None:
                     continue
-                try:
-                    os.eventfd_read(fd)
-                except OSError:
-                    pass
+                read(<int>fd, buf, 8)   # (an eventfd: its counter, reset; an error: a stale event)
                 tenant, arena, shard = w
                 slots = arena.wakes(shard)
                 if slots and slots[0] == -1:  # the wake ring overflowed: look at every parked one
@@ -511,6 +523,10 @@ cdef class Scheduler:
                         self._enqueue(uvm)
                         woken.append(uvm)
             now = nx_now_ns()
+            if now < self.waker_until:
+                return woken   # no deadline or wake time has come: no need to look at every user VM
+            self.waker_until = 0   # (looked at now: _next_deadline finds the next one)
+            self._kick_late(now)
             for uvm in [u for u in self.parked if now >= u.deadline_ns]:
                 self.parked.discard(uvm)
                 uvm.state = CRASHED  # killed by the host: no wake-up may queue it again
@@ -539,9 +555,32 @@ cdef class Scheduler:
             self._enqueue(uvm)
             return True
 
+    cdef _kick_late(self, long long now):
+        """(Lock held.) Kick every core whose vCPU's deadline has passed. Its own timer has fired
+        by then, but the signal runs only when the thread does, and at SCHED_IDLE on a CPU that
+        any other thread keeps busy (a system VM, another process) it may not run for a long
+        time (measured: 160 ms here); the kick first makes it a host thread again."""
+        cdef int k
+        for k in range(self.ncores):
+            u = self.current[k]
+            if u is not None and not self.preempt_req[k] and now >= u.deadline_ns:
+                self.preempt_req[k] = 1   # (its loop head takes the timeout first; none kicked twice)
+                self._kick(k)
+
     cdef double _next_deadline(self):
+        """How long the waker may sleep. The soonest deadline or wake time is found by looking at
+        every user VM only after poll_wakeups acted on those that came (waker_until 0); until
+        then it is waker_until, which _mind_deadline lowers for every user VM that starts to wait
+        or run. So the waker holds the lock O(user VMs) only once per deadline, not per wake-up."""
         cdef long long now = nx_now_ns(), soonest = now + 1_000_000_000
+        cdef int k
         with self.lock:
+            if self.waker_until:
+                return max(0.0, (self.waker_until - now) / 1e9)
+            for k in range(self.ncores):   # running vCPUs too (see _kick_late)
+                u = self.current[k]
+                if u is not None and not self.preempt_req[k] and u.deadline_ns < soonest:
+                    soonest = u.deadline_ns
             for uvm in self.parked:
                 if _soonest(uvm) < soonest:
                     soonest = _soonest(uvm)
@@ -583,6 +622,7 @@ cdef class Scheduler:
             uvm.state = RUNNING
             uvm.core = core
             self._set_core(core, uvm)
+            self._mind_deadline(uvm)
             worker = self.thread_ident[core], self.thread_tid[core]
             self.thread_ident[core] = threading.get_ident()  # kicks come to this thread now
             self.thread_tid[core] = threading.get_native_id()
@@ -637,7 +677,7 @@ cdef class Scheduler:
             self.stopping = True
             self.cond.notify_all()
             self.left.notify_all()
-        os.write(self.wake_w, b"x")
+        self._wake_waker()
         for t in self.threads:
             t.join(5)
         self.epoll.close()

@@ -169,9 +169,9 @@ class Daemon:
         self.door = self.host = self.creds = None
 
 
-def serve(home=None, listen=None, socket_path=None, cores=0, announce=print):
+def serve(home=None, listen=None, socket_path=None, cores=0, announce=print, fair_cores=True):
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s nanvix serve: %(message)s")
-    d = Daemon(home, listen, socket_path, cores=cores)
+    d = Daemon(home, listen, socket_path, cores=cores, fair_cores=fair_cores)
     announce("nanvix serve: %s, home %s (admin token in %s, pid %d)"
              % (d.url, d.home, os.path.join(d.home, "admin.token"), os.getpid()))
     d.run()

@@ -198,7 +198,8 @@ def suite(tmp_path_factory):
     if KVM_SKIP:
         pytest.skip(KVM_SKIP)
     from nanvix.impl.control.runtime import Runtime
-    rt = Runtime(home=str(tmp_path_factory.mktemp("hostile-home")), cores=2, max_pages=2048)
+    rt = Runtime(home=str(tmp_path_factory.mktemp("hostile-home")), cores=2, max_pages=2048,
+                 fair_cores=True)   # (as the `nanvix` commands run a host)
     try:
         yield Suite(rt, Bystander(rt))
     finally:

@@ -44,7 +44,8 @@ class ProbeRuntime(Runtime):
 def host(tmp_path_factory):
     if KVM_SKIP:
         pytest.skip(KVM_SKIP)
-    rt = ProbeRuntime(home=str(tmp_path_factory.mktemp("jail-home")), cores=1, restart_system_vms=False)
+    rt = ProbeRuntime(home=str(tmp_path_factory.mktemp("jail-home")), cores=1, restart_system_vms=False,
+                      fair_cores=True)   # (as the `nanvix` commands run a host: see the spin test)
     rep = rt.invoke("victim", IO, b"kvput secret " + SECRET + b";fwrite secret.txt " + SECRET)
     assert rep["status"] == "ok" and rep["result"] == "%d;%d" % (len(SECRET), len(SECRET)), rep
     rt.system_vm("probe")

@@ -325,3 +325,25 @@ def test_grow_refused_past_the_tenant_page_quota(rt, invoke):
     assert rep["result"] == "malloc failed"
     assert rep["pages_added"] == 0
     assert answers(invoke(tenant, IO, "kvget x")) == ["1:1"]
+
+
+def _cpu_cgroup():
+    with open("/proc/self/cgroup") as f:
+        return [line.rstrip("\n").split(":", 2)[2] for line in f if "cpu" in line.split(":")[1].split(",")]
+
+
+def test_a_runtime_moves_its_process_into_a_cgroup_only_when_asked(tmp_path):
+    """fair_cores is the caller's choice: a Runtime alone leaves its process's cpu cgroup as it
+    was; asked, it joins the system VMs' parent group until it closes (cgroup v1 here)."""
+    from nanvix.impl.control.runtime import Runtime
+    from nanvix.impl.sysvm.jail import Cgroup
+    before = _cpu_cgroup()
+    with Runtime(home=str(tmp_path / "a"), cores=1) as r:
+        assert r.placed is False
+        assert _cpu_cgroup() == before
+    if not Cgroup.is_v1() or before == ["/nanvix"]:
+        return   # (no placement on cgroup v2; or another fixture placed this process already)
+    with Runtime(home=str(tmp_path / "b"), cores=1, fair_cores=True) as r:
+        assert r.placed is True
+        assert _cpu_cgroup() == ["/nanvix"]
+    assert _cpu_cgroup() == before

@@ -1,19 +1,20 @@
 """The `full` tier: the same spec text under nanvix.spec.backend.Z3Full (uninterpreted sorts for
 tenants, user VMs = channels, pages and cores; arrays; quantified invariants). A proof here holds
-for ANY number of tenants, user VMs, pages and cores (ring capacity R and index width W fixed).
+for ANY number of tenants, user VMs, pages and cores (ring capacity R and index width W fixed;
+quotas any 8-bit value).
 
 Coverage (reported honestly in every run):
-  init.<inv>, ind.<op>.<inv>         for every invariant except `quotas` (counting has no
-                                     quantifier-free parametric encoding here; `count` is
-                                     over-approximated by an unconstrained value, which is sound
-                                     for every other invariant)
+  init.<inv>, ind.<op>.<inv>         for every invariant, `quotas` included: a count is the size
+                                     of a set (Z3Full.count: an uninterpreted Card over the set,
+                                     an unbounded Int, with facts true of every finite set's
+                                     size; they are added to every solver here)
   ni.<op>.local_respect              for every operation
-  ni.<op>.output_consistency /       for every operation that does not count (create_uvm,
-  ni.<op>.step_consistency           open_channel, map_page: their quota guards count), schedule
-                                     under its declared timing assumption as in the fast tier, and
-                                     preempt and block (an idle core acts for `nobody`: every
-                                     tenant id a state or an argument holds is required to differ
-                                     from that constant)
+  ni.<op>.output_consistency /       for every operation, the three that count (create_uvm,
+  ni.<op>.step_consistency           open_channel, map_page: their quota guards) included;
+                                     schedule under its declared timing assumption as in the fast
+                                     tier, and preempt and block (an idle core acts for `nobody`:
+                                     every tenant id a state or an argument holds is required to
+                                     differ from that constant)
 Anything Z3 cannot decide within the time limit is reported `unknown`, never `proved`.
 
 Refutation: Z3 rarely finds a model of a quantified formula, so an obligation the parametric
@@ -24,10 +25,11 @@ Without one the obligation stays `unknown`, never `proved`.
 
 Not covered here: the vacuity checks (Z3 answers `unknown` to the satisfiability of the quantified
 invariants, so "some state satisfies them all" is shown by the fast tier on the same text, not
-here), the sanity checks of the observation relation, the quotas and the consistency of the
-three counting operations (the fast tier proves them at its sizes). A guard against vacuous
-parametric proofs: tests/test_proofs_full.py runs mutants here and requires that none of the
-obligations the fast tier refutes comes out `proved`, and that the bounded search shows them.
+here) and the sanity checks of the observation relation. A guard against vacuous parametric
+proofs: tests/proofs/test_proofs_full.py runs mutants here (the quota mutants among them) and
+requires that none of the obligations the fast tier refutes comes out `proved`, and that the
+bounded search shows them; and it checks the counting facts against the true sizes of every
+subset of small universes.
 """
 import time
 
@@ -41,8 +43,6 @@ from nanvix.spec.symbolic import full_args, full_state
 
 FULL_CFG = FAST_CFG
 TIMEOUT_MS = 20_000
-NOT_COVERED_INVS = ("quotas",)
-COUNTING_OPS = ("create_uvm", "open_channel", "map_page")
 # the bounded search beside the parametric tier: the fast tier's sizes
 SEARCH_SIZES = engine.FAST_SIZES
 SEARCH_TIMEOUT_MS = 30_000
@@ -50,18 +50,15 @@ SEARCH_TIMEOUT_MS = 30_000
 
 def obligation_names(spec=None):
     spec = spec or Spec()
-    invs = [i for i in spec.invariants if i not in NOT_COVERED_INVS]
-    names = ["init.%s" % i for i in invs]
+    names = ["init.%s" % i for i in spec.invariants]
     for op in spec.ops:
-        names += ["ind.%s.%s" % (op, i) for i in invs]
-        names.append("ni.%s.local_respect" % op)
-        if op not in COUNTING_OPS:
-            names += ["ni.%s.output_consistency" % op, "ni.%s.step_consistency" % op]
+        names += ["ind.%s.%s" % (op, i) for i in spec.invariants]
+        names += ["ni.%s.%s" % (op, w) for w in ("local_respect", "output_consistency", "step_consistency")]
     return names
 
 
 def _invs(b, cfg, spec, s):
-    return [_zb(f(b, cfg, s)) for n, f in spec.invariants.items() if n not in NOT_COVERED_INVS]
+    return [_zb(f(b, cfg, s)) for f in spec.invariants.values()]
 
 
 def _solver(timeout_ms=None):
@@ -142,9 +139,9 @@ def _parametric(key, names, spec, cfg, explain, timeout_ms=None):
         s0 = spec.init(b, cfg, statics)
         for n in names:
             t0 = time.time()
+            goal = z3.Not(_zb(spec.invariants[n.split(".", 1)[1]](b, cfg, s0)))
             sv = _solver(timeout_ms)
-            sv.add(*cons)
-            sv.add(z3.Not(_zb(spec.invariants[n.split(".", 1)[1]](b, cfg, s0))))
+            sv.add(*cons, goal, *b.card_axioms())
             r = sv.check()
             out.append(Result(n, _status(r), time.time() - t0, "" if r == z3.unsat else _why(sv, r)))
         return out
@@ -154,13 +151,14 @@ def _parametric(key, names, spec, cfg, explain, timeout_ms=None):
         s, cons = _typed(b, cfg, "pre")
         args, acons = _args(b, cfg, spec, op, "arg")
         err, o, post = fn(b, cfg, s, *args)
+        pre = _invs(b, cfg, spec, s)
+        goals = {n: z3.Not(_zb(spec.invariants[n.split(".", 2)[2]](b, cfg, post))) for n in names}
         sv = _solver(timeout_ms)
-        sv.add(*cons, *acons, *_invs(b, cfg, spec, s))
+        sv.add(*cons, *acons, *pre, *b.card_axioms())
         for n in names:
             t0 = time.time()
-            inv = n.split(".", 2)[2]
             sv.push()
-            sv.add(z3.Not(_zb(spec.invariants[inv](b, cfg, post))))
+            sv.add(goals[n])
             r = sv.check()
             detail = ""
             if r == z3.sat:
@@ -181,7 +179,7 @@ def _parametric(key, names, spec, cfg, explain, timeout_ms=None):
         sv.add(t != b.nobody(), *acons, *c1, *_invs(b, cfg, spec, s1))
         goal, _, _ = ni_assertions(b, cfg, spec, op, n.split(".")[2], args, t, s1, run1,
                                    lambda prefix: _typed(b, cfg, prefix), lambda st: _invs(b, cfg, spec, st))
-        sv.add(*goal)
+        sv.add(*goal, *b.card_axioms())
         r = sv.check()
         detail = "" if r == z3.unsat else (_why(sv, r) if r != z3.sat else "  counterexample found (parametric)")
         out.append(Result(n, _status(r), time.time() - t0, detail))

@@ -359,8 +359,7 @@ class Z3Full(Z3Bounded):
     VMs/channels, pages, cores), fields are Z3 arrays, `tab` is a lambda, `all`/`any` are
     quantifiers. Ring slots and history positions stay W-bit bit-vectors (R and W are fixed).
     C and U are one sort here (the implementation has one channel per user VM, id = user VM id).
-    `count` has no parametric meaning: it returns a fresh unconstrained value (a sound
-    over-approximation for every obligation except the quota invariant, which this tier skips).
+    `count` is the cardinality of a set (see count() and card_axioms()), an unbounded Int.
     The logic and bit-vector operations are Z3Bounded's; the arrays and sorts are its own."""
 
     def __init__(self, cfg):
@@ -372,6 +371,7 @@ class Z3Full(Z3Bounded):
                       "K": z3.DeclareSort("Core"), "R": z3.BitVecSort(cfg.W), "H": z3.BitVecSort(cfg.W)}
         self._n = 0
         self._nobody = z3.Const("nobody", self.sorts["T"])
+        self._card = {}      # Z3 sort name -> (Card function, its axioms)
 
     def _fresh(self, sort):
         self._n += 1
@@ -424,9 +424,80 @@ class Z3Full(Z3Bounded):
         body = fn(x)
         return body if isinstance(body, bool) else self.z3.Exists([x], body)
 
+    # ---- counting -------------------------------------------------------------------------
+    # count(sort, fn) = Card_sort(the set {x | fn(x)}), Card_sort an uninterpreted function from
+    # Array(sort, Bool) to Int. Int, not a bit-vector: with any number of user VMs or pages a
+    # fixed-width count could wrap (a tenant over its quota would look under it); quotas are
+    # compared as the unsigned values they are (ult/ule below). Equal sets give equal counts
+    # (congruence); what a count is otherwise is card_axioms()'s: facts true of |A| for every
+    # finite set A. The sorts stand for finitely many tenants, user VMs, pages and cores, so each
+    # fact holds in every instance (its witness functions chosen by the instance): adding them
+    # never makes a false obligation provable.
+
     def count(self, sort, fn):
-        self._n += 1
-        return self.z3.BitVec("_count%d" % self._n, self.ID_WIDTH)
+        z3 = self.z3
+        x = self._fresh(sort)
+        body = fn(x)
+        body = z3.BoolVal(body) if isinstance(body, bool) else body
+        return self._card_fn(sort)(z3.Lambda([x], body))
+
+    def _card_fn(self, sort):
+        name = self.sorts[sort].name()      # U and C are one sort: one Card
+        if name not in self._card:
+            self._card[name] = self._declare_card(sort)
+        return self._card[name][0]
+
+    def _declare_card(self, sort):
+        """Card over sets of `sort` and what every finite set's size satisfies. Each fact is a
+        first-order clause whose existential part is a named witness function (Skolem form), with
+        the Card terms as its trigger, so Z3 instantiates it for the counts an obligation has
+        (and pairs of them), nothing more:
+          - a size is >= 0, and 0 unless the set has a member Some(A);
+          - |A| <= |B| unless A has a member Out(A, B) outside B (A included in B: no more);
+            with (B, A) as well, sets that agree everywhere have the same size;
+          - |A| <= |B| + 1 unless A has two distinct members Out1, Out2 outside B (an operation
+            that adds at most one element adds at most one to the count)."""
+        z3 = self.z3
+        S, name = self.sorts[sort], self.sorts[sort].name()
+        Set = z3.ArraySort(S, z3.BoolSort())
+        card = z3.Function("Card_%s" % name, Set, z3.IntSort())
+        some = z3.Function("Card_some_%s" % name, Set, S)
+        out = z3.Function("Card_out_%s" % name, Set, Set, S)
+        o1 = z3.Function("Card_out1_%s" % name, Set, Set, S)
+        o2 = z3.Function("Card_out2_%s" % name, Set, Set, S)
+        A, B = z3.Const("Card_A_%s" % name, Set), z3.Const("Card_B_%s" % name, Set)
+        outside = lambda w: z3.And(A[w], z3.Not(B[w]))
+        axioms = [
+            z3.ForAll([A], z3.And(card(A) >= 0, z3.Or(card(A) == 0, A[some(A)])), patterns=[card(A)]),
+            z3.ForAll([A, B], z3.Or(card(A) <= card(B), outside(out(A, B))),
+                      patterns=[z3.MultiPattern(card(A), card(B))]),
+            z3.ForAll([A, B], z3.Or(card(A) <= card(B) + 1,
+                                    z3.And(outside(o1(A, B)), outside(o2(A, B)), o1(A, B) != o2(A, B))),
+                      patterns=[z3.MultiPattern(card(A), card(B))]),
+        ]
+        return card, axioms
+
+    def card_axioms(self):
+        """The facts about the counts this backend has built so far (add them to a solver after
+        building every term it checks)."""
+        return [a for _, axioms in self._card.values() for a in axioms]
+
+    def _num(self, x, y):
+        """A count (Int) against a quota (an unsigned bit-vector or a constant): both as Ints."""
+        z3 = self.z3
+        lift = lambda v: z3.BV2Int(v, is_signed=False) if self._isz(v) and z3.is_bv(v) else \
+            (z3.IntVal(v) if not self._isz(v) else v)
+        if any(self._isz(v) and z3.is_int(v) for v in (x, y)):
+            return lift(x), lift(y), True
+        return x, y, False
+
+    def ult(self, x, y):
+        x, y, ints = self._num(x, y)
+        return x < y if ints else Z3Bounded.ult(self, x, y)
+
+    def ule(self, x, y):
+        x, y, ints = self._num(x, y)
+        return x <= y if ints else Z3Bounded.ule(self, x, y)
 
     def fill(self, sort, v, width=None):
         z3 = self.z3

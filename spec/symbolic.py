@@ -127,9 +127,14 @@ def _leaf_sort(b, kind):
     return z3.BitVecSort(IDW)
 
 
+# Int fields bounded by a size (a tenant's quotas: at most U user VMs, P pages): with parametric
+# sorts there is no such size, so in the full tier a quota is any IDW-bit value.
+SIZE_BOUNDED = ("t_qu", "t_qp")
+
+
 def full_state(b, cfg, prefix, only=None):
     """A fresh symbolic state for the parametric tier (Z3Full): one Z3 array per field, over
-    uninterpreted sorts; enum and int bounds as quantified constraints."""
+    uninterpreted sorts; enum and int bounds (but SIZE_BOUNDED's) as quantified constraints."""
     s, cons = {}, []
     for f, (dims, kind) in M.fields(cfg).items():
         if only is not None and f not in only:
@@ -139,7 +144,7 @@ def full_state(b, cfg, prefix, only=None):
             rng = z3.ArraySort(b.sorts[d], rng)
         a = z3.Const("%s.%s" % (prefix, f), rng)
         s[f] = a
-        if kind != "bool" and kind[0] in ("enum", "int") and len(dims) == 1:
+        if kind != "bool" and kind[0] in ("enum", "int") and len(dims) == 1 and f not in SIZE_BOUNDED:
             x = z3.Const("%s.%s.x" % (prefix, f), b.sorts[dims[0]])
             bound = z3.ULT(a[x], kind[1]) if kind[0] == "enum" else z3.ULE(a[x], kind[1])
             cons.append(z3.ForAll([x], bound))

@@ -198,8 +198,10 @@ def inv_vcpu_fair(b, cfg, s):
 
 
 def pristine_channel(b, cfg, s, c):
-    """Channel c is open, honest and empty, as open_channel or recycle_uvm leave it: indices
-    zero, blank slots, nothing delivered. (Its history, execution counts and truths are read only
+    """Channel c is open, honest and empty, as open_channel or recycle_uvm leave it: every index
+    (and the delivery count) where cq_head is (zero, there; stated relative to cq_head, as every
+    invariant reads a ring, so the explorer's rotation of indices stays sound), blank slots,
+    nothing delivered. (Its history, execution counts and truths are read only
     over the windows between the indices, all empty: what an earlier invocation left there is
     unreachable. Stating it over every history position would make the concrete check as long as
     2**W, too long at the implementation's 32-bit indices.)"""
@@ -207,7 +209,7 @@ def pristine_channel(b, cfg, s, c):
     at = lambda f, i: b.sel(g(f), i)
     return b.and_(
         b.eq(g("c_state"), C_OPEN), g("c_honest"), b.not_(g("c_any")),
-        *[b.eq(g(f), 0) for f in ("c_sqt", "c_cqh", "c_sqh", "c_cqt", "c_psqh", "c_pcqt", "c_ndl")],
+        *[b.eq(g(f), g("c_cqh")) for f in ("c_sqt", "c_sqh", "c_cqt", "c_psqh", "c_pcqt", "c_ndl")],
         b.all("R", lambda i: b.and_(b.eq(at("c_sq", i), 0), b.eq(at("c_svc", i), 0), b.eq(at("c_cqv", i), 0))))
 
 

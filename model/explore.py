@@ -57,7 +57,8 @@ def alphabet(cfg, s0, payloads=1, hostile=False, cross=False):
         acts += [("create_tenant", (t,)), ("start_sysvm", (t,)), ("crash_sysvm", (t,)), ("restart_sysvm", (t,))]
     for u in range(U):
         acts += [("create_uvm", (u, t)) for t in range(T) if cross or t == ut[u]]
-        acts += [("start_uvm", (u,)), ("exit_uvm", (u,)), ("crash_uvm", (u,)), ("destroy_uvm", (u,)), ("wake", (u,))]
+        acts += [("start_uvm", (u,)), ("exit_uvm", (u,)), ("crash_uvm", (u,)), ("destroy_uvm", (u,)), ("recycle_uvm", (u,)),
+                 ("wake", (u,))]
         for p in range(0 if cross else cfg.hyp, P):
             if cross or pt[p] == ut[u]:
                 acts += [("open_channel", (c, u, p)) for c in range(C) if c == u or (cross and s0["c_tenant"][c] != ut[u])]

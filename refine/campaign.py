@@ -22,6 +22,7 @@ class Campaign:
         "loop_past_budget": 0.3, "map_page": 2, "crash_sysvm": 0.6, "restart_sysvm": 2,
         "scribble_sq_tail": 1, "scribble_cq_head": 1, "scribble_pub": 1, "scribble_entry": 1,
         "scribble_field": 1, "spurious_doorbell": 1, "create_tenant": 0.3, "start_sysvm": 0.3,
+        "recycle_uvm": 3,
     }
     BURSTS = {"submit": 0.08, "take": 0.08, "complete": 0.08, "deliver": 0.06}
     GUIDED = 0.85   # the chance that a step insists on an operation the spec allows
@@ -98,7 +99,7 @@ class Campaign:
             return op, ()
         if op in ("submit", "submit_block"):
             return op, (pick(running), rng.getrandbits(64), rng.choice((0, 0, 0, 1, 2, 3, 4)))
-        if op in ("take", "complete", "destroy_uvm", "spurious_doorbell"):
+        if op in ("take", "complete", "destroy_uvm", "recycle_uvm", "spurious_doorbell"):
             return op, (pick(live),)
         u = pick(running)
         if op in ("scribble_sq_tail", "scribble_cq_head"):
@@ -119,7 +120,8 @@ class Campaign:
              "create_uvm": lambda a: ("create_uvm",) + a, "exit_uvm": lambda a: ("exit_uvm",) + a,
              "deliver": lambda a: ("deliver",) + a, "preempt": lambda a: ("preempt",) + a,
              "create_tenant": lambda a: ("create_tenant",) + a, "start_sysvm": lambda a: ("start_sysvm",) + a,
-             "crash_sysvm": lambda a: ("crash_sysvm",) + a, "restart_sysvm": lambda a: ("restart_sysvm",) + a}
+             "crash_sysvm": lambda a: ("crash_sysvm",) + a, "restart_sysvm": lambda a: ("restart_sysvm",) + a,
+             "recycle_uvm": lambda a: ("recycle_uvm",) + a}
 
     def _spec_error(self, op, args):
         name, *a = self.FIRST[op](args)
@@ -234,7 +236,34 @@ class Campaign:
             yield "crash_sysvm", (t,)
             yield "restart_sysvm", (t,)
 
+    def plan_recycle(self, u):
+        """u exits with requests queued, taken and answered but not delivered, and a page grown;
+        its recycling is refused while its system VM is down and a crash is never recycled;
+        once the system VM is back, u is recycled and runs again on a pristine channel."""
+        t = u % T
+        yield "map_page", (u,)
+        for _ in range(3):
+            yield "submit", (u, self.rng.getrandbits(64), self.rng.choice((0, 1)))
+        yield "take", (u,)
+        yield "complete", (u,)
+        yield "take", (u,)
+        yield "exit_uvm", (u,)
+        if self.rng.random() < 0.5:
+            yield "crash_sysvm", (t,)
+            yield "recycle_uvm", (u,)                  # refused: the system VM is down
+            yield "restart_sysvm", (t,)
+        yield "recycle_uvm", (u,)
+        yield "recycle_uvm", (u,)                      # refused: not a clean exit (it runs again)
+        for k in range(K):
+            if not self.h.s["k_busy"][k]:
+                yield "schedule", (k,)
+                break
+        yield "deliver", (u,)                          # refused: nothing of the last invocation
+        yield "crash_uvm", (u,)
+        yield "recycle_uvm", (u,)                      # refused: a crash is never recycled
+
     PLANS = {
+        "plan_recycle": ("error.recycle_uvm.",),
         "plan_ring": ("ring.", "error.take.EFULL"),
         "plan_malformed": ("completion.EINVAL", "completion.ENOSYS", "completion.E2BIG", "completion.ENOENT"),
         "plan_restart": ("restart.", "completion.EIO", "error.block.EBUSY", "error.take.EDOWN",

@@ -20,7 +20,7 @@ from nanvix.refine.abstraction import CFG, MASK32
 ERRORS = {
     "create_tenant": ("EINVAL",), "start_sysvm": ("EINVAL",), "crash_sysvm": ("EINVAL",),
     "restart_sysvm": ("EINVAL",), "create_uvm": ("EINVAL", "EBUSY", "EDOWN", "EQUOTA"),
-    "destroy_uvm": ("EINVAL", "EBUSY"), "submit": ("EINVAL", "EFULL"),
+    "destroy_uvm": ("EINVAL", "EBUSY"), "recycle_uvm": ("EINVAL", "EDOWN"), "submit": ("EINVAL", "EFULL"),
     "take": ("EINVAL", "EDOWN", "EEMPTY", "EFULL"), "complete": ("EINVAL", "EDOWN", "EEMPTY"),
     "deliver": ("EINVAL", "EEMPTY"), "exit_uvm": ("EINVAL",), "crash_uvm": ("EINVAL",),
     "map_page": ("EINVAL", "EQUOTA"), "schedule": ("EINVAL", "EBUSY"), "preempt": ("EINVAL",),

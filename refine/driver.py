@@ -136,6 +136,29 @@ class Driver:
         del self.uvm[u], self.index[vm.id]
         return yes()
 
+    def recycle_uvm(self, u):
+        """recycle_uvm + start_uvm, for a user VM that exited cleanly: the runtime's own reset
+        (Runtime._recycle, as after an invocation: memory back to the snapshot, the vCPU's state
+        restored, grown pages freed, the channel page scrubbed and handed out again), then the
+        next invocation takes it as production's does (create_user_vm hands out the ready VM)."""
+        vm = self.uvm.get(u)
+        if vm is None:
+            return no("EINVAL", "no such user VM")
+        if vm.state != S.EXITED:
+            return no("EINVAL", "not a clean exit (only those are recycled)")
+        tn = self.rt.tenants[vm.tenant]
+        if not tn.sysvm.alive:
+            return no("EDOWN", "system VM down")
+        self.rt._detach(vm)
+        if not self.rt._let_go(vm.channel):
+            return no("ESTUCK", "the system VM never let go of the channel")
+        self.rt._recycle(vm)
+        again = self.rt.create_user_vm(vm.tenant, self.image, b"", 3_600_000)
+        if again is not vm:
+            return no("EOTHER", "the next invocation got user VM %d, not the recycled %d" % (again.id, vm.id))
+        self.rt.start(vm)
+        return yes()
+
     def broken(self, u):
         vm = self.uvm.get(u)
         return vm is not None and vm.channel is not None and self.rt.channel_broken(vm.channel)

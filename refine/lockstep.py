@@ -283,6 +283,12 @@ class Lockstep:
         self._call("destroy_uvm", u)
         return self._check("destroy_uvm", self.d.destroy_uvm(u), [("close_channel", u), ("destroy_uvm", u)])
 
+    def recycle_uvm(self, u):
+        """A user VM that exited cleanly, reset by the runtime and started again (the next
+        invocation on the same VM, same tenant)."""
+        self._call("recycle_uvm", u)
+        return self._check("recycle_uvm", self.d.recycle_uvm(u), [("recycle_uvm", u), ("start_uvm", u)])
+
     def _on_core(self, u):
         return self.s["u_state"][u] == M.U_RUNNING
 

@@ -218,6 +218,16 @@ class DestroyLeaksGrown(SteppedRuntime):
         uvm.pages = []
 
 
+class RecycleKeepsGrown(SteppedRuntime):
+    """Recycling a user VM resets it to its snapshot but leaves the pages it grew into mapped and
+    counted against its tenant: the next invocation finds the last one's memory there."""
+
+    def _recycle(self, uvm):
+        grown, uvm.pages = uvm.pages, []
+        super()._recycle(uvm)
+        uvm.pages = grown
+
+
 class TimeoutIsExit(SteppedRuntime):
     """A user VM stopped for running past its budget is recorded as having exited cleanly."""
 
@@ -267,6 +277,7 @@ for _name, _where, _cls in (
         ("grow_ignores_quota", "map_page (quota)", GrowIgnoresQuota),
         ("create_when_sysvm_down", "create_uvm", CreateWhenSysvmDown),
         ("destroy_leaks_grown", "destroy_uvm", DestroyLeaksGrown),
+        ("recycle_keeps_grown", "recycle_uvm", RecycleKeepsGrown),
         ("timeout_is_exit", "crash_uvm (budget)", TimeoutIsExit)):
     _add(Mutant(_name, _where, _cls.__doc__, runtime=_cls))
 for _name, _where, _attr, _cls in (

@@ -31,6 +31,20 @@ def no_scrub(h):
     h.destroy_uvm(0)     # its channel page goes back to the pool unscrubbed
 
 
+def recycled_leftovers(h):
+    """A guest grows a page, leaves requests answered and not yet delivered, and one queued,
+    exits cleanly and is recycled: none of it may reach the next invocation."""
+    running_guest(h)
+    h.map_page(0)
+    for v in range(3):
+        h.submit(0, 0x5ec2e7 + v, v % 2)
+    h.take(0)
+    h.complete(0)
+    h.take(0)
+    h.exit_uvm(0)
+    h.recycle_uvm(0)
+
+
 def full_cq_and_a_lie(h):
     """64 requests in service, then a CQ full of undelivered answers, each with one more request
     (the guest lied about sq_tail): take must refuse (EFULL) and keep the request."""
@@ -220,4 +234,5 @@ SCENARIOS = {
     "kernel_cq_head_unpublished": kernel_channel, "kernel_submit_wrong_slot": kernel_channel,
     "kernel_park_unarmed": kernel_channel, "kernel_failure_as_success": kernel_failed_request,
     "loop_lost_wake": loop_serving, "vcpu_queue_lifo": one_tenant_two_vcpus,
+    "recycle_keeps_grown": recycled_leftovers,
 }

@@ -197,6 +197,35 @@ def inv_vcpu_fair(b, cfg, s):
             b.eq(b.sel(s["u_tenant"], u), b.sel(s["u_tenant"], u2)))))))
 
 
+def pristine_channel(b, cfg, s, c):
+    """Channel c is open, honest and empty, as open_channel or recycle_uvm leave it: every index
+    (and the delivery count) where cq_head is (zero, there; stated relative to cq_head, as every
+    invariant reads a ring, so the explorer's rotation of indices stays sound), blank slots,
+    nothing delivered. (Its history, execution counts and truths are read only
+    over the windows between the indices, all empty: what an earlier invocation left there is
+    unreachable. Stating it over every history position would make the concrete check as long as
+    2**W, too long at the implementation's 32-bit indices.)"""
+    g = lambda f: b.sel(s[f], c)
+    at = lambda f, i: b.sel(g(f), i)
+    return b.and_(
+        b.eq(g("c_state"), C_OPEN), g("c_honest"), b.not_(g("c_any")),
+        *[b.eq(g(f), g("c_cqh")) for f in ("c_sqt", "c_sqh", "c_cqt", "c_psqh", "c_pcqt", "c_ndl")],
+        b.all("R", lambda i: b.and_(b.eq(at("c_sq", i), 0), b.eq(at("c_svc", i), 0), b.eq(at("c_cqv", i), 0))))
+
+
+def inv_uvm_starts_pristine(b, cfg, s):
+    """A user VM not yet started (CREATED: new, or recycled after a clean exit) holds nothing of
+    an earlier invocation: it owns no page it grew into (so it maps only its channel's page), and
+    its channel, if it has one, is pristine: no request, completion or history of the last
+    invocation reaches the next one (at most once, exactly once and in order start afresh)."""
+    def ok(u):
+        return b.implies(b.eq(b.sel(s["u_state"], u), U_CREATED), b.and_(
+            b.all("P", lambda p: b.not_(b.and_(b.eq(b.sel(s["p_kind"], p), P_UVM),
+                                               b.eq(b.sel(s["p_owner"], p), u)))),
+            b.all("C", lambda c: b.implies(chan_of(b, s, c, u), pristine_channel(b, cfg, s, c)))))
+    return b.all("U", ok)
+
+
 def inv_page_share(b, cfg, s):
     """A page in use belongs to its user's tenant's share of the pool."""
     def p_ok(p):
@@ -246,9 +275,10 @@ INVARIANTS = {
     "delivered_in_order": inv_delivered_in_order,
     "sched_fair": inv_sched_fair,
     "vcpu_fair": inv_vcpu_fair,
+    "uvm_starts_pristine": inv_uvm_starts_pristine,
 }
 NEW_INVARIANTS = ("one_channel_per_uvm", "honest_not_broken", "at_most_once", "truthful", "delivered_in_order",
-                  "sched_fair", "vcpu_fair")
+                  "sched_fair", "vcpu_fair", "uvm_starts_pristine")
 
 
 # Invariants that are consequences of the others (proved as corollaries, not independent):

@@ -7,7 +7,7 @@ from nanvix.spec.ops.pages import map_page, unmap_page
 from nanvix.spec.state import owes
 from nanvix.spec.ops.sched import block, preempt, schedule, wake
 from nanvix.spec.ops.tenants import create_tenant, crash_sysvm, restart_sysvm, start_sysvm
-from nanvix.spec.ops.uvms import crash_uvm, create_uvm, destroy_uvm, exit_uvm, start_uvm
+from nanvix.spec.ops.uvms import crash_uvm, create_uvm, destroy_uvm, exit_uvm, recycle_uvm, start_uvm
 
 
 # The actor of an operation: actor(b, s, *args) -> the tenant on whose behalf it runs.
@@ -48,6 +48,7 @@ OPS = {
     "crash_uvm": (crash_uvm, ("U",), by_uvm),
     "close_channel": (close_channel, ("C",), by_channel),
     "destroy_uvm": (destroy_uvm, ("U",), by_uvm),
+    "recycle_uvm": (recycle_uvm, ("U",), by_uvm),
     "crash_sysvm": (crash_sysvm, ("T",), by_tenant),
     "restart_sysvm": (restart_sysvm, ("T",), by_tenant),
     "map_page": (map_page, ("P", "U"), by_second_uvm),

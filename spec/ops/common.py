@@ -1,6 +1,6 @@
 """What every operation is built from: total results (an error changes nothing) and the state
 updates several operations share."""
-from nanvix.spec.state import OK, P_FREE, U_RUNNING
+from nanvix.spec.state import C_OPEN, OK, P_FREE, U_RUNNING
 
 
 def update(b, s, **kw):
@@ -40,6 +40,16 @@ def chan_fields(b, cfg, s, c, state, uvm, sysvm, page):
                 c_hist=z("c_hist", b.fill("H", 0, cfg.V)), c_honest=z("c_honest", True),
                 c_runs=z("c_runs", b.fill("H", 0, 2)), c_ok=z("c_ok", b.fill("H", False)), c_ndl=z("c_ndl", 0),
                 c_any=z("c_any", False), c_lastv=z("c_lastv", 0), c_lastr=z("c_lastr", False))
+
+
+def chans_fresh(b, cfg, s, hit):
+    """Every channel c with hit(c) made fresh and OPEN again on its own page, joined to the same
+    user VM and system VM (recycle_uvm): empty rings, blank slots, no history, honest."""
+    zero = {f: 0 for f in ("c_sqt", "c_cqh", "c_sqh", "c_cqt", "c_psqh", "c_pcqt", "c_ndl", "c_lastv")}
+    zero.update(c_sq=b.fill("R", 0, cfg.V), c_svc=b.fill("R", 0, cfg.V), c_cqv=b.fill("R", 0, cfg.V),
+                c_cqr=b.fill("R", True), c_hist=b.fill("H", 0, cfg.V), c_runs=b.fill("H", 0, 2),
+                c_ok=b.fill("H", False), c_state=C_OPEN, c_honest=True, c_any=False, c_lastr=False)
+    return {f: b.tab("C", lambda c, f=f, v=v: b.ite(hit(c), v, b.sel(s[f], c))) for f, v in zero.items()}
 
 
 def upd2(b, s, f, c, i, v):

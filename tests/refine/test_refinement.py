@@ -77,6 +77,10 @@ class LockstepMachine(RuleBasedStateMachine):
         self.h.destroy_uvm(u)
 
     @rule(u=uvms)
+    def recycle_uvm(self, u):
+        self.h.recycle_uvm(u)
+
+    @rule(u=uvms)
     def exit_uvm(self, u):
         self.h.exit_uvm(u)
 
@@ -210,6 +214,42 @@ def test_linux_layer_requests_are_requests():
         got = {d["user_data"]: d["result"] for d in (h.deliver(0), h.deliver(0))}
     assert got[stat["user_data"]] == -ENOENT   # (the microkernel picks each request's user_data)
     assert got[ls["user_data"]] >= 0
+
+
+def test_the_recycled_lifecycle_in_lock_step():
+    """A user VM that grew a page and left requests answered, in service and queued exits
+    cleanly and is recycled by the runtime's own reset: the same VM (same tenant, same slot) runs
+    again on a channel the spec and the implementation both find empty, with its grown page
+    back in the pool; it is recycled again and again, and its requests are served each time. A
+    recycle while its system VM is down, of a VM still running, or of a crashed one is refused
+    on both sides."""
+    with Lockstep() as h:
+        scenarios.running_guest(h)
+        vm = h.d.uvm[0]
+        for n in range(3):
+            assert h.map_page(0).ok
+            for v in range(3):
+                assert h.submit(0, v, v % 2).ok
+            assert h.take(0).ok and h.complete(0).ok and h.take(0).ok
+            assert h.exit_uvm(0).ok
+            if n == 1:
+                assert h.crash_sysvm(0).ok
+                assert h.recycle_uvm(0).err == "EDOWN"
+                assert h.restart_sysvm(0).ok
+            assert h.recycle_uvm(0).ok
+            assert h.d.uvm[0] is vm and vm.invocations == n + 2
+            assert h.s["u_state"][0] == M.U_RUNNABLE and h.s["p_kind"].count(M.P_UVM) == 0
+            assert (h.s["c_sqt"][0], h.s["c_cqh"][0], h.s["c_sqh"][0], h.s["c_cqt"][0]) == (0, 0, 0, 0)
+            assert h.recycle_uvm(0).err == "EINVAL"          # it runs again: not an exit
+            assert h.schedule(0).ok
+            assert h.deliver(0).err == "EEMPTY"              # nothing of the last invocation
+            sub = h.submit(0, 9, 1)
+            assert sub.ok and h.take(0).ok and h.complete(0).ok
+            assert h.deliver(0)["user_data"] == sub["user_data"]
+        assert h.crash_uvm(0).ok
+        assert h.recycle_uvm(0).err == "EINVAL"              # a crash is never recycled
+        assert h.destroy_uvm(0).ok
+        assert h.ops["recycle_uvm"] == 3 and not h.divergences
 
 
 # planted bugs: the implementation mutants and their scenarios are in tests/refine/test_mutants.py

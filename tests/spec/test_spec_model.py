@@ -96,6 +96,34 @@ def test_close_and_destroy_scrub_every_page(m):
     assert not any(any(r) for r in s["p_mu"]) and s["k_busy"] == (False, False)
 
 
+def test_recycle_makes_a_clean_exit_pristine_in_its_tenant(m):
+    s = boot(m)
+    s, outs = run(m, s, ("map_page", 3, 0), ("submit", 0, 1), ("submit", 0, 2), ("take", 0),
+                  ("complete", 0, True), ("take", 0), ("recycle_uvm", 0), ("exit_uvm", 0), ("recycle_uvm", 0))
+    assert [e for e, _ in outs] == ["OK"] * 6 + ["EINVAL", "OK", "OK"]   # running: not an exit
+    assert s["u_state"][0] == M.U_CREATED and s["u_tenant"][0] == 0
+    assert s["p_kind"][3] == M.P_FREE and s["p_scrub"][3] and not any(s["p_mu"][3])   # grown page freed
+    assert s["c_state"][0] == M.C_OPEN and s["c_page"][0] == 1 and s["p_mu"][1][0] and s["p_ms"][1][0]
+    assert all(s[f][0] == 0 for f in ("c_sqt", "c_cqh", "c_sqh", "c_cqt", "c_psqh", "c_pcqt", "c_ndl"))
+    assert not any(s["c_runs"][0]) and not any(s["c_ok"][0]) and not s["c_any"][0]
+    # the next invocation on it: nothing of the last one is delivered, its own requests are served
+    s, outs = run(m, s, ("start_uvm", 0), ("schedule", 0, 0), ("deliver", 0), ("submit", 0, 3),
+                  ("take", 0), ("complete", 0, False), ("deliver", 0))
+    assert outs[2][0] == "EEMPTY" and outs[4] == ("OK", (3, 0)) and outs[6] == ("OK", (3, 0))
+
+
+def test_recycle_refuses_a_crash_a_down_system_vm_and_a_scribbled_channel_comes_back_honest(m):
+    s = boot(m)
+    s, _ = run(m, s, ("crash_uvm", 0))
+    assert m.step(s, "recycle_uvm", 0)[0] == M.EINVAL          # a crashed VM is never recycled
+    s = boot(m)
+    s, _ = run(m, s, ("scribble_sq_tail", 0, 7), ("exit_uvm", 0), ("crash_sysvm", 0))
+    assert m.step(s, "recycle_uvm", 0)[0] == M.EDOWN
+    s, _ = run(m, s, ("restart_sysvm", 0), ("recycle_uvm", 0))
+    assert s["c_honest"][0] and s["c_state"][0] == M.C_OPEN and s["c_sqt"][0] == 0
+    assert m.step(m.initial(), "recycle_uvm", 1)[0] == M.EINVAL   # a FREE slot
+
+
 def test_tenants_cannot_touch_each_other(m):
     s = boot(m)
     s, _ = run(m, s, ("create_tenant", 1), ("start_sysvm", 1), ("create_uvm", 1, 1))

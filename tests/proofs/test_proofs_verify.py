@@ -34,7 +34,7 @@ def test_verify_cli_json_shape():
 
 
 def test_every_mutant_is_caught_by_a_named_obligation():
-    p = subprocess.run([NANVIX, "verify", "--mutants", "--json"], capture_output=True, text=True, timeout=300)
+    p = subprocess.run([NANVIX, "verify", "--mutants", "--json"], capture_output=True, text=True, timeout=900)  # a hang guard, not a speed test
     d = json.loads(p.stdout)
     assert len(d["mutants"]) >= 30
     missed = [m["name"] for m in d["mutants"] if not m["caught"] or not m["caught_by"]]

@@ -121,6 +121,7 @@ cdef class Memory:
     cdef readonly Memory parent
     cdef readonly list parts              # mappings placed over ranges of this one (place())
     cdef char *base
+    cdef bint owner                        # this object made the mapping (a view did not)
     cdef void _check(self, uint64_t off, uint64_t n) except *
 
 

@@ -124,6 +124,7 @@ cdef class Memory:
         cdef int flags = MAP_SHARED if shared else MAP_PRIVATE
         cdef void *p
         self.base = NULL
+        self.owner = False
         if parent is not None:
             parent._check(offset, size)
             self.parent = parent
@@ -142,6 +143,7 @@ cdef class Memory:
         if p == MAP_FAILED:
             raise OSError(errno, "mmap(%d bytes) failed: %s" % (size, os.strerror(errno)))
         self.base = <char *>p
+        self.owner = True
         self.addr = <uint64_t>p
         self.size = size
         self.fd = fd
@@ -149,9 +151,13 @@ cdef class Memory:
         self.file_offset = offset
 
     def __dealloc__(self):
-        if self.base != NULL and self.parent is None:
+        # Whether to unmap is a C field, never `parent`: the cycle collector clears a view's
+        # object fields (parent = None) before deallocating it, and a view that then unmapped
+        # "its" range would unmap whatever has been mapped there since its parent was closed
+        # (another user VM's memory: the host process crashed).
+        if self.base != NULL and self.owner:
             munmap(self.base, self.size)
-            self.base = NULL
+        self.base = NULL
 
     def view(self, uint64_t offset, uint64_t size):
         return Memory(size, parent=self, offset=offset)
@@ -181,7 +187,7 @@ cdef class Memory:
     def close(self):
         cdef char *base = self.base
         self.base = NULL
-        if base != NULL and self.parent is None:
+        if base != NULL and self.owner:
             with nogil:
                 munmap(base, self.size)
 

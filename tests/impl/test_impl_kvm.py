@@ -208,3 +208,53 @@ def test_zero_resident_leaves_a_shared_mapping_all_zero():
         b.close()
     finally:
         os.close(fd)
+
+
+def _mapped(addr):
+    with open("/proc/self/maps") as f:
+        for line in f:
+            lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+            if lo <= addr < hi:
+                return True
+    return False
+
+
+def test_collecting_a_closed_mapping_never_unmaps_what_is_there_now():
+    """A view placed into a mapping (place()) forms a cycle with it; the cycle collector clears
+    the view's fields before freeing it. Freeing it must not unmap its old range, which by then
+    may hold another user VM's memory (it did: the host process crashed in a later episode)."""
+    import ctypes
+    import gc
+    import mmap
+    import sys
+    from nanvix.impl.kvm import Memory
+    from nanvix.impl.kvm.kvm import memfd
+    page = mmap.PAGESIZE
+    fd = memfd("test-view", page)
+    try:
+        parent = Memory(2 * page)
+        view = parent.place(0, page, fd)
+        addr = view.addr
+        parent.close()
+        # something else takes the same addresses, as a new user VM's mapping would
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                              ctypes.c_long)
+        MAP_FIXED = 0x10
+        p = libc.mmap(addr, 2 * page, mmap.PROT_READ | mmap.PROT_WRITE,
+                      mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_FIXED, -1, 0)
+        assert p == addr
+        # the collector, visiting the view first, clears its fields (tp_clear) before freeing it;
+        # call the type's tp_clear as it does (offsetof(PyTypeObject, tp_clear), 64-bit CPython 3.11)
+        assert sys.version_info[:2] == (3, 11) and ctypes.sizeof(ctypes.c_void_p) == 8
+        tp_clear = ctypes.c_void_p.from_address(id(Memory) + 24 * 8).value
+        ctypes.CFUNCTYPE(ctypes.c_int, ctypes.py_object)(tp_clear)(view)
+        assert view.parent is None
+        del parent, view
+        gc.collect()
+        assert _mapped(addr), "freeing a closed mapping's view unmapped memory that is not its own"
+        libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+        libc.munmap(addr, 2 * page)
+    finally:
+        os.close(fd)

@@ -32,7 +32,9 @@ def test_guest_plant_needs_its_text():
 def test_loop_serving_runs_clean():
     with Lockstep(loop=True) as h:
         loop_serving(h)
-        assert h.spec_ops["take"] == h.spec_ops["complete"] == 8   # what the loop served
+        # what the loop served: 4, the submit-then-park rounds (at least 3: as many as it took to
+        # park twice) and 1 after the restart
+        assert h.spec_ops["take"] == h.spec_ops["complete"] >= 8
         assert h.spec_ops["wake"] == h.spec_ops["block"]            # every park woken
 
 

@@ -480,9 +480,10 @@ class Runtime:
         uvm.t_ready = time.monotonic_ns()
         return uvm
 
-    def _build(self, t, image):
-        """A new user VM of t for image, its channel handed out (not yet active)."""
-        tpl = self.template(t, image)
+    def _build(self, t, image, tpl=None):
+        """A new user VM of t for image (from tpl, default the tenant's snapshot of it, made if
+        missing), its channel handed out (not yet active)."""
+        tpl = tpl or self.template(t, image)
         serving = self.serving_tenant(t)
         with t.lock:
             if not self._make_room(t, wait=True):
@@ -805,8 +806,13 @@ class Runtime:
                         if len(t.ready[digest]) + self.recycling[(tenant, digest)] >= self.ready_per_function \
                                 or len(t.uvms) + 2 > t.quota_uvms or self.pages.in_use(tenant) + 2 > t.quota_pages:
                             break
+                        # Only from the snapshot there is: one forgotten since this pass began
+                        # is not made again (an undeploy would find it left behind).
+                        tpl = t.templates.get(digest)
+                        if tpl is None or self.wanted.get((tenant, digest)) is not image:
+                            break
                     try:
-                        uvm = self._build(t, image)
+                        uvm = self._build(t, image, tpl)
                         uvm.tpl.prefault(uvm.mem)  # off the path, so the start does not fault it in
                     except Exception:
                         break

@@ -66,8 +66,8 @@ def test_undeploy_gives_back_what_the_function_held(host):
     host.undeploy("rel", "b")
     assert ("rel", a.digest) not in rt.wanted and a.digest not in t.templates and not t.ready.get(a.digest)
     assert not os.path.exists(image_dir)
-    settle(lambda: not t.uvms, "tear down the ready user VMs")
-    assert tpl.fd == -1 and not t.retired   # the snapshot closed
+    # (the last user VM's teardown closes the snapshot just after it leaves t.uvms)
+    settle(lambda: not t.uvms and tpl.fd == -1 and not t.retired, "tear down the ready user VMs and close the snapshot")
 
 
 def test_deploy_undeploy_churn_leaves_nothing_behind(host):
@@ -83,6 +83,31 @@ def test_deploy_undeploy_churn_leaves_nothing_behind(host):
     assert not [k for k in rt.wanted if k[0] == "churn"]
     assert os.listdir(os.path.join(host.home, "images")) == []
     assert fn.digest   # (the last one deployed)
+
+
+def test_a_function_undeployed_during_a_pool_fill_leaves_no_snapshot(host):
+    """The pool filler walks a copy of what is wanted; a function undeployed after the copy was
+    taken must not have its snapshot made again by the filler (undeploy churn once left one)."""
+    rt = host.runtime
+    fn = host.deploy("race", example("echo.c"), name="f")
+    assert host.invoke("race", "f", b"x").ok
+    t = rt.tenants["race"]
+    settle(lambda: len(t.ready[fn.digest]) >= 1, "keep a user VM ready")
+    undeployed = threading.Event()
+
+    class UndeployedAfterTheCopy(dict):
+        def items(self):
+            copy = list(super().items())
+            if ("race", fn.digest) in self and not undeployed.is_set():
+                undeployed.set()
+                host.undeploy("race", "f")
+            return copy
+    rt.wanted = UndeployedAfterTheCopy(rt.wanted)
+    rt.fill_event.set()
+    settle(undeployed.is_set, "run a pool fill")
+    rt.fill_event.set()   # (and one more pass, after the stale one)
+    settle(lambda: not t.uvms and not t.retired, "release every user VM and snapshot")
+    assert fn.digest not in t.templates and not t.ready.get(fn.digest)
 
 
 def test_a_tenants_deployed_functions_are_held_to_its_limit(host):

@@ -138,9 +138,10 @@ class Driver:
 
     def recycle_uvm(self, u):
         """recycle_uvm + start_uvm, for a user VM that exited cleanly: the runtime's own reset
-        (Runtime._recycle, as after an invocation: memory back to the snapshot, the vCPU's state
-        restored, grown pages freed, the channel page scrubbed and handed out again), then the
-        next invocation takes it as production's does (create_user_vm hands out the ready VM)."""
+        (Runtime.recycle_user_vm, which Runtime.reset uses after an invocation: memory back to the
+        snapshot, the vCPU's state restored, grown pages freed, the channel page scrubbed and
+        handed out again), then the next invocation takes it as production's does
+        (create_user_vm hands out the ready VM)."""
         vm = self.uvm.get(u)
         if vm is None:
             return no("EINVAL", "no such user VM")
@@ -149,10 +150,8 @@ class Driver:
         tn = self.rt.tenants[vm.tenant]
         if not tn.sysvm.alive:
             return no("EDOWN", "system VM down")
-        self.rt._detach(vm)
-        if not self.rt._let_go(vm.channel):
+        if not self.rt.recycle_user_vm(vm):
             return no("ESTUCK", "the system VM never let go of the channel")
-        self.rt._recycle(vm)
         again = self.rt.create_user_vm(vm.tenant, self.image, b"", 3_600_000)
         if again is not vm:
             return no("EOTHER", "the next invocation got user VM %d, not the recycled %d" % (again.id, vm.id))

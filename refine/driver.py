@@ -52,6 +52,15 @@ def no(err, why, **kw):
     return Outcome(ok=False, err=err, why=why, **kw)
 
 
+def left_unnamed(how, crash_asked=False, **kw):
+    """The refusal to report when a vCPU left its core in a way the spec has no name for (its
+    STEP_NS slice ran out, its budget, a crash the harness did not ask for): reported as it is,
+    e.g. LEFT_PREEMPT. None for any other way."""
+    if how in (S.LEFT_PREEMPT, S.LEFT_TIMEOUT) or (how == S.LEFT_CRASH and not crash_asked):
+        return no("LEFT_" + how.upper(), "the guest left its core (%s) before answering" % how, **kw)
+    return None
+
+
 class Driver:
     def __init__(self, tenants=2, cores=2, pages=8, quota_uvms=4, quota_pages=4, home=None, plant=None,
                  loop=False):
@@ -138,9 +147,10 @@ class Driver:
 
     def recycle_uvm(self, u):
         """recycle_uvm + start_uvm, for a user VM that exited cleanly: the runtime's own reset
-        (Runtime._recycle, as after an invocation: memory back to the snapshot, the vCPU's state
-        restored, grown pages freed, the channel page scrubbed and handed out again), then the
-        next invocation takes it as production's does (create_user_vm hands out the ready VM)."""
+        (Runtime.recycle_user_vm, which Runtime.reset uses after an invocation: memory back to the
+        snapshot, the vCPU's state restored, grown pages freed, the channel page scrubbed and
+        handed out again), then the next invocation takes it as production's does
+        (create_user_vm hands out the ready VM)."""
         vm = self.uvm.get(u)
         if vm is None:
             return no("EINVAL", "no such user VM")
@@ -149,10 +159,8 @@ class Driver:
         tn = self.rt.tenants[vm.tenant]
         if not tn.sysvm.alive:
             return no("EDOWN", "system VM down")
-        self.rt._detach(vm)
-        if not self.rt._let_go(vm.channel):
+        if not self.rt.recycle_user_vm(vm):
             return no("ESTUCK", "the system VM never let go of the channel")
-        self.rt._recycle(vm)
         again = self.rt.create_user_vm(vm.tenant, self.image, b"", 3_600_000)
         if again is not vm:
             return no("EOTHER", "the next invocation got user VM %d, not the recycled %d" % (again.id, vm.id))
@@ -171,10 +179,8 @@ class Driver:
         vm.commands = list(commands)
         how = self.rt.sched.run_core(vm.core, STEP_NS)
         vm.commands = None
-        if how in (S.LEFT_PREEMPT, S.LEFT_TIMEOUT) or (how == S.LEFT_CRASH and commands[0][0] != CMD_CRASH):
-            # not an answer the spec has a name for: the harness reports it as it is
-            return None, no("LEFT_" + how.upper(), "the guest left its core (%s) before answering" % how)
-        return vm, how
+        unnamed = left_unnamed(how, crash_asked=commands[0][0] == CMD_CRASH)
+        return (None, unnamed) if unnamed else (vm, how)
 
     def submit(self, u, v, kind=0):
         """kind 0: a no-op request; 1: kv_add("n", 1); 2: append "x" to file "f"; 3: stat "f";
@@ -326,7 +332,8 @@ class Driver:
         if vm is None:
             return no("EINVAL", "nothing runnable")
         how = self.rt.sched.run_core(k, STEP_NS)
-        return yes(u=self.index[vm.id], left=how)
+        # (the spec's schedule leaves the user VM on core k: off it, it is no schedule)
+        return left_unnamed(how, u=self.index[vm.id]) or yes(u=self.index[vm.id], left=how)
 
     def running_on(self, k):
         vm = self.rt.sched.current[k]

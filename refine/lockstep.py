@@ -460,7 +460,7 @@ class Lockstep:
         errs = {M.ERR_NAMES[self.m.step(self.s, "schedule", k, u)[0]] for u in range(CFG.U)}
         want = "EBUSY" if self.s["k_busy"][k] and "OK" not in errs and "EBUSY" in errs else "EINVAL"
         if "OK" in errs or impl.err != want:
-            self._diverge("schedule(%d): implementation %s, spec allows %s" % (k, impl.err, sorted(errs)))
+            self._diverge("schedule(%d): implementation %s (%s), spec allows %s" % (k, impl.err, impl["why"], sorted(errs)))
         self.sync()
         return impl
 

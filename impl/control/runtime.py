@@ -629,10 +629,23 @@ class Runtime:
         """release(), done now in this thread: a user VM that exited cleanly is reset and made
         ready again once its system VM has let go of the channel (else it is destroyed)."""
         self._detach(uvm)
-        if self.recycle and uvm.state == S.EXITED and not uvm.pages and self._let_go(uvm.channel):
-            self._recycle(uvm)
-        else:
+        if not (self.recycle and uvm.state == S.EXITED and not uvm.pages and self.recycle_user_vm(uvm)):
             self._teardown(uvm)
+
+    def recycle_user_vm(self, uvm):
+        """Reset a user VM that exited cleanly to its snapshot and make it ready again (see
+        _recycle), now in this thread: off the scheduler, its channel deactivated, then reset once
+        its system VM has let go of the channel. False if the system VM never lets go: nothing is
+        reset (the caller tears the VM down). Whether to recycle at all (the recycle switch, how
+        many are kept ready) is the caller's choice; a crashed VM never is (its state is not known
+        to be sane)."""
+        if uvm.state != S.EXITED:
+            raise ValueError("user VM %d did not exit cleanly: only such a VM is recycled" % uvm.id)
+        self._detach(uvm)
+        if not self._let_go(uvm.channel):
+            return False
+        self._recycle(uvm)
+        return True
 
     def _reap(self, uvm, recycle):
         if uvm is not None:

@@ -29,27 +29,31 @@ def free_page(b, s, p):
     }
 
 
+def fresh_channel(b, cfg):
+    """The values of a fresh channel's fields, except its state and what it joins (c_state,
+    c_uvm, c_sysvm, c_page: set by the caller): empty rings, blank slots, no history, honest. The
+    one list open_channel, close_channel and recycle_uvm share, so a field added to the channel is
+    made fresh in one place. (A zeroed CQ entry reads as a success, as on the implementation's
+    page.)"""
+    ring = {f: 0 for f in ("c_sqt", "c_cqh", "c_sqh", "c_cqt", "c_psqh", "c_pcqt", "c_ndl", "c_lastv")}
+    slots = {f: b.fill("R", 0, cfg.V) for f in ("c_sq", "c_svc", "c_cqv")}
+    return dict(ring, **slots, c_cqr=b.fill("R", True), c_hist=b.fill("H", 0, cfg.V),
+                c_runs=b.fill("H", 0, 2), c_ok=b.fill("H", False), c_honest=True, c_any=False,
+                c_lastr=False)
+
+
 def chan_fields(b, cfg, s, c, state, uvm, sysvm, page):
-    """Channel c set up afresh (open_channel) or cleared (close_channel): empty rings, blank
-    history, honest. (A zeroed CQ entry reads as a success, as on the implementation's page.)"""
-    z = lambda f, v: b.upd(s[f], c, v)
-    ring = {f: z(f, 0) for f in ("c_sqt", "c_cqh", "c_sqh", "c_cqt", "c_psqh", "c_pcqt")}
-    slots = {f: z(f, b.fill("R", 0, cfg.V)) for f in ("c_sq", "c_svc", "c_cqv")}
-    return dict(ring, **slots, c_state=z("c_state", state), c_uvm=z("c_uvm", uvm), c_sysvm=z("c_sysvm", sysvm),
-                c_page=z("c_page", page), c_cqr=z("c_cqr", b.fill("R", True)),
-                c_hist=z("c_hist", b.fill("H", 0, cfg.V)), c_honest=z("c_honest", True),
-                c_runs=z("c_runs", b.fill("H", 0, 2)), c_ok=z("c_ok", b.fill("H", False)), c_ndl=z("c_ndl", 0),
-                c_any=z("c_any", False), c_lastv=z("c_lastv", 0), c_lastr=z("c_lastr", False))
+    """Channel c set up afresh (open_channel) or cleared (close_channel), in the given state,
+    joining uvm to sysvm on page."""
+    vals = dict(fresh_channel(b, cfg), c_state=state, c_uvm=uvm, c_sysvm=sysvm, c_page=page)
+    return {f: b.upd(s[f], c, v) for f, v in vals.items()}
 
 
 def chans_fresh(b, cfg, s, hit):
-    """Every channel c with hit(c) made fresh and OPEN again on its own page, joined to the same
-    user VM and system VM (recycle_uvm): empty rings, blank slots, no history, honest."""
-    zero = {f: 0 for f in ("c_sqt", "c_cqh", "c_sqh", "c_cqt", "c_psqh", "c_pcqt", "c_ndl", "c_lastv")}
-    zero.update(c_sq=b.fill("R", 0, cfg.V), c_svc=b.fill("R", 0, cfg.V), c_cqv=b.fill("R", 0, cfg.V),
-                c_cqr=b.fill("R", True), c_hist=b.fill("H", 0, cfg.V), c_runs=b.fill("H", 0, 2),
-                c_ok=b.fill("H", False), c_state=C_OPEN, c_honest=True, c_any=False, c_lastr=False)
-    return {f: b.tab("C", lambda c, f=f, v=v: b.ite(hit(c), v, b.sel(s[f], c))) for f, v in zero.items()}
+    """Every channel c with hit(c) made fresh and OPEN again, still on its own page and joined to
+    the same user VM and system VM (recycle_uvm)."""
+    vals = dict(fresh_channel(b, cfg), c_state=C_OPEN)
+    return {f: b.tab("C", lambda c, f=f, v=v: b.ite(hit(c), v, b.sel(s[f], c))) for f, v in vals.items()}
 
 
 def upd2(b, s, f, c, i, v):

@@ -95,6 +95,29 @@ def test_ctrl_c_ends_a_run_cleanly_with_its_report(delay):
         assert rep["status"] == "crashed" and rep["detail"] == "interrupted (SIGINT)", rep
 
 
+def test_reset_recycles_a_clean_exit_and_never_a_crash(nanvix_home):
+    """Runtime.reset (through recycle_user_vm, the reset the refinement harness drives): a user
+    VM that exited cleanly is the one its function's next invocation gets, and runs it; a crashed
+    one is refused by recycle_user_vm and torn down by reset."""
+    with Runtime(home=nanvix_home, cores=1, ready_per_function=0) as r:  # ready VMs: recycled ones only
+        echo = r.load(example("echo.c"))
+        u = r.create_user_vm("again", echo, b"one")
+        r.start(u)
+        assert r.wait(u, 10)["result"] == "one"
+        r.reset(u)
+        v = r.create_user_vm("again", echo, b"two")
+        assert v is u
+        r.start(v)
+        assert r.wait(v, 10)["result"] == "two"
+        c = r.create_user_vm("again", r.load(example("crash.c")), b"")
+        r.start(c)
+        assert r.wait(c, 10)["status"] == "crashed"
+        with pytest.raises(ValueError):
+            r.recycle_user_vm(c)
+        r.reset(c)
+        assert c.id not in r.uvms and c.mem is None
+
+
 def test_a_recycled_user_vm_starts_pristine(nanvix_home):
     """Recycling within a tenant resets every piece of guest state: a guest that dirtied
     registers (SSE, MXCSR, x87 control word, flags), memory (globals, heap, stack, the info block,

@@ -33,7 +33,7 @@ from nanvix.impl.guest.linux import image as linux_image
 from nanvix.impl.kvm import Kvm
 from nanvix.impl.limits import Limits
 from nanvix.impl.sysvm.client import SystemVM
-from nanvix.impl.sysvm.jail import place_host, unplace_host
+from nanvix.impl.sysvm.jail import place_host, sweep_cgroups, unplace_host
 from nanvix.impl.threads import spawn
 
 HDR_SQ_FLAGS, NEED_WAKEUP = ABI["HDR_SQ_FLAGS"], ABI["SQ_NEED_WAKEUP"]
@@ -236,6 +236,8 @@ class Runtime:
         if os.geteuid() != 0:
             raise SystemVMDown("a nanvix host jails each tenant's system VM (its own uid, namespaces, "
                                "cgroup): it must run as root")
+        # the tenant cgroups of hosts that were killed (never one a live host claims: jail.Owners)
+        self.swept_cgroups = sweep_cgroups()
         defaults = (limits or Limits()).replace(user_vms=quota_uvms, pages=quota_pages)
         self.register = Register(self.home, defaults)
         self.kvm = Kvm()

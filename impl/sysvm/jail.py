@@ -176,6 +176,8 @@ class Cgroup:
         """This host is done with the group: removed unless another live host has claimed the
         same name (a second process on the same home). One that still has a task stays, without
         this host's claim, for a later sweep."""
+        if not self.available:
+            return   # (none was made)
         with Owners() as owners:
             owners.unclaim(self.name)
             if not owners.live(self.name):

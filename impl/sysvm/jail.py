@@ -200,17 +200,23 @@ def _start_time(pid):
         return None
 
 
+def _pid_ns():
+    """The inode of this process's pid namespace: a pid means a process only within one."""
+    return os.stat("/proc/self/ns/pid").st_ino
+
+
 class Owners:
-    """The hosts that use each tenant cgroup: REGISTRY/<group name>/<pid>-<start time>, one
-    empty file per host process. A host claims a name before it makes the group and drops its
+    """The hosts that use each tenant cgroup: REGISTRY/<group name>/<pid ns>-<pid>-<start time>,
+    one empty file per host process. A host claims a name before it makes the group and drops its
     claim when it removes it; a host killed (kill -9) leaves its claim, which names a process
     that no longer exists. sweep() removes the groups whose every claimant is dead, under the
     same lock as a claim, so a group a live host uses or is about to use is never taken: it has
     a live claimant. rmdir is the last guard: the kernel refuses (EBUSY) a group with a task.
-    Groups nothing claims (made before this registry) are left alone: nothing says they are free."""
+    Groups nothing claims (made before this registry) are left alone: nothing says they are free;
+    so are those a host in another pid namespace claims (its pid means nothing here)."""
     REGISTRY = "/run/nanvix/cgroups"
     NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-    OWNER = re.compile(r"([0-9]{1,10})-([0-9]{1,20})")
+    OWNER = re.compile(r"([0-9]{1,20})-([0-9]{1,10})-([0-9]{1,20})")   # pid namespace, pid, start
 
     def __enter__(self):
         os.makedirs(self.REGISTRY, mode=0o700, exist_ok=True)
@@ -225,7 +231,7 @@ class Owners:
     @staticmethod
     def me():
         pid = os.getpid()
-        return "%d-%d" % (pid, _start_time(pid))
+        return "%d-%d-%d" % (_pid_ns(), pid, _start_time(pid))
 
     def _dir(self, name):
         if not self.NAME.fullmatch(name):
@@ -252,7 +258,8 @@ class Owners:
         alive = []
         for c in claims:
             m = self.OWNER.fullmatch(c)
-            if m and _start_time(int(m.group(1))) == int(m.group(2)):
+            if m and (int(m.group(1)) != _pid_ns()   # (another pid namespace's: cannot tell, kept)
+                      or _start_time(int(m.group(2))) == int(m.group(3))):
                 alive.append(c)
             else:
                 os.unlink(os.path.join(self._dir(name), c))

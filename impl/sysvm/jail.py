@@ -21,6 +21,7 @@ What it does not stop: the system VM shares the host kernel, so a kernel bug rea
 allowed syscalls is a way out; its CPU and memory are bounded by its cgroup, not isolated. See the
 README's threat model.
 """
+import collections
 import ctypes
 import fcntl
 import resource
@@ -90,6 +91,7 @@ class Cgroup:
 
     def __init__(self, name):
         self.name = name
+        self.claimed = False   # (this instance's claim: see Owners)
         self.v1 = self.is_v1()
         ctrls = ("memory", "cpu", "pids") if self.v1 else ("",)
         if self.v1 and os.path.isdir(os.path.join(self.ROOT, "cpuacct")) and not os.path.samefile(
@@ -108,7 +110,9 @@ class Cgroup:
 
     def create(self, memory, cpu, pids):
         with Owners() as owners:   # (claimed first: a sweep never takes a group being made)
-            owners.claim(self.name)
+            if not self.claimed:
+                owners.claim(self.name)
+                self.claimed = True
             return self._create(memory, cpu, pids)
 
     def _create(self, memory, cpu, pids):
@@ -176,10 +180,11 @@ class Cgroup:
         """This host is done with the group: removed unless another live host has claimed the
         same name (a second process on the same home). One that still has a task stays, without
         this host's claim, for a later sweep."""
-        if not self.available:
-            return   # (none was made)
+        if not self.claimed:
+            return   # (this one made none)
         with Owners() as owners:
             owners.unclaim(self.name)
+            self.claimed = False
             if not owners.live(self.name):
                 owners.remove_dirs(self.name, self.dirs)
 
@@ -198,6 +203,9 @@ def _start_time(pid):
         return int(stat[stat.rindex(")") + 2:].split()[19])
     except (OSError, ValueError, IndexError):
         return None
+
+
+_claims = collections.Counter()   # name -> this process's claims (changed under the Owners lock)
 
 
 def _pid_ns():
@@ -242,8 +250,15 @@ class Owners:
         d = self._dir(name)
         os.makedirs(d, mode=0o700, exist_ok=True)
         os.close(os.open(os.path.join(d, self.me()), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        _claims[name] += 1
 
     def unclaim(self, name):
+        """Drop one of this process's claims on name; its file goes with the last (two runtimes
+        of one process on one home share the name)."""
+        if _claims[name] > 1:
+            _claims[name] -= 1
+            return
+        _claims.pop(name, None)
         try:
             os.unlink(os.path.join(self._dir(name), self.me()))
         except FileNotFoundError:

@@ -137,3 +137,22 @@ def test_a_dead_claimants_cgroup_with_a_task_stays_until_it_is_empty(tmp_path):
         with Owners() as owners:   # (should the test fail half-way: nothing left behind)
             if not owners.live(name):
                 owners.remove_dirs(name, dirs)
+
+
+def test_a_group_two_runtimes_of_one_process_claim_goes_with_the_last():
+    """Two runtimes of one process on one home make the same group: the first to stop its
+    system VM does not take it from the other."""
+    name = "twice-%d" % os.getpid()
+    first, second = Cgroup(name), Cgroup(name)
+    first.create(64 << 20, 0.5, 4)
+    second.create(64 << 20, 0.5, 4)
+    try:
+        first.remove()
+        assert all(os.path.isdir(d) for d in second.dirs)
+        assert name not in sweep_cgroups()   # (still claimed by this live process)
+        second.remove()
+        assert not any(os.path.exists(d) for d in second.dirs)
+        assert not os.path.exists(os.path.join(Owners.REGISTRY, name))
+    finally:
+        first.remove()
+        second.remove()

@@ -27,13 +27,13 @@ from nanvix.impl.control.pools import VmPool
 from nanvix.impl.control.register import Register
 from nanvix.impl.control.report import state_report
 from nanvix.impl.control.uvm import DEFAULT_RAM, SLOT_HOTADD, Template
-from nanvix.impl.errors import InvalidArgument, NotFound, OutOfPages, QuotaExceeded, SystemVMDown
+from nanvix.impl.errors import InvalidArgument, NanvixError, NotFound, OutOfPages, QuotaExceeded, SystemVMDown
 from nanvix.impl.guest.build import build_image
 from nanvix.impl.guest.linux import image as linux_image
 from nanvix.impl.kvm import Kvm
 from nanvix.impl.limits import Limits
 from nanvix.impl.sysvm.client import SystemVM
-from nanvix.impl.sysvm.jail import place_host, unplace_host
+from nanvix.impl.sysvm.jail import place_host, sweep_cgroups, unplace_host
 from nanvix.impl.threads import spawn
 
 HDR_SQ_FLAGS, NEED_WAKEUP = ABI["HDR_SQ_FLAGS"], ABI["SQ_NEED_WAKEUP"]
@@ -236,6 +236,8 @@ class Runtime:
         if os.geteuid() != 0:
             raise SystemVMDown("a nanvix host jails each tenant's system VM (its own uid, namespaces, "
                                "cgroup): it must run as root")
+        # the tenant cgroups of hosts that were killed (never one a live host claims: jail.Owners)
+        self.swept_cgroups = sweep_cgroups()
         defaults = (limits or Limits()).replace(user_vms=quota_uvms, pages=quota_pages)
         self.register = Register(self.home, defaults)
         self.kvm = Kvm()
@@ -420,9 +422,17 @@ class Runtime:
     def forget(self, tenant, digest):
         """The tenant deploys no function of this image any more: keep no user VMs ready for it,
         destroy those that were, and drop its snapshot (closed once no user VM of it is left; a
-        later use makes everything again)."""
+        later use makes everything again). The VMM shards that were given the snapshot drop
+        theirs too, on the same terms."""
         t = self.tenants.get(tenant)
         self.wanted.pop((tenant, digest), None)
+        for shard in list(self.shards):
+            if (tenant, digest) in shard.templates:
+                shard.templates.discard((tenant, digest))   # (a later hold hands it over anew)
+                try:
+                    shard.call("forget", tenant=tenant, digest=digest)
+                except (OSError, ValueError, NanvixError):
+                    pass   # (a shard that is gone holds nothing)
         if t is None:
             return
         with t.lock:
@@ -435,6 +445,15 @@ class Runtime:
         for uvm in ready:
             self.destroy(uvm, wait=False)
         self._close_retired(t)
+
+    def templates_held(self):
+        """[tenant, digest, "live" or "retired"] for every snapshot this process holds open."""
+        out = []
+        for t in list(self.tenants.values()):
+            with t.lock:
+                out += [[t.name, d, "live"] for d in t.templates]
+                out += [[t.name, tpl.image["digest"], "retired"] for tpl in t.retired]
+        return sorted(out)
 
     def _close_retired(self, t):
         """Close the retired templates of t that no user VM of t uses any more."""
@@ -902,12 +921,13 @@ class Runtime:
         self.shards = []
 
     def shard_stats(self):
-        """Per shard: user VMs, open files, mappings of its process."""
+        """Per shard: user VMs, open files, mappings of its process, the snapshots it holds."""
         out = {self.shard_id: {"user_vms": len(self.uvms), "fds": len(os.listdir("/proc/self/fd")),
-                               "mappings": sum(1 for _ in open("/proc/self/maps")), "pid": os.getpid()}}
+                               "mappings": sum(1 for _ in open("/proc/self/maps")), "pid": os.getpid(),
+                               "templates": self.templates_held()}}
         for s in self.shards:
             r = s.call("stats")
-            out[s.id] = {k: r[k] for k in ("user_vms", "fds", "mappings", "pid")}
+            out[s.id] = {k: r[k] for k in ("user_vms", "fds", "mappings", "pid", "templates")}
         return out
 
     def invoke(self, tenant, path, input_bytes=b"", timeout_ms=10_000):

@@ -64,6 +64,7 @@ class ShardTenant(Tenant):
         self.slot_page = {}
         self.uvms = {}
         self.templates = {}
+        self.retired = set()
         self.ready = collections.defaultdict(collections.deque)
         self.lock = threading.RLock()
         self.ready_cond = threading.Condition(self.lock)
@@ -122,7 +123,11 @@ class ShardRuntime(Runtime):
                               int(req.get("timeout_ms", 10_000)))
             rep["result_bytes"] = rep["result_bytes"].hex()
             return {"report": rep}
+        if op == "forget":
+            self.forget(req["tenant"], str(req["digest"]))
+            return {}
         if op == "drop":
+            self.held = []
             for uvm in list(self.uvms.values()):
                 self.destroy(uvm, wait=False)
             return {}
@@ -132,8 +137,19 @@ class ShardRuntime(Runtime):
                 states[u.state] = states.get(u.state, 0) + 1
             return {"user_vms": len(self.uvms), "fds": len(os.listdir("/proc/self/fd")),
                     "mappings": sum(1 for _ in open("/proc/self/maps")), "pid": os.getpid(),
-                    "states": states}
+                    "states": states, "templates": self.templates_held()}
         raise ValueError("unknown op %r" % op)
+
+    def forget(self, tenant, digest):
+        """The control plane forgot the tenant's function: its snapshot here is retired as there
+        (closed once no user VM here uses it), and the held user VMs of it that have ended are
+        destroyed (nothing runs in them again); those still running or parked keep it until dropped."""
+        super().forget(tenant, digest)
+        ended = [u for u in self.held if u.tenant == tenant and u.digest == digest and u.state in (S.EXITED, S.CRASHED)]
+        gone = {id(u) for u in ended}
+        self.held = [u for u in self.held if id(u) not in gone]
+        for uvm in ended:
+            self.destroy(uvm, wait=False)
 
     def hold(self, tenant, image, n, data, timeout_ms):
         return {"states": hold_here(self, tenant, image, n, data, timeout_ms)}

@@ -21,10 +21,13 @@ What it does not stop: the system VM shares the host kernel, so a kernel bug rea
 allowed syscalls is a way out; its CPU and memory are bounded by its cgroup, not isolated. See the
 README's threat model.
 """
+import collections
 import ctypes
+import fcntl
 import resource
 import errno
 import os
+import re
 import select
 import signal
 import struct
@@ -88,6 +91,7 @@ class Cgroup:
 
     def __init__(self, name):
         self.name = name
+        self.claimed = False   # (this instance's claim: see Owners)
         self.v1 = self.is_v1()
         ctrls = ("memory", "cpu", "pids") if self.v1 else ("",)
         if self.v1 and os.path.isdir(os.path.join(self.ROOT, "cpuacct")) and not os.path.samefile(
@@ -105,6 +109,13 @@ class Cgroup:
         return all(os.path.isdir(os.path.dirname(os.path.dirname(d))) for d in self.dirs) and os.access(self.ROOT, os.W_OK)
 
     def create(self, memory, cpu, pids):
+        with Owners() as owners:   # (claimed first: a sweep never takes a group being made)
+            if not self.claimed:
+                owners.claim(self.name)
+                self.claimed = True
+            return self._create(memory, cpu, pids)
+
+    def _create(self, memory, cpu, pids):
         if self.v1:
             sysvms = os.path.dirname(self.dirs[1])
             os.makedirs(sysvms, exist_ok=True)
@@ -166,11 +177,151 @@ class Cgroup:
         return out
 
     def remove(self):
-        for d in self.dirs:
+        """This host is done with the group: removed unless another live host has claimed the
+        same name (a second process on the same home). One that still has a task stays, without
+        this host's claim, for a later sweep."""
+        if not self.claimed:
+            return   # (this one made none)
+        with Owners() as owners:
+            owners.unclaim(self.name)
+            self.claimed = False
+            if not owners.live(self.name):
+                owners.remove_dirs(self.name, self.dirs)
+
+    @classmethod
+    def dirs_of(cls, name):
+        return cls(name).dirs
+
+
+# -- who owns which group: a registry in /run, gone with the cgroups on a reboot --------------------
+def _start_time(pid):
+    """The process's start time (clock ticks since boot: /proc/<pid>/stat field 22), or None if
+    there is no such process. With the pid, it names one process: a pid reused later differs."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+        return int(stat[stat.rindex(")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+_claims = collections.Counter()   # name -> this process's claims (changed under the Owners lock)
+
+
+def _pid_ns():
+    """The inode of this process's pid namespace: a pid means a process only within one."""
+    return os.stat("/proc/self/ns/pid").st_ino
+
+
+class Owners:
+    """The hosts that use each tenant cgroup: REGISTRY/<group name>/<pid ns>-<pid>-<start time>,
+    one empty file per host process. A host claims a name before it makes the group and drops its
+    claim when it removes it; a host killed (kill -9) leaves its claim, which names a process
+    that no longer exists. sweep() removes the groups whose every claimant is dead, under the
+    same lock as a claim, so a group a live host uses or is about to use is never taken: it has
+    a live claimant. rmdir is the last guard: the kernel refuses (EBUSY) a group with a task.
+    Groups nothing claims (made before this registry) are left alone: nothing says they are free;
+    so are those a host in another pid namespace claims (its pid means nothing here)."""
+    REGISTRY = "/run/nanvix/cgroups"
+    NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+    OWNER = re.compile(r"([0-9]{1,20})-([0-9]{1,10})-([0-9]{1,20})")   # pid namespace, pid, start
+
+    def __enter__(self):
+        os.makedirs(self.REGISTRY, mode=0o700, exist_ok=True)
+        self.fd = os.open(os.path.join(os.path.dirname(self.REGISTRY), "cgroups.lock"),
+                          os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)   # (the lock goes with it)
+
+    @staticmethod
+    def me():
+        pid = os.getpid()
+        return "%d-%d-%d" % (_pid_ns(), pid, _start_time(pid))
+
+    def _dir(self, name):
+        if not self.NAME.fullmatch(name):
+            raise ValueError("not a cgroup name: %r" % (name,))
+        return os.path.join(self.REGISTRY, name)
+
+    def claim(self, name):
+        d = self._dir(name)
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        os.close(os.open(os.path.join(d, self.me()), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        _claims[name] += 1
+
+    def unclaim(self, name):
+        """Drop one of this process's claims on name; its file goes with the last (two runtimes
+        of one process on one home share the name)."""
+        if _claims[name] > 1:
+            _claims[name] -= 1
+            return
+        _claims.pop(name, None)
+        try:
+            os.unlink(os.path.join(self._dir(name), self.me()))
+        except FileNotFoundError:
+            pass
+
+    def live(self, name):
+        """The claimants of name that are running processes (the dead ones' claims dropped)."""
+        try:
+            claims = os.listdir(self._dir(name))
+        except FileNotFoundError:
+            return []
+        alive = []
+        for c in claims:
+            m = self.OWNER.fullmatch(c)
+            if m and (int(m.group(1)) != _pid_ns()   # (another pid namespace's: cannot tell, kept)
+                      or _start_time(int(m.group(2))) == int(m.group(3))):
+                alive.append(c)
+            else:
+                os.unlink(os.path.join(self._dir(name), c))
+        return alive
+
+    def remove_dirs(self, name, dirs):
+        """rmdir the group's directories (none claimed live: checked by the caller, under this
+        lock); its registry entry goes once they all are gone. True if they are."""
+        gone = True
+        for d in dirs:
             try:
                 os.rmdir(d)
+            except FileNotFoundError:
+                pass
             except OSError:
-                pass  # (still has a task, or already gone)
+                gone = False   # (EBUSY: a task is still in it; a later sweep tries again)
+        if gone:
+            try:
+                os.rmdir(self._dir(name))
+            except OSError:
+                pass
+        return gone
+
+    def sweep(self):
+        """Remove the groups whose claimants are all dead. Returns the names removed."""
+        removed = []
+        try:
+            names = os.listdir(self.REGISTRY)
+        except FileNotFoundError:
+            return removed
+        for name in names:
+            if self.NAME.fullmatch(name) and not self.live(name):
+                if self.remove_dirs(name, Cgroup.dirs_of(name)):
+                    removed.append(name)
+        return removed
+
+
+def sweep_cgroups():
+    """At a host's start: the tenant cgroups left by hosts that died (see Owners). Returns the
+    names removed; nothing where this process cannot manage cgroups."""
+    if not os.access(Cgroup.ROOT, os.W_OK) or not os.access("/run", os.W_OK):
+        return []
+    try:
+        with Owners() as owners:
+            return owners.sweep()
+    except OSError:
+        return []   # (no registry to keep here: nothing was claimed either)
 
 
 # -- the host's own place: its threads beside the system VMs' group, its guests at SCHED_IDLE -----

@@ -45,3 +45,38 @@ def wait_until(pred, timeout=10.0):
     while not pred():
         assert time.monotonic() < end, "timed out"
         time.sleep(0.01)
+
+
+def test_a_forgotten_function_leaves_no_snapshot_in_the_shards(nanvix_home):
+    """forget() reaches the shards: a shard drops the tenant's snapshot of the function at once
+    where the user VMs it held of it have ended, and once the last one is dropped where they
+    still run; the shard's status (a read-only request) shows what it still holds."""
+    with Runtime(home=nanvix_home, cores=1, quota_uvms=32, arena_slots=32, quota_pages=100,
+                 ready_per_function=0) as r:
+        io, park = r.load(IO), r.load(PARK)
+        # two user VMs here and two in a first shard, each adds 1 to a key and ends
+        ended = r.hold("forgets", io, 4, b"kvadd n 1", per_shard=2)
+        assert sorted(ended) == [0, 1], ended
+        first = r.shards[0]
+        wait_until(lambda: first.call("stats")["states"].get("exited", 0) == 2)
+        # two more in a second shard, parked for good
+        parked = r.hold("forgets", park, 2, per_shard=2)
+        assert sorted(parked) == [2] and parked[2] == {"blocked": 2}, parked
+        second = r.shards[1]
+
+        def held(shard):
+            return [tuple(x) for x in shard.call("stats")["templates"]]
+        assert held(first) == [("forgets", io["digest"], "live")]
+        assert held(second) == [("forgets", park["digest"], "live")]
+
+        r.forget("forgets", io["digest"])
+        wait_until(lambda: held(first) == [])   # (closed by the shard's reaper, after its user VMs)
+        assert first.call("stats")["user_vms"] == 0
+        assert ("forgets", io["digest"]) not in first.templates
+
+        r.forget("forgets", park["digest"])
+        assert held(second) == [("forgets", park["digest"], "retired")]   # its user VMs still park
+        assert second.call("stats")["user_vms"] == 2
+        second.call("drop")   # the shard lets its held user VMs go
+        wait_until(lambda: held(second) == [])
+        assert r.invoke("forgets", IO, b"kvget n")["result"] == "1:4"   # (its length, its value: all 4 added; the tenant is served on)

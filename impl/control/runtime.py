@@ -755,9 +755,13 @@ class Runtime:
         ch.arena.hand_out(ch.slot, uvm.id, ch.shard)
         ch.used = False
         uvm.new_invocation()
-        with t.lock:
-            t.ready[uvm.digest].append(uvm)
-            t.ready_cond.notify_all()
+        with t.lock:   # (forgotten during the reset: it would be kept ready for nothing, for ever)
+            keep = t.templates.get(uvm.digest) is uvm.tpl
+            if keep:
+                t.ready[uvm.digest].append(uvm)
+                t.ready_cond.notify_all()
+        if not keep:
+            self._discard(uvm)
 
     def _reaper(self):
         """Recycle or tear down user VMs after their invocation, each as soon as its system VM

@@ -110,6 +110,29 @@ def test_a_function_undeployed_during_a_pool_fill_leaves_no_snapshot(host):
     assert fn.digest not in t.templates and not t.ready.get(fn.digest)
 
 
+def test_a_function_undeployed_while_its_user_vm_is_reset_leaves_nothing(host):
+    """A user VM is reset for its next invocation off the invoker's path; a function undeployed
+    in the middle of that reset must not get it back as a ready user VM (kept for ever, and its
+    snapshot with it: undeploy churn once left one)."""
+    rt = host.runtime
+    fn = host.deploy("reset-race", example("echo.c"), name="f")
+    t = rt.tenants["reset-race"]
+    tpl = t.templates[fn.digest]
+    undeployed = threading.Event()
+    real = tpl.reset
+
+    def reset_then_undeploy(mem, vcpu):
+        real(mem, vcpu)
+        if not undeployed.is_set():
+            undeployed.set()
+            host.undeploy("reset-race", "f")
+    tpl.reset = reset_then_undeploy
+    assert host.invoke("reset-race", "f", b"x").ok
+    settle(undeployed.is_set, "reset the invoked user VM")
+    settle(lambda: not t.uvms and not t.retired, "release every user VM and snapshot")
+    assert fn.digest not in t.templates and not t.ready.get(fn.digest) and tpl.fd == -1
+
+
 def test_a_tenants_deployed_functions_are_held_to_its_limit(host):
     host.set_limits("lim", functions=2)
     host.deploy("lim", example("echo.c"), name="a")

@@ -205,12 +205,15 @@ def fairness(home, samples, rounds=8, fair_cores=True):
     of noisy neighbour: four of the neighbour's guests at a time, re-invoked as they end, each
     with a 300 ms budget. The kinds (alone included) take turns in `rounds` rounds, so load from
     outside lands on all of them; each gets `samples` samples in all. Also how late each
-    neighbour's invocations return past their budget."""
+    neighbour's invocations return past their deadline (set as its user VM starts), and where
+    the quiet tenant's time went in the scheduler (Scheduler.latencies)."""
     from nanvix.impl.control.runtime import Runtime
     kinds = ["alone"] + list(NEIGHBOURS)
     lat = {k: [] for k in kinds}
     alone_by_round = []
     late = {k: [] for k in NEIGHBOURS}
+    core_wait = {k: [] for k in kinds}   # the quiet tenant's runnable vCPUs' wait for a core (us)
+    kick = {k: [] for k in kinds}        # a kick to its core's giving up the vCPU (us)
     per_round = -(-samples // rounds)   # at least `samples` in all
     with Runtime(home=home, cores=2, quota_uvms=64, fair_cores=fair_cores) as rt:
         beside = rt.placed
@@ -224,7 +227,9 @@ def fairness(home, samples, rounds=8, fair_cores=True):
         for _ in range(20):
             rt.invoke("quiet", quiet, b"")
 
-        def measure(into, n):
+        def measure(into, n, kind):
+            rt.sched.waits.clear()
+            rt.sched.kick_waits.clear()
             for _ in range(n):
                 t0 = time.perf_counter_ns()
                 r = rt.invoke("quiet", quiet, b"")
@@ -232,30 +237,38 @@ def fairness(home, samples, rounds=8, fair_cores=True):
                 if r["status"] != "ok":
                     raise RuntimeError("the quiet tenant's invocation failed: %r" % r)
                 time.sleep(0.001)
+            got = rt.sched.latencies()
+            core_wait[kind] += [ns / 1000 for ns in got["runnable_wait_ns"].get("quiet", ())]
+            kick[kind] += [ns / 1000 for ns in got["kick_ns"]]
 
         for r in range(rounds):
             for kind in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:
                 if kind == "alone":
                     alone_by_round.append([])
-                    measure(alone_by_round[-1], per_round)
+                    measure(alone_by_round[-1], per_round, kind)
                     lat[kind] += alone_by_round[-1]
                     continue
                 stop = threading.Event()
 
                 def noisy(img=images[kind], out=late[kind]):
                     while not stop.is_set():
-                        t0 = time.perf_counter_ns()
-                        rt.invoke("noisy", img, b"", NOISY_BUDGET_MS)
-                        out.append(F.us(t0) / 1000 - NOISY_BUDGET_MS)
+                        # late: from its deadline (budget after its user VM was made) to its end
+                        uvm = rt.begin("noisy", img, b"", NOISY_BUDGET_MS)
+                        deadline = uvm.deadline_ns   # (before finish: a recycled VM's is reset)
+                        rt.finish(uvm)
+                        out.append((time.monotonic_ns() - deadline) / 1e6)
                 threads = [threading.Thread(target=noisy) for _ in range(4)]
                 for th in threads:
                     th.start()
                 time.sleep(0.1)
-                measure(lat[kind], per_round)
+                measure(lat[kind], per_round, kind)
                 stop.set()
                 for th in threads:
                     th.join()
     out = {"alone": stats(lat["alone"]), "rounds": rounds, "host_beside_system_vms": beside}
+    # where the quiet tenant's time went: waiting for a core, and how long a core took to be given up
+    out["scheduler_us"] = {k: {"quiet_core_wait": stats(core_wait[k]) if core_wait[k] else None,
+                               "kick": stats(kick[k]) if kick[k] else None} for k in kinds}
     # the noise floor of the ratio: the alone samples of odd rounds against those of even rounds
     odd = [x for r in alone_by_round[1::2] for x in r]
     even = [x for r in alone_by_round[0::2] for x in r]
@@ -287,7 +300,7 @@ def render_fairness(f):
     lines = ["%-20s %9s %9s %6s %9s %9s %13s %18s" % ("quiet tenant beside", "p50 us", "p99 us", "n", "p50 ratio",
                                                     "p99 ratio", "(95% CI)", "late ms p50/p99/max")]
     for kind, s in f.items():
-        if not isinstance(s, dict):
+        if not isinstance(s, dict) or "p50" not in s:
             continue
         late = s.get("deadline_overshoot_ms")
         lines.append("%-20s %9.1f %9.1f %6d %9s %9s %13s %18s" % (
@@ -299,6 +312,11 @@ def render_fairness(f):
     if "host_beside_system_vms" in f:
         lines.append("(guest code at SCHED_IDLE past 2 ms after a wake-up; the host %s the system VMs' cpu cgroup)"
                      % ("beside" if f["host_beside_system_vms"] else "NOT beside"))
+    if f.get("scheduler_us"):
+        lines.append("%-20s %27s %27s" % ("scheduler (us)", "quiet vCPU's wait p50/p99 (n)", "kick to core given up p50/p99 (n)"))
+        for kind, s in f["scheduler_us"].items():
+            cell = lambda x: "%.0f/%.0f (%d)" % (x["p50"], x["p99"], x["n"]) if x else "-"
+            lines.append("%-20s %27s %27s" % (kind, cell(s["quiet_core_wait"]), cell(s["kick"])))
     if "split_p99_ratio" in f["alone"]:
         lines.append("(no neighbour at all, odd rounds over even rounds: p50 ratio %s, p99 ratio %s: the noise "
                      "floor of these ratios on this host now)" % (f["alone"]["split_p50_ratio"], f["alone"]["split_p99_ratio"]))

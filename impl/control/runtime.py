@@ -158,6 +158,7 @@ class UserVM:
         self.t_ready = self.t_run = self.t_end = 0
         self.deadline_ns = 0
         self.wake_ns = 0         # parked with a sleeping thread: when the scheduler wakes it (ns)
+        self.t_queued = 0        # runnable since (ns; the scheduler's, for its latencies)
         self.invocation = None
 
     def completions_ready(self):

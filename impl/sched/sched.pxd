@@ -23,6 +23,10 @@ cdef class Scheduler:
     cdef readonly object running         # tenant -> cores it holds (a Counter)
     cdef list thread_ident, thread_tid, borrowed
     cdef volatile int *preempt_req       # per core: give the core up now (read without the GIL)
+    cdef volatile int *in_guest          # per core: its thread is in (or entering) KVM_RUN
+    cdef long long *kicked_at            # per core: when it was first asked to give its vCPU up (ns)
+    cdef readonly object waits           # recent (tenant, ns a runnable vCPU waited for a core)
+    cdef readonly object kick_waits      # recent ns from a kick to its core being given up
     cdef int wake_r, wake_w
     cdef long long waker_until
 
@@ -32,6 +36,7 @@ cdef class Scheduler:
     cdef _share(self)
     cdef _rebalance(self, tenant)
     cdef _kick(self, int core)
+    cdef _record_wait(self, uvm, long long now)
     cdef _set_core(self, int core, uvm)
     cdef _dequeue_next(self)
     cdef str _run(self, int core, uvm, long long slice_ns)

@@ -37,7 +37,7 @@ from nanvix.impl.threads import spawn
 
 cdef extern from "vcpu_run.h" nogil:
     long long nx_now_ns()
-    enum: NX_HOST, NX_GUEST_IDLE, NX_GUEST_WOKEN
+    enum: NX_HOST, NX_GUEST_IDLE, NX_GUEST_WOKEN, NX_KICKED
     int nx_thread_mode(int tid, int mode, int nice)
     int nx_thread_nice(int tid)
 
@@ -99,7 +99,14 @@ cdef int _run_until(Vcpu vcpu, kvm_run *run, nx_ring_hdr *ring, long long deadli
             return RUN_EXIT
 
 
+LATENCIES = 8192   # scheduler latencies kept (see Scheduler.latencies)
 cdef long long WAIT_MAX_NS = 1_000_000_000_000   # (a parked guest's wake time, far enough: its deadline comes first)
+
+
+cdef inline void _host_mode() noexcept:
+    """This thread is a host thread (SCHED_OTHER, its nice): after a kick that may have found it
+    just out of KVM_RUN and made it real-time (see Scheduler._kick)."""
+    nx_thread_mode(0, NX_HOST, nx_thread_nice(0))
 
 
 cdef inline long long _soonest(uvm):
@@ -139,9 +146,22 @@ cdef class Scheduler:
         if self.preempt_req == NULL:
             raise MemoryError()
         memset(<void *>self.preempt_req, 0, self.ncores * sizeof(int))
+        self.in_guest = <int *>PyMem_Malloc(self.ncores * sizeof(int))
+        if self.in_guest == NULL:
+            raise MemoryError()
+        memset(<void *>self.in_guest, 0, self.ncores * sizeof(int))
+        self.kicked_at = <long long *>PyMem_Malloc(self.ncores * sizeof(long long))
+        if self.kicked_at == NULL:
+            raise MemoryError()
+        memset(<void *>self.kicked_at, 0, self.ncores * sizeof(long long))
+        # What fairness costs, for the bench (bounded: the latest LATENCIES of each)
+        self.waits = collections.deque(maxlen=LATENCIES)
+        self.kick_waits = collections.deque(maxlen=LATENCIES)
 
     def __dealloc__(self):
         PyMem_Free(<void *>self.preempt_req)
+        PyMem_Free(<void *>self.kicked_at)
+        PyMem_Free(<void *>self.in_guest)
 
     def start(self):
         """Start one worker thread per core and the waker."""
@@ -178,6 +198,7 @@ cdef class Scheduler:
 
     cdef _enqueue(self, uvm, bint woken=True):
         uvm.state = RUNNABLE
+        uvm.t_queued = nx_now_ns()
         uvm.woken = woken
         q = self.queues[uvm.tenant]
         if not q:
@@ -219,18 +240,23 @@ cdef class Scheduler:
         a signal for one inside."""
         cdef Vcpu vcpu
         u = self.current[core]
+        if u is not None and not self.kicked_at[core]:
+            self.kicked_at[core] = nx_now_ns()
         if u is not None:
             vcpu = u.vcpu
             if vcpu.run != NULL:
                 vcpu.run.immediate_exit = 1
         if self.thread_ident[core]:
             # The guest runs at SCHED_IDLE: on a core a system VM keeps busy it could wait long to
-            # run again and see the kick. As a host thread again it leaves the guest within the
-            # fair scheduler's latency, so deadlines and preemptions are kept within a few ms.
+            # run again and see the kick. Real-time for the moment it takes to leave KVM_RUN, it
+            # runs at once (see NX_KICKED); it makes itself a host thread again as it leaves.
+            # The signal goes first: made real-time before it, a thread waiting for this very
+            # CPU would run its guest at real-time priority, ahead of this thread and its signal.
+            # One not in KVM_RUN is only made a host thread (it sets its own mode on entering).
+            kick_thread(self.thread_ident[core])
             tid = self.thread_tid[core]
             if tid:
-                nx_thread_mode(tid, NX_HOST, nx_thread_nice(tid))
-            kick_thread(self.thread_ident[core])
+                nx_thread_mode(tid, NX_KICKED if self.in_guest[core] else NX_HOST, nx_thread_nice(tid))
 
     cdef _dequeue_next(self):
         """Round robin over tenants, preferring the first one below its share of the cores."""
@@ -297,16 +323,37 @@ cdef class Scheduler:
                 raise ValueError("core %d is busy" % core)
             uvm = self._dequeue_next()
             if uvm is not None:
+                self._record_wait(uvm, nx_now_ns())
                 uvm.state = RUNNING
                 uvm.core = core
                 self._set_core(core, uvm)
                 self._mind_deadline(uvm)
             return uvm
 
+    cdef _record_wait(self, uvm, long long now):
+        """(Lock held.) A runnable vCPU gets a core: how long it waited for one."""
+        cdef long long since = getattr(uvm, "t_queued", 0)
+        if since:
+            self.waits.append((uvm.tenant, now - since))
+            uvm.t_queued = 0
+
+    def latencies(self):
+        """What the cores' sharing cost lately: per tenant, the ns its runnable vCPUs waited for a
+        core; and the ns from asking a core to give its vCPU up (a kick) to its doing so."""
+        with self.lock:
+            waits, kicks = list(self.waits), list(self.kick_waits)
+        per = collections.defaultdict(list)
+        for tenant, ns in waits:
+            per[tenant].append(ns)
+        return {"runnable_wait_ns": dict(per), "kick_ns": kicks}
+
     cdef _set_core(self, int core, uvm):
         """Put uvm (or nobody) on the core, telling the system VMs which vCPUs run: only those
         can submit, so only their channels are polled (see the arena's set_running)."""
         old = self.current[core]
+        if self.kicked_at[core]:
+            self.kick_waits.append(nx_now_ns() - self.kicked_at[core])
+            self.kicked_at[core] = 0
         if old is not None:
             self.running[old.tenant] -= 1
             ch = old.channel
@@ -339,6 +386,7 @@ cdef class Scheduler:
         if uvm is None:
             return None
         how = self._run(core, uvm, slice_ns or self.slice_ns)
+        _host_mode()
         self.counts[how] += 1
         return how
 
@@ -390,10 +438,12 @@ cdef class Scheduler:
                 # by this scheduler, not by the kernel's; the system VMs' CPU by their cgroups.
                 # In its woken window it runs as a host thread with a long slice: starved by no
                 # one, it still gives way at once to a thread that wakes (see vcpu_run.h).
+                self.in_guest[core] = 1
                 nx_thread_mode(0, NX_GUEST_IDLE if idle else NX_GUEST_WOKEN, nice)
                 how = _run_until(vcpu, run, ring, deadline, slice_end if idle or slice_end < boost_end else boost_end,
                                  &self.preempt_req[core], &err, &exits)
                 nx_thread_mode(0, NX_HOST, nice)
+                self.in_guest[core] = 0
             uvm.exits += exits
             if how == RUN_LOOK:
                 continue
@@ -483,6 +533,7 @@ cdef class Scheduler:
             if self.current[core] is uvm:
                 self._set_core(core, None)
             uvm.core = None
+        _host_mode()   # (no kick comes for this core now: none may leave this thread real-time)
         try:
             self.host.finished(uvm, how, detail)
         finally:
@@ -618,6 +669,7 @@ cdef class Scheduler:
             if core < 0:
                 return False
             self.borrowed[core] = True
+            self._record_wait(uvm, nx_now_ns())
             uvm.woken = True
             uvm.state = RUNNING
             uvm.core = core
@@ -639,6 +691,7 @@ cdef class Scheduler:
                 self.borrowed[core] = False
                 if self.order:   # queued work waits for this core; else an idle worker need not wake
                     self.cond.notify_all()
+            _host_mode()   # (kicks go to the worker now: this thread is the invoker's again)
         return True
 
     def _worker(self, int core):

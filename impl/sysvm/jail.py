@@ -329,6 +329,27 @@ _placed = {"count": 0, "back": None}
 _placed_lock = threading.Lock()
 
 
+# The real-time time the host's threads may take, per CPU per second, in its v1 cpu group: a
+# core's thread is real-time only from a kick to its leaving KVM_RUN (sched.pyx, NX_KICKED), tens
+# of us each; past the budget the kernel holds them back, so it is set well above what they use.
+HOST_RT_US = 100_000
+
+
+def _rt_budget(d):
+    """Let the threads of cpu group d be real-time for HOST_RT_US per second (v1 with real-time
+    group scheduling; a child group has none by default). Without it a kick lifts a core's thread
+    to SCHED_OTHER only."""
+    path = os.path.join(d, "cpu.rt_runtime_us")
+    try:
+        with open(path) as f:
+            if int(f.read()) >= HOST_RT_US:
+                return
+        with open(path, "w") as f:
+            f.write(str(HOST_RT_US))
+    except (OSError, ValueError):
+        pass   # (no real-time group scheduling, or no budget left above: kicks do without)
+
+
 def place_host():
     """Put this (host) process's threads in the cpu cgroup that holds the system VMs' group
     (v1: nanvix/). The kernel weighs a waking thread against the running one at the level where
@@ -350,6 +371,7 @@ def place_host():
                         back = os.path.join(Cgroup.ROOT, "cpu", path.lstrip("/"))
             try:
                 os.makedirs(d, exist_ok=True)
+                _rt_budget(d)
                 with open(os.path.join(d, "cgroup.procs"), "w") as f:
                     f.write(str(os.getpid()))
             except OSError:

@@ -347,3 +347,44 @@ def test_a_runtime_moves_its_process_into_a_cgroup_only_when_asked(tmp_path):
         assert r.placed is True
         assert _cpu_cgroup() == ["/nanvix"]
     assert _cpu_cgroup() == before
+
+
+def _real_time_threads():
+    """This process's threads that run real-time (SCHED_FIFO or SCHED_RR) now."""
+    out = []
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            if os.sched_getscheduler(int(tid)) in (os.SCHED_FIFO, os.SCHED_RR):
+                out.append(int(tid))
+        except OSError:
+            pass   # (a thread that has ended)
+    return out
+
+
+def test_a_preempted_core_is_accounted_and_no_thread_stays_real_time(tmp_path):
+    """Two loops of one tenant hold both cores; another tenant's invocation gets a core by a kick
+    (its share is one of the two). The scheduler accounts what that cost: the tenant's vCPU's
+    wait for a core and the kick's time to the core given up. A kicked core's thread is
+    real-time only until it leaves KVM_RUN: none is left so."""
+    from nanvix.impl.control.runtime import Runtime
+    with Runtime(home=str(tmp_path), cores=2, fair_cores=True) as r:
+        r.invoke("quiet", IO, b"kvput k v")
+        image = r.load(example("loop.c"))
+        loops = [r.create_user_vm("hog", image, b"", 3000) for _ in range(2)]
+        try:
+            for u in loops:
+                r.start(u)
+            wait_until(lambda: all(u.state == S.RUNNING for u in loops), what="both loops on a core")
+            r.sched.waits.clear()
+            r.sched.kick_waits.clear()
+            for _ in range(3):
+                assert answers(r.invoke("quiet", IO, b"kvget k")) == ["1:v"]
+            assert not [u.id for u in loops if u.done.is_set()]   # (served beside both loops)
+            got = r.sched.latencies()
+            assert len(got["runnable_wait_ns"]["quiet"]) >= 3 and min(got["runnable_wait_ns"]["quiet"]) > 0
+            assert got["kick_ns"] and min(got["kick_ns"]) > 0
+            assert _real_time_threads() == []
+        finally:
+            for u in loops:
+                r.destroy(u)
+    assert _real_time_threads() == []

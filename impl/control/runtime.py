@@ -149,7 +149,6 @@ class UserVM:
         self.status = None
         self.detail = ""
         self.evict = ""          # why the host is taking it off its core (the scheduler reads it)
-        self.woken = False       # started or woken since it last ran (the scheduler's)
         if getattr(self, "done", None) is None:
             self.done = threading.Event()
         else:  # (one Event per user VM: the last invocation's waiter has returned)

@@ -104,9 +104,9 @@ static int nx_vcpu_run(int fd, struct kvm_run *run, long long budget_ns)
  *                  ran otherwise (its system VM, the invoker its guest's exit woke) would wait for
  *                  the next tick, 4 ms here. So this thread, made SCHED_IDLE, yields: the kernel
  *                  picks again now (a no-op when nothing else waits);
- *  NX_GUEST_WOKEN  running a guest just started or woken (its first ms, see sched.pyx):
+ *  NX_GUEST_BOOSTED running a guest on its tenant's credit of host priority (see sched.pyx):
  *                  SCHED_OTHER, so neither a busy system VM nor another process starves it, but
- *                  with a long slice (NX_WOKEN_SLICE_NS): the kernel lets a waking thread with a
+ *                  with a long slice (NX_BOOSTED_SLICE_NS): the kernel lets a waking thread with a
  *                  shorter slice, which every other thread has, preempt a running one at once
  *                  rather than at the end of the running one's slice (traced: the guest's own
  *                  system VM, woken by its request, waited for the next 4 ms tick while the
@@ -120,9 +120,9 @@ static int nx_vcpu_run(int fd, struct kvm_run *run, long long budget_ns)
  *                  4.6 ms beside a busy system VM). Where real-time is not allowed (no budget in
  *                  the thread's cgroup, no CAP_SYS_NICE) it is NX_HOST, from the first refusal on.
  * Returns 0, or -1. */
-enum { NX_HOST = 0, NX_GUEST_IDLE = 1, NX_GUEST_WOKEN = 2, NX_KICKED = 3 };
+enum { NX_HOST = 0, NX_GUEST_IDLE = 1, NX_GUEST_BOOSTED = 2, NX_KICKED = 3 };
 static int nx_rt_refused;
-#define NX_WOKEN_SLICE_NS 20000000ULL
+#define NX_BOOSTED_SLICE_NS 20000000ULL
 
 struct nx_sched_attr {
     uint32_t size, sched_policy;
@@ -147,12 +147,20 @@ static int nx_thread_mode(int tid, int mode, int nice)
     }
     a.sched_policy = mode == NX_GUEST_IDLE ? 5 /* SCHED_IDLE */ : 0 /* SCHED_OTHER */;
     a.sched_nice = nice;
-    a.sched_runtime = mode == NX_GUEST_WOKEN ? NX_WOKEN_SLICE_NS : 0;   /* (SCHED_OTHER: the slice; 0: default) */
+    a.sched_runtime = mode == NX_GUEST_BOOSTED ? NX_BOOSTED_SLICE_NS : 0;   /* (SCHED_OTHER: the slice; 0: default) */
     if (syscall(SYS_sched_setattr, tid, &a, 0) != 0)
         return -1;
     if (mode == NX_GUEST_IDLE && tid == 0)
         sched_yield();
     return 0;
+}
+
+/* This thread's CPU time (ns): what a boosted guest's run spends of its tenant's credit. */
+static long long nx_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 static int nx_thread_nice(int tid)

@@ -29,8 +29,9 @@ cdef class Scheduler:
     cdef readonly object kick_waits      # recent ns from a kick to its core being given up
     cdef int wake_r, wake_w
     cdef long long waker_until
+    cdef dict credit                     # tenant -> its credit of host priority (see _account)
 
-    cdef _enqueue(self, uvm, bint woken=*)
+    cdef _enqueue(self, uvm)
     cdef _mind_deadline(self, uvm)
     cdef void _wake_waker(self) noexcept
     cdef _share(self)
@@ -39,6 +40,8 @@ cdef class Scheduler:
     cdef _record_wait(self, uvm, long long now)
     cdef _set_core(self, int core, uvm)
     cdef _dequeue_next(self)
+    cdef int _share_milli(self, long long now)
+    cdef list _account(self, tenant, long long now)
     cdef str _run(self, int core, uvm, long long slice_ns)
     cdef void _answer(self, kvm_run *run, uint64_t value) noexcept
     cdef bint _park(self, int core, uvm, uint64_t for_ns) except -1

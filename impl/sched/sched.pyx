@@ -37,14 +37,23 @@ from nanvix.impl.threads import spawn
 
 cdef extern from "vcpu_run.h" nogil:
     long long nx_now_ns()
-    enum: NX_HOST, NX_GUEST_IDLE, NX_GUEST_WOKEN, NX_KICKED
+    enum: NX_HOST, NX_GUEST_IDLE, NX_GUEST_BOOSTED, NX_KICKED
     int nx_thread_mode(int tid, int mode, int nice)
     int nx_thread_nice(int tid)
+    long long nx_thread_cpu_ns()
 
 
-# how long a started or woken vCPU runs as a host thread before SCHED_IDLE (see _run)
-WOKEN_NS = 2_000_000
-cdef long long WOKEN_NS_C = WOKEN_NS
+# A tenant's guests run as host threads (NX_GUEST_BOOSTED, not SCHED_IDLE) on credit: it accrues
+# at a quarter of the tenant's share of the cores, up to BOOST_BURST_NS, and the CPU time its guests take
+# at host priority spends it (see _accrue). So a tenant whose guests mostly wait (for their system
+# VM, for input) runs them at host priority, where no busy neighbour starves them; one whose
+# guests keep their cores busy (spin, flood their channel) soon runs them at SCHED_IDLE, below
+# every other thread. (Before, any vCPU just woken by a completion ran 2 ms at host priority: a
+# guest flooding its channel is woken all the time, so it kept that priority and starved a
+# quiet tenant's vCPU at SCHED_IDLE for whole slices: p99 58 ms against 1.3 ms alone.)
+BOOST_BURST_NS = 2_000_000
+cdef long long BOOST_BURST = BOOST_BURST_NS
+cdef long long RECENT_NS = 100_000_000   # a tenant whose guests ran this recently counts as active
 
 cdef uint32_t HC_PORT = NX_PORT_HYPERCALL
 cdef uint32_t HC_EXIT = NX_HC_EXIT, HC_WAIT = NX_HC_WAIT, HC_GROW = NX_HC_GROW
@@ -109,6 +118,19 @@ cdef inline void _host_mode() noexcept:
     nx_thread_mode(0, NX_HOST, nx_thread_nice(0))
 
 
+cdef inline long long _accrue(list acct, long long now, int share_milli):
+    """A credit account (see Scheduler._account) accrued to now at share_milli thousandths of a
+    core, at most BOOST_BURST; its credit (ns; below zero: what it overspent, paid back first).
+    Two cores running one tenant's vCPUs may both spend one credit: the debt is paid back."""
+    cdef long long credit = acct[0], last = acct[1]
+    if now > last:
+        credit += (now - last) * share_milli // 1000
+        if credit > BOOST_BURST:
+            credit = BOOST_BURST
+        acct[0], acct[1] = credit, now
+    return credit
+
+
 cdef inline long long _soonest(uvm):
     """When a parked user VM needs the waker: its deadline, or its wake time if sooner."""
     cdef long long wake = uvm.wake_ns
@@ -157,6 +179,7 @@ cdef class Scheduler:
         # What fairness costs, for the bench (bounded: the latest LATENCIES of each)
         self.waits = collections.deque(maxlen=LATENCIES)
         self.kick_waits = collections.deque(maxlen=LATENCIES)
+        self.credit = {}   # tenant -> its credit of host priority for its guests (see _accrue)
 
     def __dealloc__(self):
         PyMem_Free(<void *>self.preempt_req)
@@ -196,10 +219,9 @@ cdef class Scheduler:
                 raise ValueError("user VM %s is %s, not created" % (uvm.id, uvm.state))
             self._enqueue(uvm)
 
-    cdef _enqueue(self, uvm, bint woken=True):
+    cdef _enqueue(self, uvm):
         uvm.state = RUNNABLE
         uvm.t_queued = nx_now_ns()
-        uvm.woken = woken
         q = self.queues[uvm.tenant]
         if not q:
             self.order.append(uvm.tenant)
@@ -339,13 +361,15 @@ cdef class Scheduler:
 
     def latencies(self):
         """What the cores' sharing cost lately: per tenant, the ns its runnable vCPUs waited for a
-        core; and the ns from asking a core to give its vCPU up (a kick) to its doing so."""
+        core; the ns from asking a core to give its vCPU up (a kick) to its doing so; and per
+        tenant, the CPU ns its guests have run at host priority (on credit) and at SCHED_IDLE."""
         with self.lock:
             waits, kicks = list(self.waits), list(self.kick_waits)
         per = collections.defaultdict(list)
         for tenant, ns in waits:
             per[tenant].append(ns)
-        return {"runnable_wait_ns": dict(per), "kick_ns": kicks}
+        return {"runnable_wait_ns": dict(per), "kick_ns": kicks,
+                "guest_cpu_ns": {t: {"boosted": a[2], "idle": a[3]} for t, a in self.credit.items()}}
 
     cdef _set_core(self, int core, uvm):
         """Put uvm (or nobody) on the core, telling the system VMs which vCPUs run: only those
@@ -375,7 +399,7 @@ cdef class Scheduler:
                 return None
             self._set_core(core, None)
             uvm.core = None
-            self._enqueue(uvm, False)
+            self._enqueue(uvm)
             self.left.notify_all()
             self.counts[LEFT_PREEMPT] += 1
             return uvm
@@ -396,10 +420,9 @@ cdef class Scheduler:
         cdef long long now = nx_now_ns()
         cdef long long deadline = uvm.deadline_ns
         cdef long long slice_end = now + slice_ns
-        # a vCPU that has just started or been woken by a completion runs as a host thread for a
-        # while (a request's answer is mostly handled within it); past that, or run again after a
-        # preemption, at SCHED_IDLE
-        cdef long long boost_end = now + WOKEN_NS_C if uvm.woken else 0
+        cdef long long credit, seg_end, cpu
+        cdef list acct = self._account(uvm.tenant, now)
+        cdef int share_milli = self._share_milli(now)
         cdef bint idle
         cdef int err = 0, how
         cdef int nice = nx_thread_nice(0)
@@ -408,7 +431,6 @@ cdef class Scheduler:
         cdef uint64_t arg0
         cdef nx_ring_hdr *ring = NULL
         cdef Memory page
-        uvm.woken = False
         ch = uvm.channel
         if ch is not None and ch.state == "open":
             page = ch.page.mem
@@ -431,19 +453,27 @@ cdef class Scheduler:
             if not uvm.t_run:
                 uvm.t_run = now  # the invocation's first KVM_RUN: its start ends here
             exits = 0
-            idle = now >= boost_end
+            credit = _accrue(acct, now, share_milli)
+            idle = credit <= 0
+            seg_end = slice_end if idle or slice_end < now + credit else now + credit
             with nogil:
                 # Guest code runs at SCHED_IDLE: any host thread or system VM that wakes beside it
                 # (jail.place_host) takes this core at once. The cores are shared between tenants
                 # by this scheduler, not by the kernel's; the system VMs' CPU by their cgroups.
-                # In its woken window it runs as a host thread with a long slice: starved by no
+                # On its tenant's credit it runs as a host thread with a long slice: starved by no
                 # one, it still gives way at once to a thread that wakes (see vcpu_run.h).
                 self.in_guest[core] = 1
-                nx_thread_mode(0, NX_GUEST_IDLE if idle else NX_GUEST_WOKEN, nice)
-                how = _run_until(vcpu, run, ring, deadline, slice_end if idle or slice_end < boost_end else boost_end,
-                                 &self.preempt_req[core], &err, &exits)
+                cpu = nx_thread_cpu_ns()
+                nx_thread_mode(0, NX_GUEST_IDLE if idle else NX_GUEST_BOOSTED, nice)
+                how = _run_until(vcpu, run, ring, deadline, seg_end, &self.preempt_req[core], &err, &exits)
                 nx_thread_mode(0, NX_HOST, nice)
+                cpu = nx_thread_cpu_ns() - cpu
                 self.in_guest[core] = 0
+            if idle:
+                acct[3] += cpu
+            else:
+                acct[0] -= cpu   # (CPU time, not wall time: a boosted thread kept off its CPU spends nothing)
+                acct[2] += cpu
             uvm.exits += exits
             if how == RUN_LOOK:
                 continue
@@ -485,6 +515,35 @@ cdef class Scheduler:
                 return self._leave(core, uvm, LEFT_CRASH, "forbidden port access %#x" % run.io.port)
             else:
                 return self._leave(core, uvm, LEFT_CRASH, "exit %s" % EXIT_NAMES.get(reason, reason))
+
+    cdef int _share_milli(self, long long now):
+        """The rate a tenant's credit of host priority accrues at, in thousandths of a core: a
+        quarter of its share of the cores among the tenants whose guests ran in the last
+        RECENT_NS (not only those with work this instant: a quiet tenant's invocations come and
+        go, and its share must not go to its neighbour each time it has none queued)."""
+        cdef int active = 0
+        for acct in self.credit.values():
+            if now - <long long>acct[1] < RECENT_NS:
+                active += 1
+        return max(1, 250 * self.ncores // max(1, active))
+
+    cdef list _account(self, tenant, long long now):
+        """The tenant's credit account: [credit ns, when it last accrued, CPU ns its guests ran
+        boosted, CPU ns they ran at SCHED_IDLE]. (One small list per tenant that ever ran, like
+        the queues.)"""
+        acct = self.credit.get(tenant)
+        if acct is None:
+            acct = self.credit[tenant] = [BOOST_BURST, now, 0, 0]
+        return acct
+
+    def credit_ns(self, tenant):
+        """The tenant's credit of host priority for its guests now (ns; at most BOOST_BURST_NS;
+        at or below zero: its guests run at SCHED_IDLE)."""
+        cdef long long now = nx_now_ns()
+        acct = self.credit.get(tenant)
+        if acct is None:
+            return BOOST_BURST
+        return _accrue(acct, now, self._share_milli(now))
 
     cdef void _answer(self, kvm_run *run, uint64_t value) noexcept:
         (<uint32_t *>((<char *>run) + run.io.data_offset))[0] = <uint32_t>value
@@ -670,7 +729,6 @@ cdef class Scheduler:
                 return False
             self.borrowed[core] = True
             self._record_wait(uvm, nx_now_ns())
-            uvm.woken = True
             uvm.state = RUNNING
             uvm.core = core
             self._set_core(core, uvm)

@@ -388,3 +388,43 @@ def test_a_preempted_core_is_accounted_and_no_thread_stays_real_time(tmp_path):
             for u in loops:
                 r.destroy(u)
     assert _real_time_threads() == []
+
+
+FLOOD = os.path.join(os.path.dirname(os.path.abspath(S.__file__)), "..", "cli", "guests", "ioflood.c")
+
+
+def test_a_flooding_tenant_spends_its_credit_and_runs_idle_a_waiting_one_keeps_it(tmp_path):
+    """Host priority for guest code is a tenant's credit: it accrues at a quarter of the tenant's
+    share of the cores, and its guests' CPU time at host priority spends it. Two guests of one tenant that
+    flood their channel (woken by a completion all the time) spend theirs within a few ms of
+    each slice and run at SCHED_IDLE for the rest of it; a tenant whose invocations mostly wait
+    for their system VM keeps its credit, beside them."""
+    from nanvix.impl.control.runtime import Runtime
+    from nanvix.impl.sched.sched import BOOST_BURST_NS
+    with Runtime(home=str(tmp_path), cores=2, fair_cores=True) as r:
+        assert r.sched.credit_ns("nobody") == BOOST_BURST_NS   # (a tenant that never ran: a full burst)
+        r.invoke("quiet", IO, b"kvput k v")
+        image = r.load(FLOOD)
+        loops = [r.create_user_vm("hog", image, b"", 3000) for _ in range(2)]
+        try:
+            for u in loops:
+                r.start(u)
+            wait_until(lambda: sum(u.exits for u in loops) > 100, what="both floods under way")
+            # A flooding guest runs at host priority until its tenant's credit is spent (a burst
+            # of at most 2 ms, shared by both), then at SCHED_IDLE: most of its CPU time is idle.
+            # (Before, a vCPU woken by a completion ran its first 2 ms boosted, and a flooding
+            # one is woken all the time.)
+            before = r.sched.latencies()["guest_cpu_ns"]
+            end = time.monotonic() + 0.5
+            while time.monotonic() < end:   # (the quiet tenant active beside: a share of 1 core each)
+                assert answers(r.invoke("quiet", IO, b"kvget k")) == ["1:v"]
+                time.sleep(0.002)
+            after = r.sched.latencies()["guest_cpu_ns"]
+            cpu = {t: [after[t][k] - before[t][k] for k in ("boosted", "idle")] for t in ("hog", "quiet")}
+            assert sum(cpu["hog"]) > 50_000_000, cpu   # (they ran: 50 ms of the 1 s the cores had)
+            assert cpu["hog"][0] < 0.4 * sum(cpu["hog"]), cpu
+            assert cpu["quiet"][0] > 0.6 * sum(cpu["quiet"]), cpu   # (it mostly waits: not spent)
+            assert not [u.id for u in loops if u.done.is_set()]
+        finally:
+            for u in loops:
+                r.destroy(u)

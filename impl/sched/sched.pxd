@@ -22,6 +22,7 @@ cdef class Scheduler:
     cdef readonly object counts          # how runs ended (a Counter), for reports
     cdef readonly object running         # tenant -> cores it holds (a Counter)
     cdef list thread_ident, thread_tid, borrowed
+    cdef readonly list core_cpu          # per core: the CPU its worker is pinned to, or None
     cdef volatile int *preempt_req       # per core: give the core up now (read without the GIL)
     cdef volatile int *in_guest          # per core: its thread is in (or entering) KVM_RUN
     cdef long long *kicked_at            # per core: when it was first asked to give its vCPU up (ns)

@@ -2,6 +2,7 @@
 path escapes, durability across a kill -9 of the system VM, crashed and looping guests, tenant
 isolation, threads, and memory growth."""
 import os
+import threading
 import time
 
 import pytest
@@ -428,3 +429,25 @@ def test_a_flooding_tenant_spends_its_credit_and_runs_idle_a_waiting_one_keeps_i
         finally:
             for u in loops:
                 r.destroy(u)
+
+
+def test_each_core_is_a_cpu_of_its_own(tmp_path):
+    """With as many CPUs as cores, each core's worker is pinned to a CPU of its own, so the kernel
+    never stacks both workers on one CPU while the other idles (a SCHED_IDLE guest weighs almost
+    nothing to its balancer). A worker still runs its user VMs there: the invocation completes."""
+    from nanvix.impl.control.runtime import Runtime
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("one CPU: nothing to pin apart")
+    with Runtime(home=str(tmp_path), cores=2) as r:
+        assert r.sched.core_cpu == cpus[:2]
+        workers = {t.native_id: t.name for t in threading.enumerate() if t.name.startswith("nanvix-core-")}
+        assert len(workers) == 2
+        for tid, name in workers.items():
+            core = int(name.rsplit("-", 1)[1])
+            assert os.sched_getaffinity(tid) == {cpus[core]}, name
+        assert os.sched_getaffinity(0) == set(cpus)   # (the invoker, and what it starts, are not pinned)
+        r.invoke("t", IO, b"kvput k v")
+        assert answers(r.invoke("t", IO, b"kvget k")) == ["1:v"]
+    with Runtime(home=str(tmp_path / "more"), cores=len(cpus) + 1) as r:
+        assert r.sched.core_cpu == [None] * (len(cpus) + 1)   # (more cores than CPUs: the kernel places them)

@@ -17,7 +17,7 @@ class VmPool:
         self.stopped = False
         self.thread = None
         if size > 0:
-            self.thread = spawn("nanvix-vm-pool", self._fill, background=True)
+            self.thread = spawn("nanvix-vm-pool", self._fill)
 
     def _fill(self):
         while not self.stopped:

@@ -270,12 +270,12 @@ class Runtime:
         self.recycling = collections.Counter()  # (tenant, digest) -> user VMs being reset
         self.reaping = collections.Counter()    # tenant -> its user VMs queued for the reaper
         self.close_queue = queue.SimpleQueue()  # VMs to close: KVM takes ~15 ms for some
-        self.reaper = spawn("nanvix-reaper", self._reaper, background=True)
-        self.closer = spawn("nanvix-vm-closer", self._closer, background=True)
+        self.reaper = spawn("nanvix-reaper", self._reaper)
+        self.closer = spawn("nanvix-vm-closer", self._closer)
         if not self.stepped:
             self.sched.start()
             self.monitor = spawn("nanvix-sysvm-monitor", self._monitor)
-            self.filler = spawn("nanvix-uvm-pool", self._filler, background=True)
+            self.filler = spawn("nanvix-uvm-pool", self._filler)
         self.placed = fair_cores and place_host() is not None
 
     def scheduler(self, cores, slice_ns):

@@ -188,12 +188,19 @@ cdef class Scheduler:
         PyMem_Free(<void *>self.in_guest)
 
     def start(self):
-        """Start one worker thread per core and the waker. Each core's worker is pinned to a CPU
-        of its own when there are enough (see _worker)."""
+        """Start one worker thread per core and the waker. With at least as many CPUs as cores,
+        each core's worker is pinned to a CPU of its own, as a VMM pins its vCPUs. Left to the
+        kernel, both workers can share one CPU while the other idles: its balancer weighs a
+        SCHED_IDLE guest as almost no load, so a worker queued behind its neighbour waits for the
+        next tick's balancing (traced: a kicked worker runnable 2.8 ms on CPU 1 beside the other,
+        CPU 0 idle). Pinned here, by the starting thread, so it holds once start() returns."""
         cpus = sorted(os.sched_getaffinity(0))
         self.core_cpu = cpus[:self.ncores] if self.ncores <= len(cpus) else [None] * self.ncores
         for k in range(self.ncores):
-            self.threads.append(spawn("nanvix-core-%d" % k, self._worker, k))
+            t = spawn("nanvix-core-%d" % k, self._worker, k)
+            if self.core_cpu[k] is not None:
+                os.sched_setaffinity(t.native_id, {self.core_cpu[k]})
+            self.threads.append(t)
         self.threads.append(spawn("nanvix-waker", self._waker))
 
     # -- admission and queues --------------------------------------------------------------------
@@ -759,12 +766,6 @@ cdef class Scheduler:
     def _worker(self, int core):
         self.thread_ident[core] = threading.get_ident()
         self.thread_tid[core] = threading.get_native_id()
-        if self.core_cpu[core] is not None:
-            # A core is a CPU, as a VMM pins its vCPUs. Left to the kernel, both workers can share
-            # one CPU while the other idles: the balancer weighs a SCHED_IDLE guest as almost no
-            # load, so a worker queued behind its neighbour waits for the next tick's balancing
-            # (traced: a kicked worker runnable 2.8 ms on CPU 1 beside the other, CPU 0 idle).
-            os.sched_setaffinity(0, {self.core_cpu[core]})
         while True:
             with self.lock:
                 while not self.stopping and (not self.order or self.borrowed[core]):

@@ -2,6 +2,7 @@
  *   input "dirty": write every piece of state a guest can write from CPL3 (general and SSE
  *   registers, MXCSR, the x87 control word, flags, globals, heap, stack below the stack pointer,
  *   the info block's result area beyond this result, the channel's data area) and exit;
+ *   input "stuck": the same, then spin until the host stops it at its deadline;
  *   input "look": report a digest of all of it, as this invocation found it at its start. */
 #include <nanvix.h>
 
@@ -38,7 +39,8 @@ int nx_main(const char *input, size_t len)
     unsigned char *data = (unsigned char *)(NX_GPA_CHANNEL + NX_DATA_OFF);
     struct nx_info *info = (struct nx_info *)NX_GPA_INFO;
 
-    if (len == 5 && !memcmp(input, "dirty", 5)) {
+    int stuck = len == 5 && !memcmp(input, "stuck", 5);
+    if (stuck || (len == 5 && !memcmp(input, "dirty", 5))) {
         for (size_t i = 0; i < sizeof below; i++)
             below[i] = 0xa5;
         memset(heap, 0x5a, 4096);
@@ -52,6 +54,8 @@ int nx_main(const char *input, size_t len)
         __asm__ volatile("fldcw %0" :: "m"(bad_fcw));
         __asm__ volatile("pcmpeqd %%xmm0, %%xmm0\n pcmpeqd %%xmm7, %%xmm7\n pcmpeqd %%xmm15, %%xmm15" ::: "xmm0", "xmm7", "xmm15");
         __asm__ volatile("std"); /* the direction flag: exit with it set */
+        while (stuck)
+            __asm__ volatile("pause");
         nx_hypercall(NX_HC_EXIT, 0, 0);
     }
     unsigned long h = 0xcbf29ce484222325ull;

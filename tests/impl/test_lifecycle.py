@@ -136,3 +136,27 @@ def test_a_recycled_user_vm_starts_pristine(nanvix_home):
             pytest.fail("the dirtied user VM was never recycled")
         assert again["status"] == "ok" and again["result"] == fresh["result"], (fresh, again)
         assert r.uvms[dirty["user_vm"]].invocations >= 2
+
+
+def test_a_stop_at_the_deadline_is_reset_and_a_crash_is_destroyed(nanvix_home):
+    """After an invocation the host stopped at its deadline, the user VM is reset (not destroyed
+    and rebuilt) and the function's next invocation on it finds none of what the stopped one
+    wrote, registers and memory alike; after a crash the VM is never reused."""
+    with Runtime(home=nanvix_home, cores=1, ready_per_function=0) as r:  # ready VMs: recycled ones only
+        image = r.load(guest("residue.c"))
+        fresh = r.invoke("stopped", image, b"look")
+        assert fresh["status"] == "ok", fresh
+        stuck = r.invoke("stopped", image, b"stuck", timeout_ms=100)
+        assert stuck["status"] == "timeout", stuck
+        for _ in range(20):  # until the stopped VM comes back from its reset
+            again = r.invoke("stopped", image, b"look")
+            if again["user_vm"] == stuck["user_vm"]:
+                break
+        else:
+            pytest.fail("the user VM stopped at its deadline was never reset for reuse")
+        assert again["status"] == "ok" and again["result"] == fresh["result"], (fresh, again)
+        crash = r.load(example("crash.c"))
+        first = r.invoke("stopped", crash, b"")
+        assert first["status"] == "crashed", first
+        later = [r.invoke("stopped", crash, b"")["user_vm"] for _ in range(5)]
+        assert first["user_vm"] not in later

@@ -547,6 +547,11 @@ cdef class Scheduler:
             acct = self.credit[tenant] = [BOOST_BURST, now, 0, 0]
         return acct
 
+    def active_tenants(self):
+        """The tenants whose guests ran on these cores in the last RECENT_NS."""
+        cdef long long now = nx_now_ns()
+        return [t for t, acct in self.credit.items() if now - <long long>acct[1] < RECENT_NS]
+
     def credit_ns(self, tenant):
         """The tenant's credit of host priority for its guests now (ns; at most BOOST_BURST_NS;
         at or below zero: its guests run at SCHED_IDLE)."""

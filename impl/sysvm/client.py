@@ -132,6 +132,20 @@ class SystemVM:
             raise NanvixError("system VM %s: %s" % (op, reply.get("error")))
         return reply
 
+    def give_way(self, on):
+        """on: its threads run SCHED_BATCH, whose wake-ups preempt no host thread (only guest code
+        at SCHED_IDLE); off: SCHED_OTHER again. Its share of the CPU is its cgroup's either way
+        (see Runtime._pace_system_vms). Every thread of its cgroup, so none it made stays out."""
+        tids = self.cgroup.tasks() if self.cgroup.available else []
+        if not tids and self.alive:
+            tids = [self.pid] + ([self.server_pid] if self.server_pid else [])
+        policy = os.SCHED_BATCH if on else os.SCHED_OTHER
+        for tid in tids:
+            try:
+                os.sched_setscheduler(tid, policy, os.sched_param(0))
+            except OSError:   # (gone meanwhile)
+                pass
+
     def kill(self, sig=signal.SIGKILL):
         if self.alive:
             self.proc.send_signal(sig)

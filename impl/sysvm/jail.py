@@ -145,31 +145,43 @@ class Cgroup:
             if e.errno != errno.ENOENT:  # (a controller knob this kernel lacks)
                 raise
 
+    @staticmethod
+    def _read(d, name):
+        try:
+            with open(os.path.join(d, name)) as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def cpu_ns(self):
+        """The CPU time its tasks have used (ns), or None where the host does not account it."""
+        if self.v1:
+            acct = self._read(self.dirs[3] if len(self.dirs) > 3 else self.dirs[1], "cpuacct.usage")
+            return int(acct) if acct else None
+        for line in (self._read(self.dirs[0], "cpu.stat") or "").splitlines():
+            if line.startswith("usage_usec"):
+                return int(line.split()[1]) * 1000
+        return None
+
+    def tasks(self):
+        """The ids of the threads in the group (its cpu controller's)."""
+        got = self._read(self.dirs[1], "tasks") if self.v1 else self._read(self.dirs[0], "cgroup.threads")
+        return [int(x) for x in (got or "").split()]
+
     def usage(self):
         """Memory in use (bytes), CPU used (ns, when the host accounts it) and tasks, as read."""
-        def read(d, name):
-            try:
-                with open(os.path.join(d, name)) as f:
-                    return f.read()
-            except OSError:
-                return None
+        read = self._read
         out = {}
         if self.v1:
             mem, cpud, pidd = self.dirs[:3]
             m, p = read(mem, "memory.usage_in_bytes"), read(pidd, "pids.current")
-            acct = read(self.dirs[3] if len(self.dirs) > 3 else cpud, "cpuacct.usage")
             throttled = read(cpud, "cpu.stat")
         else:
             d = self.dirs[0]
             m, p, throttled = read(d, "memory.current"), read(d, "pids.current"), read(d, "cpu.stat")
-            acct = None
-            if throttled:
-                for line in throttled.splitlines():
-                    if line.startswith("usage_usec"):
-                        acct = str(int(line.split()[1]) * 1000)
         out["sysvm_memory"] = int(m) if m else None
         out["sysvm_tasks"] = int(p) if p else None
-        out["sysvm_cpu_ns"] = int(acct) if acct else None
+        out["sysvm_cpu_ns"] = self.cpu_ns()
         if throttled:
             for line in throttled.splitlines():
                 if line.startswith("nr_throttled"):

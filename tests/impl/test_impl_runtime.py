@@ -431,6 +431,47 @@ def test_a_flooding_tenant_spends_its_credit_and_runs_idle_a_waiting_one_keeps_i
                 r.destroy(u)
 
 
+def _policies(sysvm):
+    """The scheduling policies of the system VM's threads (its cgroup's, or its processes')."""
+    tids = sysvm.cgroup.tasks() if sysvm.cgroup.available else [sysvm.pid, sysvm.server_pid]
+    out = set()
+    for tid in tids:
+        try:
+            out.add(os.sched_getscheduler(tid))
+        except OSError:
+            pass
+    return out
+
+
+def test_a_busy_system_vm_gives_way_and_a_sleeping_one_does_not(tmp_path):
+    """A system VM kept busy by its guests (an I/O flood) runs SCHED_BATCH, its wake-ups no longer
+    preempting the host's threads, and SCHED_OTHER again once its guests stop; a system VM that
+    mostly sleeps (a tenant's kv reads beside) keeps SCHED_OTHER throughout."""
+    from nanvix.impl.control import runtime as R
+    with R.Runtime(home=str(tmp_path), cores=2, fair_cores=True) as r:
+        r.invoke("quiet", IO, b"kvput k v")
+        quiet = r.system_vm("quiet")
+        image = r.load(FLOOD)
+        loops = [r.create_user_vm("hog", image, b"", 5000) for _ in range(2)]
+        try:
+            for u in loops:
+                r.start(u)
+            hog = r.system_vm("hog")
+            end = time.monotonic() + 10
+            while not r.tenants["hog"].sysvm_gives_way:
+                assert time.monotonic() < end, "the flooded system VM never gave way"
+                assert answers(r.invoke("quiet", IO, b"kvget k")) == ["1:v"]
+                assert _policies(quiet) == {os.SCHED_OTHER}
+                time.sleep(0.002)
+            wait_until(lambda: _policies(hog) == {os.SCHED_BATCH}, what="the flooded system VM at SCHED_BATCH")
+            assert not r.tenants["quiet"].sysvm_gives_way and _policies(quiet) == {os.SCHED_OTHER}
+        finally:
+            for u in loops:
+                r.destroy(u)
+        wait_until(lambda: not r.tenants["hog"].sysvm_gives_way and _policies(hog) == {os.SCHED_OTHER},
+                   what="the system VM back at SCHED_OTHER once its guests stopped")
+
+
 def test_each_core_is_a_cpu_of_its_own(tmp_path):
     """With as many CPUs as cores, each core's worker is pinned to a CPU of its own, so the kernel
     never stacks both workers on one CPU while the other idles (a SCHED_IDLE guest weighs almost

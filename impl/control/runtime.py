@@ -344,6 +344,7 @@ class Runtime:
         while starting) is tried again, backing off, while invocations of its tenant wait on it;
         with none waiting, the tenant's next invocation starts it."""
         retry = {}   # tenant -> (when, backoff)
+        pace_failed = False
         while not self.closing:
             now = time.monotonic()
             for fd, _ in self.monitor_epoll.poll(min([PACE_S] + [max(0.0, w - now) for w, _ in retry.values()])):
@@ -372,7 +373,12 @@ class Runtime:
                     else:
                         backoff = min(2 * backoff, 5.0)
                         retry[name] = (time.monotonic() + backoff, backoff)
-            self._pace_system_vms()
+            try:
+                self._pace_system_vms()
+            except Exception as e:   # (pacing is a nicety: restarting system VMs is this thread's duty)
+                if not pace_failed:
+                    self.sysvm_events.append(("", "pacing system VMs failed: %s: %s" % (type(e).__name__, e), 0))
+                pace_failed = True
 
     def _pace_system_vms(self):
         """Every PACE_S, on the monitor: a system VM that kept more than SYSVM_BUSY of a CPU busy

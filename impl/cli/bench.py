@@ -361,9 +361,11 @@ def memory_per_vm(rt, park, hold, rounds=MEM_ROUNDS):
     try:
         time.sleep(0.3)
         a0, c0, f0 = look()
+        k0 = F.meminfo_kib()
         ready = [rt.create_user_vm("bench-mem", park, b"") for _ in range(hold)]
         time.sleep(0.3)
         a1, c1, _ = look()
+        k1 = F.meminfo_kib()
         for u in ready:
             rt.start(u)
         rt.held.extend(ready)
@@ -371,6 +373,7 @@ def memory_per_vm(rt, park, hold, rounds=MEM_ROUNDS):
             time.sleep(0.01)
         time.sleep(0.5)
         a2, c2, f2 = look()
+        split = {"made ready": F.memory_split(k0, k1, hold), "first run": F.memory_split(k1, F.meminfo_kib(), hold)}
         ready_kib = {"kib_per_vm": round((a0 - a1) / hold, 1), "charged_kib_per_vm": round((c1 - c0) / hold, 1) if cg.available else None}
         per.append((a0 - a2) / hold)
         charged.append((c2 - c0) / hold)
@@ -390,7 +393,8 @@ def memory_per_vm(rt, park, hold, rounds=MEM_ROUNDS):
     return {"kib_per_vm": round(statistics.median(per), 1), "rounds_kib": [round(x, 1) for x in per],
             "charged_kib_per_vm": round(statistics.median(charged), 1) if charging else None,
             "rounds_charged_kib": [round(x, 1) for x in charged] if charging else [],
-            "ready_never_run": ready_kib, "fds_per_vm": round(statistics.median(fds), 2), "held": hold * rounds}
+            "ready_never_run": ready_kib, "split_kib_per_vm": split,
+            "fds_per_vm": round(statistics.median(fds), 2), "held": hold * rounds}
 
 
 # -- the bench ----------------------------------------------------------------------------------
@@ -591,6 +595,8 @@ def render(r):
                                                                   m["charged_kib_per_vm"], m["rounds_charged_kib"], m["fds_per_vm"]))
         lines.append("memory per ready user VM (never run): %s KiB of MemAvailable; %s KiB charged" % (
             m["ready_never_run"]["kib_per_vm"], m["ready_never_run"]["charged_kib_per_vm"]))
+        for step, split in m.get("split_kib_per_vm", {}).items():
+            lines.append("  %s, KiB per VM by /proc/meminfo: %s" % (step, ", ".join("%s %s" % kv for kv in split.items())))
     if r.get("fairness"):
         lines += ["", render_fairness(r["fairness"])]
     lines += ["", render_values(r)]

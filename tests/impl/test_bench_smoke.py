@@ -25,6 +25,9 @@ def test_bench_prints_every_figure():
     assert set(r["throughput"]) >= {"1_core"} and all(t["per_s"] > 0 and t["cpu_us_per_invocation"] > 0
                                                          for t in r["throughput"].values()), r["throughput"]
     assert len(r["memory"]["rounds_kib"]) == 3 and r["memory"]["ready_never_run"]
+    split = r["memory"]["split_kib_per_vm"]   # where a VM's memory went, by /proc/meminfo's kinds
+    assert set(split) == {"made ready", "first run"} and all(
+        {"slab", "vmalloc", "rest"} <= set(s) for s in split.values()), split
     f = r["fairness"]
     assert f["alone"]["n"] >= 20 and {"cpu spin", "exit storm", "doorbell storm", "I/O flood"} <= set(f), f
     for kind in ("cpu spin", "exit storm", "doorbell storm", "I/O flood"):

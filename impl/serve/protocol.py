@@ -72,7 +72,8 @@ class FrontDoorProtocol(HttpToolsProtocol):
         self._cancel_head_timer()
         super().on_headers_complete()
         cycle = self.cycle
-        if cycle is not None and not isinstance(cycle.transport, HeadWithBody):
+        # (not for HEAD: uvicorn writes no body for it, so a held head would never leave)
+        if cycle is not None and cycle.scope["method"] != "HEAD" and not isinstance(cycle.transport, HeadWithBody):
             cycle.transport = HeadWithBody(cycle.transport)
             send = cycle.send
 

@@ -103,6 +103,15 @@ HEADER = st.tuples(st.text(alphabet=st.characters(min_codepoint=0x21, max_codepo
 AUTH = st.sampled_from(["none", "good", "admin", "junk"])
 
 
+def test_head_is_answered(door):
+    """HEAD is answered (no route takes it: 405, or 404), with no body: the door sends an answer's
+    head with its body in one write, and a HEAD answer has none to wait for."""
+    for raw in (b"HEAD /v1/health HTTP/1.1\r\nHost: x\r\n\r\n",
+                b"HEAD /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab"):
+        status = exchange(door, raw, wait=10)   # (Silent, before: the answer's head never left)
+        assert status != CLOSED and 400 <= status < 500, (status, raw)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(method=METHODS, path=PATHS, headers=st.lists(HEADER, max_size=6), body=st.binary(max_size=300),
        auth=AUTH, json_body=st.one_of(st.none(), st.recursive(

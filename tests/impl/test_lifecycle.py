@@ -128,14 +128,20 @@ def test_a_recycled_user_vm_starts_pristine(nanvix_home):
         assert fresh["status"] == "ok", fresh
         dirty = r.invoke("pristine", image, b"dirty")
         assert dirty["status"] == "ok", dirty
-        for _ in range(20):  # until the dirtied VM comes back from its reset
-            again = r.invoke("pristine", image, b"look")
-            if again["user_vm"] == dirty["user_vm"]:
-                break
-        else:
-            pytest.fail("the dirtied user VM was never recycled")
-        assert again["status"] == "ok" and again["result"] == fresh["result"], (fresh, again)
+        look_again_on(r, "pristine", image, dirty["user_vm"], fresh)
         assert r.uvms[dirty["user_vm"]].invocations >= 2
+
+
+def look_again_on(r, tenant, image, uvm_id, fresh):
+    """Invoke residue.c's look until user VM uvm_id runs it (back from its reset); it must find
+    what a fresh VM found."""
+    for _ in range(20):
+        again = r.invoke(tenant, image, b"look")
+        if again["user_vm"] == uvm_id:
+            break
+    else:
+        pytest.fail("user VM %d was never reset for reuse" % uvm_id)
+    assert again["status"] == "ok" and again["result"] == fresh["result"], (fresh, again)
 
 
 def test_a_stop_at_the_deadline_is_reset_and_a_crash_is_destroyed(nanvix_home):
@@ -148,13 +154,7 @@ def test_a_stop_at_the_deadline_is_reset_and_a_crash_is_destroyed(nanvix_home):
         assert fresh["status"] == "ok", fresh
         stuck = r.invoke("stopped", image, b"stuck", timeout_ms=100)
         assert stuck["status"] == "timeout", stuck
-        for _ in range(20):  # until the stopped VM comes back from its reset
-            again = r.invoke("stopped", image, b"look")
-            if again["user_vm"] == stuck["user_vm"]:
-                break
-        else:
-            pytest.fail("the user VM stopped at its deadline was never reset for reuse")
-        assert again["status"] == "ok" and again["result"] == fresh["result"], (fresh, again)
+        look_again_on(r, "stopped", image, stuck["user_vm"], fresh)
         crash = r.load(example("crash.c"))
         first = r.invoke("stopped", crash, b"")
         assert first["status"] == "crashed", first

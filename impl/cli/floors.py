@@ -246,11 +246,7 @@ def memory_split(before, after, n):
 
 
 def mem_available_kib():
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1])
-    return 0
+    return meminfo_kib().get("MemAvailable", 0)
 
 
 class ChargedMemory:

@@ -391,8 +391,8 @@ class Runtime:
         preempting: it is what a waiting guest, spinning on host priority, needs at once (made
         SCHED_BATCH, a quiet tenant's system VM doubled its p50). Only tenants with an invocation
         running, guests that ran in the last 100 ms, or a system VM giving way are looked at.
-        (late.py, 30 s beside an I/O flood, the flooding tenant's system VM SCHED_BATCH by hand:
-        quiet p50 600/635 us, p99 1765/1824 us; not: 717/763, 2041/2154.)"""
+        (Two 30 s runs each beside an I/O flood, the flooding tenant's system VM SCHED_BATCH by
+        hand: quiet p50 600/635 us, p99 1765/1824 us; left SCHED_OTHER: 717/763, 2041/2154.)"""
         now = time.monotonic_ns()
         active = set(self.sched.active_tenants())
         for t in list(self.tenants.values()):
@@ -667,8 +667,9 @@ class Runtime:
             self._reap(uvm, False)
 
     def release(self, uvm):
-        """After an invocation: a user VM that exited cleanly is reset and made ready again (its
-        tenant and function only); any other is destroyed. A reset whose channel the system VM
+        """After an invocation: a user VM that exited cleanly or was stopped at its deadline
+        (reusable) is reset and made ready again (its tenant and function only); any other is
+        destroyed. A reset whose channel the system VM
         has already let go of (always so when the guest did no I/O) is done here, in the
         invoker's thread (~60 us: cheaper than waking another thread for it); the rest on the
         reaper thread."""
@@ -700,7 +701,7 @@ class Runtime:
         sane. In the spec a stop is crash_uvm, and its reset destroy_uvm, create_uvm and
         open_channel within the tenant (recycle_uvm, which the harness drives, is the clean
         exit's)."""
-        return uvm.state == S.EXITED or (uvm.left == S.LEFT_TIMEOUT and uvm.status == "timeout")
+        return uvm.state == S.EXITED or uvm.left == S.LEFT_TIMEOUT   # (not the watchdog's stop: left unset)
 
     def reset(self, uvm):
         """release(), done now in this thread: a user VM that exited cleanly is reset and made

@@ -138,7 +138,7 @@ class SystemVM:
         (see Runtime._pace_system_vms). Every thread of its cgroup, so none it made stays out."""
         tids = self.cgroup.tasks() if self.cgroup.available else []
         if not tids and self.alive:
-            tids = [self.pid] + ([self.server_pid] if self.server_pid else [])
+            tids = [tid for tid in (self.pid, self.server_pid) if tid]
         policy = os.SCHED_BATCH if on else os.SCHED_OTHER
         for tid in tids:
             try:
